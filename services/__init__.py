@@ -1,0 +1,1 @@
+"""Canopée services: gateway, ticketing, notifications, feedback, analytics; and the `canopee` command."""

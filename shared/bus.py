@@ -1,0 +1,283 @@
+"""Kafka plumbing shared by every service.
+
+Delivery rules (ARCHITECTURE.md): the offset is committed only after the handler's effects are
+durable (FastStream's default acknowledges first, so the policy is set here); the producer is
+idempotent with ``acks=all``; a record that cannot be decoded, breaks the contract or fails
+permanently goes to ``dlq.{group}`` with its reason and the partition moves on; a transient failure
+(store or broker unreachable) is retried with bounded backoff, then the batch is handed back
+uncommitted — never skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import ConsumerRecord
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from faststream import AckPolicy, Context
+from faststream.kafka import KafkaBroker
+from faststream.kafka.message import KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from prometheus_client import CollectorRegistry
+from pymongo.errors import ConnectionFailure, PyMongoError
+
+from shared.events import CONTENT_TYPE, CloudEvent, InvalidEvent, Topics, from_record
+from shared.observability import ConsumerMetrics, correlation_var, event_id_var, mask_personal_data
+from shared.settings import CommonSettings
+
+log = logging.getLogger("canopee.bus")
+
+#: header names of a dead letter (the value and key are the original record's)
+DLQ_TOPIC = "dlq-original-topic"
+DLQ_PARTITION = "dlq-original-partition"
+DLQ_OFFSET = "dlq-original-offset"
+DLQ_ERROR = "dlq-error-class"
+DLQ_REASON = "dlq-reason"
+DLQ_GROUP = "dlq-group"
+
+EventHandler = Callable[[Sequence[CloudEvent]], Awaitable[None]]
+
+
+class Rejected(Exception):
+    """Raised by a handler for an event that can never succeed: it goes to the DLQ with ``reason``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class TransientError(Exception):
+    """Raised by a handler (or adapter) for a failure worth retrying, e.g. a provider timeout."""
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Store or broker unreachable, timeouts: retry, never dead-letter."""
+    if isinstance(exc, TransientError | ConnectionFailure | KafkaConnectionError | KafkaTimeoutError):
+        return True
+    if isinstance(exc, PyMongoError) and exc.has_error_label("RetryableWriteError"):
+        return True
+    if isinstance(exc, KafkaError) and getattr(exc, "retriable", False):
+        return True
+    return isinstance(exc, TimeoutError | ConnectionError)
+
+
+def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = None, **kwargs: Any) -> KafkaBroker:
+    """A broker with the project's delivery defaults: idempotent producer, ``acks=all``."""
+    middlewares = (
+        (KafkaPrometheusMiddleware(registry=registry, app_name=settings.service or "canopee"),)
+        if registry is not None
+        else ()
+    )
+    return KafkaBroker(
+        settings.kafka_bootstrap,
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=5,
+        client_id=f"canopee-{settings.service or 'cli'}",
+        middlewares=middlewares,
+        logger=logging.getLogger(f"canopee.{settings.service or 'cli'}.broker"),
+        **kwargs,
+    )
+
+
+class Publisher:
+    """Produces contract events (key = subject, structured JSON, ``content-type`` header) and waits
+    until Kafka acknowledged every one of them."""
+
+    def __init__(self, broker: KafkaBroker, settings: CommonSettings) -> None:
+        self.broker = broker
+        self.settings = settings
+
+    async def publish(self, events: Iterable[CloudEvent]) -> None:
+        pending = [
+            await self.broker.publish(
+                event.to_json(),
+                topic=self.settings.topic(event.topic),
+                key=event.subject.encode(),
+                headers={"content-type": CONTENT_TYPE},
+                no_confirm=True,
+            )
+            for event in events
+        ]
+        if pending:
+            await asyncio.gather(*pending)
+
+    async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None, headers: dict[str, str]) -> None:
+        await self.broker.publish(value or b"", topic=topic, key=key, headers=headers)
+
+
+@dataclass
+class Consumer:
+    """Consumes contract events from ``topics`` in batches and applies them with ``handler``."""
+
+    name: str
+    topics: Sequence[str]
+    handler: EventHandler
+    settings: CommonSettings
+    metrics: ConsumerMetrics
+    publisher: Publisher
+    #: events whose ``officeid`` is not one of these are dead-lettered (None: no check)
+    known_offices: frozenset[str] | None = None
+    #: event types this consumer wants; others on the same topics are skipped (None: all)
+    types: frozenset[str] | None = None
+    max_records: int = 500
+    sleep: Callable[[float], Awaitable[None]] = field(default=asyncio.sleep)
+
+    @property
+    def group(self) -> str:
+        return self.settings.group
+
+    def register(self, broker: KafkaBroker) -> None:
+        """Subscribe on ``broker``: batch consumption, commit only after success."""
+        subscriber = broker.subscriber(
+            *(self.settings.topic(t) for t in self.topics),
+            group_id=self.group,
+            batch=True,
+            max_records=self.max_records,
+            batch_timeout_ms=100,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            title=f"{self.name}",
+        )
+
+        async def on_batch(_: Any, message: KafkaMessage = Context("message")) -> None:
+            raw = message.raw_message
+            await self.process(raw if isinstance(raw, tuple) else (raw,))
+
+        subscriber(on_batch)
+
+    async def process(self, records: Sequence[ConsumerRecord[Any, Any]]) -> None:
+        """Decode, validate, apply; dead-letter what can never succeed. Raises when a transient
+        failure outlasted the retries, so the batch is not committed and comes back."""
+        self.metrics.batch_size.labels(self.group).observe(len(records))
+        accepted: list[tuple[ConsumerRecord[Any, Any], CloudEvent]] = []
+        for record in records:
+            topic = record.topic.removeprefix(self.settings.topic_prefix)
+            try:
+                event = from_record(record.value, record.headers)
+                if self.known_offices is not None and event.officeid not in self.known_offices:
+                    raise Rejected(f"officeid: unknown office {event.officeid!r}")
+            except (InvalidEvent, Rejected) as exc:
+                self.metrics.events.labels(topic, "unknown", "invalid").inc()
+                await self.dead_letter(record, type(exc).__name__, exc.reason)
+                continue
+            if self.types is not None and event.type not in self.types:
+                continue
+            accepted.append((record, event))
+        if not accepted:
+            return
+        started = time.perf_counter()
+        try:
+            await self._apply_with_retry([e for _, e in accepted])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            # isolate the poison event: apply the batch one event at a time (effects are idempotent)
+            for record, event in accepted:
+                await self._apply_one(record, event)
+        else:
+            for record, event in accepted:
+                self.metrics.events.labels(
+                    record.topic.removeprefix(self.settings.topic_prefix), event.type, "ok"
+                ).inc()
+        self.metrics.handler_seconds.labels(self.group).observe(time.perf_counter() - started)
+
+    async def _apply_one(self, record: ConsumerRecord[Any, Any], event: CloudEvent) -> None:
+        topic = record.topic.removeprefix(self.settings.topic_prefix)
+        event_token = event_id_var.set(event.id)
+        correlation_token = correlation_var.set(str(getattr(event, "correlationid", None) or event.subject))
+        try:
+            await self._apply_with_retry([event])
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            reason = exc.reason if isinstance(exc, Rejected) else f"{type(exc).__name__}: {exc}"
+            log.warning("event rejected: %s", reason, extra={"topic": topic, "type": event.type})
+            self.metrics.events.labels(topic, event.type, "failed").inc()
+            await self.dead_letter(record, type(exc).__name__, reason)
+        else:
+            self.metrics.events.labels(topic, event.type, "ok").inc()
+        finally:
+            event_id_var.reset(event_token)
+            correlation_var.reset(correlation_token)
+
+    async def _apply_with_retry(self, events: Sequence[CloudEvent]) -> None:
+        attempts = self.settings.retry_attempts
+        for attempt in range(1, attempts + 1):
+            try:
+                await self.handler(events)
+                return
+            except Exception as exc:
+                if not is_transient(exc) or attempt == attempts:
+                    raise
+                delay = min(self.settings.retry_base_seconds * 2 ** (attempt - 1), 10.0)
+                self.metrics.retries.labels(self.group).inc()
+                log.warning(
+                    "transient failure (%s), retry %d/%d in %.1fs",
+                    type(exc).__name__,
+                    attempt,
+                    attempts - 1,
+                    delay,
+                )
+                await self.sleep(delay)
+
+    async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str, reason: str) -> None:
+        """Send the record unchanged to ``dlq.{group}`` with headers saying where it came from and why."""
+        headers = {
+            "content-type": _header(record, "content-type") or CONTENT_TYPE,
+            DLQ_TOPIC: record.topic,
+            DLQ_PARTITION: str(record.partition),
+            DLQ_OFFSET: str(record.offset),
+            DLQ_ERROR: error,
+            DLQ_REASON: mask_personal_data(reason)[:500],
+            DLQ_GROUP: self.group,
+        }
+        await self.publisher.publish_raw(Topics.dlq(self.group), record.value, record.key, headers)
+        self.metrics.dead_letters.labels(self.group, error).inc()
+        log.warning(
+            "dead-lettered: %s",
+            headers[DLQ_REASON],
+            extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
+        )
+
+
+def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
+    for key, value in record.headers or ():
+        if key == name:
+            return bytes(value).decode("utf-8", "replace")
+    return None
+
+
+async def create_topics(
+    bootstrap: str,
+    names: Iterable[str],
+    partitions: int = 6,
+    replication: int = 1,
+) -> list[str]:
+    """Create the topics that do not exist yet; returns the ones created (idempotent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="canopee-topics")
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [n for n in dict.fromkeys(names) if n not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(name=n, num_partitions=partitions, replication_factor=replication) for n in missing]
+            )
+        return missing
+    finally:
+        await admin.close()
+
+
+#: consumer groups of the services (their dead-letter topics are provisioned with the others)
+SERVICE_GROUPS = ("ticketing", "notifications", "feedback", "analytics")
+
+
+def all_topics(prefix: str = "") -> list[str]:
+    return [f"{prefix}{t}" for t in Topics.ALL] + [Topics.dlq(f"{prefix}{g}") for g in SERVICE_GROUPS]

@@ -1,0 +1,134 @@
+"""The offices file: ids, names, time zones, deadlines, quiet hours, alert addresses, key hashes."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import tomllib
+from datetime import time
+from pathlib import Path
+from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+
+DEMO_OFFICES_FILE = Path(__file__).resolve().parent.parent / "deploy" / "offices.demo.toml"
+
+Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+
+def hash_key(key: str) -> str:
+    """The form in which an office key or token is stored in the offices file."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SlaTargets(_Strict):
+    """Deadlines (DOMAIN.md defaults); working-day targets count office hours."""
+
+    first_response_working_days: float = Field(2, gt=0)
+    u1_hours: float = Field(4, gt=0)
+    u2_hours: float = Field(24, gt=0)
+    u3_working_days: float = Field(5, gt=0)
+    neighbourhood_working_days: float = Field(10, gt=0)
+    administrative_working_days: float = Field(10, gt=0)
+    transfer_working_days: float = Field(30, gt=0)
+    at_risk_ratio: float = Field(0.8, gt=0, lt=1)
+    day_start: time = time(8, 0)
+    day_end: time = time(18, 0)
+
+    @model_validator(mode="after")
+    def _day(self) -> SlaTargets:
+        if self.day_end <= self.day_start:
+            raise ValueError("day_end must be after day_start")
+        return self
+
+
+class QuietHours(_Strict):
+    """When SMS may reach tenants (office local time)."""
+
+    start: time = time(8, 0)
+    end: time = time(20, 0)
+    #: ISO weekdays on which sending is allowed (1 = Monday … 7 = Sunday)
+    days: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+    public_holidays: bool = False
+
+    @field_validator("days")
+    @classmethod
+    def _days(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if not value or any(d < 1 or d > 7 for d in value):
+            raise ValueError("days must be ISO weekdays 1..7")
+        return value
+
+
+class Office(_Strict):
+    id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,40}$")]
+    name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
+    timezone: str = "Europe/Paris"
+    #: name shown as the SMS sender and in e-mails
+    sender_name: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "Canopee"
+    #: SHA-256 hex of each key this office may use (gateway key and API token)
+    api_key_sha256: tuple[Sha256Hex, ...] = ()
+    alert_emails: tuple[str, ...] = ()
+    manager_emails: tuple[str, ...] = ()
+    sla: SlaTargets = SlaTargets()
+    quiet_hours: QuietHours = QuietHours()
+    #: tutorial links for repairs that fall to the tenant, by subject (e.g. "repair")
+    tutorials: dict[str, str] = {}
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class Offices(_Strict):
+    office: tuple[Office, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique(self) -> Offices:
+        ids = [o.id for o in self.office]
+        if len(set(ids)) != len(ids):
+            raise ValueError("office ids must be unique")
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        return [o.id for o in self.office]
+
+    def get(self, office_id: str) -> Office | None:
+        for office in self.office:
+            if office.id == office_id:
+                return office
+        return None
+
+    def __contains__(self, office_id: object) -> bool:
+        return any(o.id == office_id for o in self.office)
+
+    def office_for_key(self, key: str) -> Office | None:
+        """The office whose key hash matches ``key`` (constant-time comparison)."""
+        digest = hash_key(key)
+        found = None
+        for office in self.office:
+            for stored in office.api_key_sha256:
+                if hmac.compare_digest(stored, digest):
+                    found = office
+        return found
+
+
+def load_offices(path: Path) -> Offices:
+    """Read and validate an offices file (TOML); errors name the file and the field."""
+    with path.open("rb") as handle:
+        raw = tomllib.load(handle)
+    return Offices.model_validate(raw)

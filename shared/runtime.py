@@ -1,0 +1,130 @@
+"""The resources every service runs on, created in the app's lifespan (never at import):
+metrics registry, Kafka broker and publisher, MongoDB client; plus readiness and serving."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from faststream.kafka import KafkaBroker
+from prometheus_client import CollectorRegistry
+from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
+
+from shared.bus import Consumer, EventHandler, Publisher, make_broker
+from shared.observability import ConsumerMetrics
+from shared.offices import Offices
+from shared.settings import ServiceSettings, load_offices_from
+from shared.store import Document, Index, ensure_indexes, make_client, ping
+
+log = logging.getLogger("canopee.runtime")
+
+
+@dataclass
+class Runtime:
+    settings: ServiceSettings
+    offices: Offices
+    registry: CollectorRegistry
+    metrics: ConsumerMetrics
+    broker: KafkaBroker
+    publisher: Publisher
+    mongo: AsyncMongoClient[Document]
+    db: AsyncDatabase[Document]
+    consumers: list[Consumer] = field(default_factory=list)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, settings: ServiceSettings, offices: Offices | None = None) -> Runtime:
+        registry = CollectorRegistry()
+        broker = make_broker(settings, registry)
+        mongo = make_client(settings.mongo_url)
+        return cls(
+            settings=settings,
+            offices=offices or load_offices_from(settings),
+            registry=registry,
+            metrics=ConsumerMetrics.create(registry),
+            broker=broker,
+            publisher=Publisher(broker, settings),
+            mongo=mongo,
+            db=mongo[settings.database],
+        )
+
+    def consume(
+        self,
+        name: str,
+        topics: Sequence[str],
+        handler: EventHandler,
+        *,
+        types: Iterable[str] | None = None,
+        check_office: bool = True,
+        max_records: int = 500,
+    ) -> Consumer:
+        consumer = Consumer(
+            name=name,
+            topics=topics,
+            handler=handler,
+            settings=self.settings,
+            metrics=self.metrics,
+            publisher=self.publisher,
+            known_offices=frozenset(self.offices.ids) if check_office else None,
+            types=frozenset(types) if types is not None else None,
+            max_records=max_records,
+        )
+        consumer.register(self.broker)
+        self.consumers.append(consumer)
+        return consumer
+
+    def every(self, seconds: float, job: Callable[[], Awaitable[Any]], name: str) -> None:
+        """Run ``job`` periodically in the background until the runtime stops; errors are logged."""
+
+        async def loop() -> None:
+            while True:
+                try:
+                    await job()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("background job %s failed", name)
+                await asyncio.sleep(seconds)
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    async def start(self, indexes: Iterable[Index] = ()) -> None:
+        await ensure_indexes(self.db, indexes)
+        await self.broker.start()
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        with contextlib.suppress(Exception):
+            await self.broker.stop()
+        await self.mongo.close()
+
+    async def readiness(self) -> dict[str, bool]:
+        broker_ok, store_ok = await asyncio.gather(self.broker.ping(1.5), ping(self.mongo, 1.5))
+        checks = {"broker": bool(broker_ok), "store": store_ok}
+        self.metrics.ready.set(1 if all(checks.values()) else 0)
+        return checks
+
+
+def serve(app: FastAPI, settings: ServiceSettings) -> None:
+    """Run the service (consumers and HTTP server) in the foreground until SIGINT/SIGTERM."""
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="on",
+    )
+    asyncio.run(uvicorn.Server(config).serve())

@@ -1,0 +1,62 @@
+"""MongoDB plumbing: the async client from settings, index provisioning, ping.
+
+Only what runs on MongoDB and on FerretDB 1.24 is used: no transactions, change streams, TTL or
+partial indexes (ARCHITECTURE.md rule 2).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import PyMongoError
+
+Document = dict[str, Any]
+
+
+def make_client(url: str, timeout_ms: int = 3000) -> AsyncMongoClient[Document]:
+    """An async client that returns timezone-aware UTC datetimes and fails fast when unreachable."""
+    return AsyncMongoClient(
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        uuidRepresentation="standard",
+        appname="canopee",
+    )
+
+
+async def ping(client: AsyncMongoClient[Document], timeout: float = 2.0) -> bool:
+    """True when the store answers ``ping``."""
+    try:
+        await client.admin.command("ping", maxTimeMS=int(timeout * 1000))
+    except PyMongoError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class Index:
+    """One index of a collection; ``keys`` as (field, direction) pairs."""
+
+    collection: str
+    keys: Sequence[tuple[str, int]]
+    unique: bool = False
+    name: str | None = None
+
+    def model(self) -> IndexModel:
+        options: dict[str, Any] = {"unique": self.unique}
+        options["name"] = self.name or "_".join(f"{k}_{d}" for k, d in self.keys)
+        return IndexModel(list(self.keys), **options)
+
+
+async def ensure_indexes(db: AsyncDatabase[Document], indexes: Iterable[Index]) -> None:
+    """Create the indexes a service needs (creating an existing index is a no-op)."""
+    by_collection: dict[str, list[IndexModel]] = {}
+    for index in indexes:
+        by_collection.setdefault(index.collection, []).append(index.model())
+    for collection, models in by_collection.items():
+        await db[collection].create_indexes(models)
