@@ -7,10 +7,13 @@ unknown extension attributes on the envelope are kept and ignored.
 
 from __future__ import annotations
 
+import json
 import re
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal, Self, Union, get_args
+from typing import Annotated, Any, ClassVar, Literal, Self, TypeVar, Union, get_args
 
 import phonenumbers
 from email_validator import EmailNotValidError, validate_email
@@ -226,7 +229,7 @@ class AppointmentScheduledData(Data):
     @model_validator(mode="after")
     def _slot_order(self) -> Self:
         if self.slot_end <= self.slot_start:
-            raise ValueError("slot_end must be strictly after slot_start")
+            raise ValueError("slot_end: must be strictly after slot_start")
         return self
 
 
@@ -765,3 +768,43 @@ def from_record(value: bytes | None, headers: Any = ()) -> CloudEvent:
     if value is None:
         raise InvalidEvent("the record has no value")
     return parse_event(value)
+
+
+#: namespace of the deterministic ids of the events our services emit
+ID_NAMESPACE = uuid.UUID("6f1c2a8e-4d3b-5e7f-9a0b-1c2d3e4f5a6b")
+
+
+E = TypeVar("E", bound=CloudEvent)
+
+
+def derived_id(*parts: str) -> str:
+    """A deterministic event id from its causes (e.g. cause id + purpose): a redelivered cause
+    re-emits the same id, so downstream deduplicates."""
+    return str(uuid.uuid5(ID_NAMESPACE, "\x1f".join(parts)))
+
+
+def service_event(
+    cls: type[E],
+    *,
+    service: str,
+    officeid: str,
+    subject: str,
+    time: datetime,
+    data: Data | dict[str, Any],
+    cause: Sequence[str],
+) -> E:
+    """Build an event one of our services emits; its id is derived from ``cause``."""
+    type_name = get_args(cls.model_fields["type"].annotation)[0]
+    payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, Data) else data
+    raw = {
+        "specversion": SPECVERSION,
+        "id": derived_id(type_name, *cause),
+        "source": f"/services/{service}",
+        "type": type_name,
+        "subject": subject,
+        "time": time.isoformat(),
+        "officeid": officeid,
+        "datacontenttype": "application/json",
+        "data": payload,
+    }
+    return cls.model_validate_json(json.dumps(raw))

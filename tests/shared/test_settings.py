@@ -1,0 +1,84 @@
+"""Invalid settings stop start-up with a message naming the setting."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shared.offices import DEMO_OFFICES_FILE, hash_key, load_offices
+from shared.settings import ConfigError, ServiceSettings, load_offices_from, load_settings
+
+
+class DemoSettings(ServiceSettings):
+    service = "demo"
+    default_port = 8999
+    needs_admin_token = True
+
+
+GOOD = "a-real-admin-token-0123456789"
+
+
+def test_defaults_follow_the_operator_interface(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
+    settings = load_settings(DemoSettings)
+    assert settings.kafka_bootstrap == "127.0.0.1:9092"
+    assert settings.mongo_url == "mongodb://127.0.0.1:27017"
+    assert settings.offices_file == DEMO_OFFICES_FILE
+    assert settings.http_port == 8999
+    assert settings.group == "demo"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CANOPEE_KAFKA_BOOTSTRAP", "no-port"),
+        ("CANOPEE_MONGO_URL", "http://localhost"),
+        ("CANOPEE_DEMO_PORT", "eighty"),
+        ("CANOPEE_DEMO_PORT", "70000"),
+        ("CANOPEE_ADMIN_TOKEN", "changeme"),
+        ("CANOPEE_ADMIN_TOKEN", "short"),
+        ("CANOPEE_LOG_LEVEL", "LOUD"),
+        ("CANOPEE_TOPIC_PREFIX", "Bad Prefix"),
+    ],
+)
+def test_a_bad_value_names_the_variable(monkeypatch: pytest.MonkeyPatch, variable: str, value: str) -> None:
+    monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(DemoSettings)
+    assert caught.value.message.startswith(f"{variable}:")
+
+
+def test_the_admin_token_has_no_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CANOPEE_ADMIN_TOKEN", raising=False)
+    with pytest.raises(ConfigError, match="CANOPEE_ADMIN_TOKEN"):
+        load_settings(DemoSettings)
+
+
+def test_demo_offices_file() -> None:
+    offices = load_offices(DEMO_OFFICES_FILE)
+    assert offices.ids == ["demo-nord", "demo-sud", "demo-est", "demo-ouest"]
+    assert all(o.timezone == "Europe/Paris" for o in offices.office)
+    office = offices.office_for_key("demo-est-demo-key")
+    assert office is not None and office.id == "demo-est"
+    assert offices.office_for_key("demo-est-demo-kez") is None
+    assert offices.get("demo-nord").sla.first_response_working_days == 1  # type: ignore[union-attr]
+    assert offices.get("demo-est").sla.u1_hours == 4  # type: ignore[union-attr]
+
+
+def test_a_bad_offices_file_names_the_setting_and_field(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "offices.toml"
+    path.write_text(
+        f'[[office]]\nid = "x1"\nname = "X"\ntimezone = "Mars/Olympus"\napi_key_sha256 = ["{hash_key("k")}"]\n'
+    )
+    monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv("CANOPEE_OFFICES_FILE", str(path))
+    settings = load_settings(DemoSettings)
+    with pytest.raises(ConfigError) as caught:
+        load_offices_from(settings)
+    assert caught.value.message.startswith("CANOPEE_OFFICES_FILE:")
+    assert "timezone" in caught.value.message
+    monkeypatch.setenv("CANOPEE_OFFICES_FILE", str(tmp_path / "nope.toml"))
+    with pytest.raises(ConfigError, match="CANOPEE_OFFICES_FILE: no such file"):
+        load_offices_from(load_settings(DemoSettings))
