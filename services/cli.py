@@ -149,11 +149,14 @@ def build_parser() -> argparse.ArgumentParser:
     hash_key.add_argument("key")
     hash_key.set_defaults(func=_offices_hash_key)
 
-    for extension in ("services.gateway.cli",):
+    # each service may add its own commands (e.g. gateway: import, simulate, dlq)
+    for service in SERVICES:
         try:
-            module = importlib.import_module(extension)
-        except ModuleNotFoundError:
-            continue
+            module = importlib.import_module(f"services.{service}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name and exc.name.startswith(f"services.{service}"):
+                continue
+            raise
         module.register(sub)
     return parser
 

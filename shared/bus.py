@@ -82,6 +82,7 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
         client_id=f"canopee-{settings.service or 'cli'}",
         middlewares=middlewares,
         logger=logging.getLogger(f"canopee.{settings.service or 'cli'}.broker"),
+        log_level=logging.DEBUG,  # one line per message is too much at INFO
         **kwargs,
     )
 
@@ -230,7 +231,6 @@ class Consumer:
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str, reason: str) -> None:
         """Send the record unchanged to ``dlq.{group}`` with headers saying where it came from and why."""
         headers = {
-            "content-type": _header(record, "content-type") or CONTENT_TYPE,
             DLQ_TOPIC: record.topic,
             DLQ_PARTITION: str(record.partition),
             DLQ_OFFSET: str(record.offset),
@@ -238,6 +238,9 @@ class Consumer:
             DLQ_REASON: mask_personal_data(reason)[:500],
             DLQ_GROUP: self.group,
         }
+        content_type = _header(record, "content-type")
+        if content_type:
+            headers["content-type"] = content_type
         await self.publisher.publish_raw(Topics.dlq(self.group), record.value, record.key, headers)
         self.metrics.dead_letters.labels(self.group, error).inc()
         log.warning(
