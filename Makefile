@@ -59,3 +59,10 @@ tools:
 
 clean:
 	rm -rf $(VENV) .local/run
+
+up: install infra-up
+	bash deploy/local/up.sh
+
+down:
+	-bash deploy/local/down.sh
+	bash deploy/local/infra.sh down
