@@ -163,7 +163,7 @@ async def test_a_consumer_that_dies_before_its_commit_gets_the_event_again(
     seen = tmp_path / "seen.txt"
     seen.touch()
     root = Path(__file__).resolve().parents[2]
-    process = subprocess.Popen(  # noqa: S603
+    process = subprocess.Popen(
         [sys.executable, "-c", CRASHING_CONSUMER, prefix, infra["kafka"], str(seen)],
         cwd=root,
         env={**os.environ, "PYTHONPATH": str(root)},

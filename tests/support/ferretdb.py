@@ -28,7 +28,7 @@ class FerretDB:
         if not BINARY.exists():
             raise RuntimeError(f"{BINARY} missing: run `make infra-up` first")
         log = (self.directory / "ferretdb.log").open("ab")
-        self.process = subprocess.Popen(  # noqa: S603 - our own binary, fixed arguments
+        self.process = subprocess.Popen(
             [str(BINARY), "-listen", f"127.0.0.1:{self.port}", "-dir", str(self.directory / "data")],
             stdout=log,
             stderr=log,
