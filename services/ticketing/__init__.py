@@ -1,0 +1,1 @@
+"""Ticketing: each request's lifecycle and timeline, SLA clocks, at-risk and breach alerts."""

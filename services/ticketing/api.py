@@ -1,0 +1,186 @@
+"""HTTP API: where a request stands (state, timeline, SLA clocks) and filtered request lists.
+
+``Authorization: Bearer <token>``: the admin token sees every office, an office's token only its
+own; another office's request answers 404, exactly as a request that does not exist.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import BaseModel
+
+from services.ticketing.domain import State
+from services.ticketing.handlers import TicketingService
+from services.ticketing.sla import Clock
+from services.ticketing.store import InvalidCursor, RequestFilter, decode_cursor
+from shared.events import Category
+from shared.http import Caller, Problem
+
+
+class TargetOut(BaseModel):
+    amount: float
+    unit: str  # "working_days" or "hours"
+
+
+class ClockOut(BaseModel):
+    stage: str
+    policy: str
+    target: TargetOut
+    started_at: datetime
+    stopped_at: datetime | None
+    due_at: datetime | None
+    at_risk_at: datetime | None
+    elapsed_seconds: float
+    paused: bool
+    status: str  # ok, at_risk, breached, met
+
+
+class TimelineEntryOut(BaseModel):
+    id: str
+    type: str
+    time: datetime
+    data: dict[str, Any]
+    flagged: bool
+    flag: str | None
+
+
+class RequestOut(BaseModel):
+    office: str
+    request_id: str
+    state: str
+    placeholder: bool
+    category: str | None
+    urgency: str | None
+    channel: str | None
+    tenant_ref: str | None
+    resolution: str | None
+    opened_at: datetime | None
+    paused: bool
+    flagged: int
+    clocks: list[ClockOut]
+    timeline: list[TimelineEntryOut]
+
+
+class ClockSummaryOut(BaseModel):
+    stage: str
+    policy: str
+    status: str
+    due_at: datetime | None
+    paused: bool
+
+
+class RequestSummaryOut(BaseModel):
+    office: str
+    request_id: str
+    state: str
+    placeholder: bool
+    category: str | None
+    urgency: str | None
+    opened_at: datetime | None
+    last_event_at: datetime | None
+    breached: bool
+    at_risk: bool
+    flagged: int
+    clocks: list[ClockSummaryOut]
+    updated_at: datetime | None
+
+
+class RequestPageOut(BaseModel):
+    items: list[RequestSummaryOut]
+    #: pass as ``cursor`` to get the next page; null on the last page
+    next_cursor: str | None
+
+
+def _clock_out(clock: Clock) -> ClockOut:
+    return ClockOut(
+        stage=clock.stage.value,
+        policy=clock.policy,
+        target=TargetOut(amount=clock.target.amount, unit=clock.target.unit),
+        started_at=clock.started_at,
+        stopped_at=clock.stopped_at,
+        due_at=clock.due_at,
+        at_risk_at=clock.at_risk_at,
+        elapsed_seconds=clock.elapsed.total_seconds(),
+        paused=clock.paused,
+        status=clock.status.value,
+    )
+
+
+def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitable[Caller]]) -> APIRouter:
+    """The request API; ``service`` gives the running service (built in the app's lifespan)."""
+    api = APIRouter(prefix="/v1", tags=["requests"])
+
+    @api.get("/requests/{office}/{request_id}", response_model=RequestOut)
+    async def get_request(office: str, request_id: str, caller: Caller = Depends(auth)) -> RequestOut:
+        """A request's state, full timeline (flagged events included) and every SLA clock."""
+        found = await service().find(office, request_id) if caller.can_see(office) else None
+        if found is None:
+            raise Problem(404, "Not Found", f"no request {request_id} in office {office}")
+        _, view = found
+        r = view.request
+        return RequestOut(
+            office=office,
+            request_id=request_id,
+            state=r.state.value,
+            placeholder=not r.opened,
+            category=r.category,
+            urgency=r.urgency,
+            channel=r.channel,
+            tenant_ref=r.tenant_ref,
+            resolution=r.resolution,
+            opened_at=r.opened_at,
+            paused=r.paused,
+            flagged=r.flagged,
+            clocks=[_clock_out(c) for c in view.evaluation.clocks],
+            timeline=[
+                TimelineEntryOut(
+                    id=e.fact.id,
+                    type=e.fact.type,
+                    time=e.fact.time,
+                    data=dict(e.fact.data),
+                    flagged=e.flag is not None,
+                    flag=e.flag,
+                )
+                for e in r.timeline
+            ],
+        )
+
+    @api.get("/requests", response_model=RequestPageOut)
+    async def list_requests(
+        caller: Caller = Depends(auth),
+        office: str | None = None,
+        state: State | None = None,
+        breached: bool | None = None,
+        category: Category | None = None,
+        limit: Annotated[int, Query(ge=1, le=500)] = 50,
+        cursor: str | None = None,
+    ) -> RequestPageOut:
+        """Requests ordered by office and id, filtered; an office token lists its own office only."""
+        if caller.office is not None:
+            if office is not None and office != caller.office:
+                raise Problem(403, "Forbidden", "this token may only list its own office")
+            office = caller.office
+        try:
+            after = decode_cursor(cursor) if cursor else None
+        except InvalidCursor as exc:
+            raise Problem(400, "Bad Request", str(exc)) from None
+        where = RequestFilter(
+            office=office,
+            state=state.value if state else None,
+            breached=breached,
+            category=category.value if category else None,
+        )
+        docs, next_cursor = await service().requests.page(where, limit, after)
+        return RequestPageOut(
+            items=[
+                RequestSummaryOut.model_validate({k: doc.get(k) for k in RequestSummaryOut.model_fields})
+                for doc in docs
+            ],
+            next_cursor=next_cursor,
+        )
+
+    return api

@@ -1,0 +1,87 @@
+"""Composition root of the ticketing service: ``canopee run ticketing``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.ticketing.api import router
+from services.ticketing.domain import REQUEST_TYPES
+from services.ticketing.handlers import Clock, TicketingService, utc_now
+from services.ticketing.metrics import TicketingMetrics
+from services.ticketing.settings import TicketingSettings
+from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository
+from shared.events import TYPE_PREFIX, Topics
+from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.observability import configure_logging
+from shared.runtime import Runtime, serve
+from shared.settings import load_offices_from, load_settings
+
+
+def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """The ticketing app: consumer of office.requests, SLA sweeper, request API, health, metrics."""
+    settings = settings or load_settings(TicketingSettings)
+    offices = load_offices_from(settings)
+    state: dict[str, object] = {}
+
+    def service() -> TicketingService:
+        running = state.get("service")
+        if not isinstance(running, TicketingService):
+            raise RuntimeError("the ticketing service is not started")
+        return running
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = Runtime.create(settings, offices)
+        metrics = TicketingMetrics.create(rt.registry)
+        svc = TicketingService(
+            offices=offices,
+            requests=MongoRequestRepository(rt.db),
+            alerts=MongoAlertRepository(rt.db),
+            publisher=rt.publisher,
+            metrics=metrics,
+            clock=clock,
+            publish_lease=timedelta(seconds=settings.publish_lease_seconds),
+            sweep_batch=settings.sweep_batch,
+        )
+        rt.consume(
+            "requests",
+            [Topics.OFFICE_REQUESTS],
+            svc.apply,
+            types=[f"{TYPE_PREFIX}{t}.v1" for t in REQUEST_TYPES],
+        )
+        state["service"] = svc
+        # the metrics registry is born with the runtime, so its routes are added here
+        before = len(app.router.routes)
+        app.include_router(health_router(rt.registry, rt.readiness))
+        health_routes = app.router.routes[before:]
+        await rt.start(indexes=INDEXES)
+        rt.every(settings.sweep_seconds, svc.sweep, name="sla-sweeper")
+        rt.every(settings.gauge_seconds, svc.refresh_gauges, name="open-requests-gauge")
+        try:
+            yield
+        finally:
+            await rt.stop()
+            state.clear()
+            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
+
+    app = FastAPI(
+        title="Canopée ticketing",
+        version="1",
+        description="Request lifecycle, timeline and SLA clocks of the offices' tenant requests.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
+    app.include_router(router(service, auth))
+    return app
+
+
+def main() -> None:
+    """``canopee run ticketing``: load settings, log JSON lines, serve until stopped."""
+    settings = load_settings(TicketingSettings)
+    configure_logging(settings.service, settings.log_level)
+    serve(create_app(settings), settings)

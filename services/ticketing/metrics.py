@@ -1,0 +1,65 @@
+"""The ticketing service's own metrics (the shared consumer metrics count events, dead letters,
+retries and handler latency). Labels are bounded: type, outcome, office, state, stage, policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class TicketingMetrics:
+    facts: Counter
+    breaches: Counter
+    at_risk: Counter
+    open_requests: Gauge
+    sweep_seconds: Histogram
+    swept: Counter
+    published: Counter
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> TicketingMetrics:
+        return cls(
+            facts=Counter(
+                "canopee_ticketing_events_total",
+                "Request events applied, by type and outcome (applied, duplicate, flagged).",
+                ["type", "outcome"],
+                registry=registry,
+            ),
+            breaches=Counter(
+                "canopee_ticketing_sla_breaches_total",
+                "SLA breaches recorded (each request and stage once), by office, stage and policy.",
+                ["office", "stage", "policy"],
+                registry=registry,
+            ),
+            at_risk=Counter(
+                "canopee_ticketing_sla_at_risk_total",
+                "SLA at-risk warnings recorded (each request and stage once), by office, stage and policy.",
+                ["office", "stage", "policy"],
+                registry=registry,
+            ),
+            open_requests=Gauge(
+                "canopee_ticketing_open_requests",
+                "Requests not closed, by office and state (refreshed periodically from the store).",
+                ["office", "state"],
+                registry=registry,
+            ),
+            sweep_seconds=Histogram(
+                "canopee_ticketing_sweep_seconds",
+                "Time of one SLA sweep.",
+                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                registry=registry,
+            ),
+            swept=Counter(
+                "canopee_ticketing_swept_requests_total",
+                "Requests whose clocks the sweeper recomputed because a threshold passed.",
+                registry=registry,
+            ),
+            published=Counter(
+                "canopee_ticketing_sla_events_published_total",
+                "sla.* events published to Kafka, by outcome (ok, failed).",
+                ["outcome"],
+                registry=registry,
+            ),
+        )
