@@ -106,6 +106,9 @@ ENVELOPE_CASES: list[tuple[str, str, Mutation, str]] = [
     ("request.opened", "time not a date", _set("time", "yesterday"), "time"),
     ("request.opened", "time impossible", _set("time", "2026-02-30T08:00:00Z"), "time"),
     ("request.opened", "time as a number", _set("time", 1764230045), "time"),
+    ("request.opened", "time as digits", _set("time", "1764230045"), "time"),
+    ("request.opened", "time offset without colon", _set("time", "2026-11-27T08:14:05+0100"), "time"),
+    ("request.opened", "time without seconds", _set("time", "2026-11-27T08:14+01:00"), "time"),
     ("request.opened", "time missing", _drop("time"), "time"),
     ("request.opened", "datacontenttype other", _set("datacontenttype", "text/plain"), "datacontenttype"),
     ("request.opened", "data missing", _drop("data"), "data"),
@@ -254,6 +257,10 @@ def test_every_data_rule_is_enforced(kind: str, case: str, mutate: Mutation, nam
 
 def test_satisfaction_needs_a_request_or_a_survey_and_takes_the_right_subject() -> None:
     event = sample("satisfaction.rated")
+    event["subject"] = event["data"]["request_id"]
+    with pytest.raises(InvalidEvent, match="subject"):
+        parse_event(json.dumps(event))  # a survey id is given: the subject must be it
+    event["subject"] = event["data"]["survey_id"]
     del event["data"]["survey_id"]
     with pytest.raises(InvalidEvent, match="subject"):
         parse_event(json.dumps(event))  # subject is still the survey id
