@@ -19,6 +19,15 @@ class DemoSettings(ServiceSettings):
 GOOD = "a-real-admin-token-0123456789"
 
 
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("CANOPEE_"):
+            monkeypatch.delenv(name)
+
+
 def test_defaults_follow_the_operator_interface(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
     settings = load_settings(DemoSettings)
