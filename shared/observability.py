@@ -19,7 +19,11 @@ correlation_var: ContextVar[str | None] = ContextVar("correlation", default=None
 
 # Defence in depth: whatever a log line says, phone numbers and e-mail addresses are masked.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
-_PHONE = re.compile(r"(?<![\w])(?:\+|00)?\d(?:[\s.-]?\d){7,14}(?![\w])")
+_PHONE = re.compile(
+    r"\+\d{8,15}\b"  # E.164
+    r"|\+\d{2,3}(?:[ .]\d{1,3}){3,6}\b"  # international, spaced: +33 6 12 34 56 78
+    r"|(?<![\w-])0[1-9](?:[ .-]?\d{2}){4}(?![\w-])"  # French national: 06 12 34 56 78
+)
 
 
 def mask_personal_data(text: str) -> str:
