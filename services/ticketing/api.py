@@ -117,10 +117,9 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
     @api.get("/requests/{office}/{request_id}", response_model=RequestOut)
     async def get_request(office: str, request_id: str, caller: Caller = Depends(auth)) -> RequestOut:
         """A request's state, full timeline (flagged events included) and every SLA clock."""
-        found = await service().find(office, request_id) if caller.can_see(office) else None
-        if found is None:
+        view = await service().find(office, request_id) if caller.can_see(office) else None
+        if view is None:
             raise Problem(404, "Not Found", f"no request {request_id} in office {office}")
-        _, view = found
         r = view.request
         return RequestOut(
             office=office,

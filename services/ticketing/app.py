@@ -19,6 +19,7 @@ from shared.http import bearer_auth, health_router, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
+from shared.store import ensure_indexes
 
 
 def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
@@ -54,11 +55,16 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             types=[f"{TYPE_PREFIX}{t}.v1" for t in REQUEST_TYPES],
         )
         state["service"] = svc
+        app.state.runtime = rt  # for operators' tools and tests (partition assignment, metrics)
         # the metrics registry is born with the runtime, so its routes are added here
         before = len(app.router.routes)
         app.include_router(health_router(rt.registry, rt.readiness))
         health_routes = app.router.routes[before:]
-        await rt.start(indexes=INDEXES)
+        # one index per call: FerretDB 1.24 drops the connection when createIndexes names several
+        # indexes that already exist on a non-empty collection (a restart)
+        for index in INDEXES:
+            await ensure_indexes(rt.db, [index])
+        await rt.start()
         rt.every(settings.sweep_seconds, svc.sweep, name="sla-sweeper")
         rt.every(settings.gauge_seconds, svc.refresh_gauges, name="open-requests-gauge")
         try:

@@ -27,8 +27,6 @@ from services.ticketing.store import (
     AlertRecord,
     MongoAlertRepository,
     MongoRequestRepository,
-    RequestWrite,
-    StoredRequest,
     request_key,
 )
 from shared.bus import TransientError
@@ -86,6 +84,9 @@ def summary_fields(view: View, now: datetime) -> dict[str, Any]:
     """What a request document keeps besides its events, for lists, filters and the sweeper."""
     r = view.request
     return {
+        "office": view.office,
+        "request_id": view.request_id,
+        "n_events": len(r.timeline),
         "state": r.state.value,
         "placeholder": not r.opened,
         "category": r.category,
@@ -177,62 +178,64 @@ class TicketingService:
     # --- use cases ----------------------------------------------------------------------------
 
     async def apply(self, events: Sequence[CloudEvent]) -> None:
-        """Apply a batch of request events: one read and one bulk write for the whole batch."""
+        """Apply a batch of request events: store the new ones, then recompute each touched
+        request once, with a handful of bulk round trips for the whole batch."""
         now = self.clock()
         incoming: dict[str, list[Fact]] = defaultdict(list)
-        where: dict[str, tuple[str, str]] = {}
         for event in events:
-            key = request_key(event.officeid, event.subject)
-            incoming[key].append(Fact.from_event(event))
-            where[key] = (event.officeid, event.subject)
-        stored = await self.requests.load(incoming)
-        pending = dict(incoming)
-        counted = False
-        for _ in range(5):
-            writes: list[RequestWrite] = []
-            records: list[AlertRecord] = []
-            outcomes: list[tuple[str, str]] = []
-            for key, facts in pending.items():
-                office, request_id = where[key]
-                current = stored.get(key)
-                known = {f.id for f in current.facts} if current else set()
-                fresh: dict[str, Fact] = {}
-                for fact in facts:
-                    if fact.id in known or fact.id in fresh:
-                        outcomes.append((fact.type, "duplicate"))
-                    else:
-                        fresh[fact.id] = fact
-                if not fresh and current is not None:
-                    continue
-                all_facts = [*(current.facts if current else ()), *fresh.values()]
-                view = self.view(office, request_id, all_facts, now)
-                flags = {e.fact.id: e.flag for e in view.request.timeline}
-                outcomes += [(f.type, "flagged" if flags.get(i) else "applied") for i, f in fresh.items()]
-                writes.append(
-                    RequestWrite(
-                        key=key,
-                        office=office,
-                        request_id=request_id,
-                        expected_version=current.version if current else None,
-                        facts=[e.fact for e in view.request.timeline],
-                        fields=summary_fields(view, now),
-                    )
-                )
-                records += self.alert_records(view)
-            await self._record(records, now)
-            conflicts = await self.requests.save(writes)
-            if not counted:
-                for kind, outcome in outcomes:
-                    self.metrics.facts.labels(kind, outcome).inc()
-                counted = True
-            if not conflicts:
-                break
-            # another instance wrote these requests meanwhile (a rebalance): merge with its events
-            stored.update(await self.requests.load(conflicts))
-            pending = {k: pending[k] for k in conflicts}
-        else:
-            raise TransientError("requests kept changing under concurrent writers")
+            incoming[request_key(event.officeid, event.subject)].append(Fact.from_event(event))
+        fresh: dict[str, list[Fact]] = {}
+        outcomes: list[tuple[str, str, str]] = []
+        for key, facts in incoming.items():
+            seen: set[str] = set()
+            for fact in facts:
+                if fact.id in seen:
+                    outcomes.append((key, fact.id, "duplicate"))
+                else:
+                    seen.add(fact.id)
+                    fresh.setdefault(key, []).append(fact)
+        duplicates = await self.requests.add_events(fresh)
+        views = await self._refresh(list(incoming), now)
+        types = {(k, f.id): f.type for k, facts in incoming.items() for f in facts}
+        outcomes += [
+            (key, fact.id, "duplicate" if (key, fact.id) in duplicates else self._flag_outcome(views.get(key), fact.id))
+            for key, facts in fresh.items()
+            for fact in facts
+        ]
+        for key, event_id, outcome in outcomes:
+            self.metrics.facts.labels(types[(key, event_id)], outcome).inc()
         await self.publish_pending()
+
+    @staticmethod
+    def _flag_outcome(view: View | None, event_id: str) -> str:
+        if view is not None:
+            for entry in view.request.timeline:
+                if entry.fact.id == event_id:
+                    return "flagged" if entry.flag else "applied"
+        return "applied"
+
+    async def _refresh(self, keys: Sequence[str], now: datetime) -> dict[str, View]:
+        """Recompute the projections of ``keys`` from their stored events and record the alerts
+        they call for (before the projection moves ``next_check_at`` past their thresholds)."""
+        views: dict[str, View] = {}
+        pending = list(keys)
+        for _ in range(5):
+            stored = await self.requests.facts_of(pending)
+            records: list[AlertRecord] = []
+            projections: list[tuple[str, dict[str, Any]]] = []
+            for key in pending:
+                office, request_id = key.split("|", 1)
+                view = self.view(office, request_id, stored[key], now)
+                views[key] = view
+                records += self.alert_records(view)
+                projections.append((key, summary_fields(view, now)))
+            await self._record(records, now)
+            await self.requests.write(projections)
+            # another instance may have written an older projection after ours: redo those
+            pending = await self.requests.stale(pending)
+            if not pending:
+                return views
+        raise TransientError("request projections kept changing under concurrent writers")
 
     async def sweep(self) -> int:
         """Recompute the requests whose next SLA threshold passed; record and publish the alerts
@@ -240,14 +243,8 @@ class TicketingService:
         started = time.perf_counter()
         now = self.clock()
         due = await self.requests.due(now, self.sweep_batch)
-        records: list[AlertRecord] = []
-        updates: list[tuple[str, int, dict[str, Any]]] = []
-        for stored in due:
-            view = self.view(stored.office, stored.request_id, stored.facts, now)
-            records += self.alert_records(view)
-            updates.append((stored.key, stored.version, summary_fields(view, now)))
-        await self._record(records, now)
-        await self.requests.set_checks(updates)
+        if due:
+            await self._refresh([str(doc["_id"]) for doc in due], now)
         await self.publish_pending()
         self.metrics.swept.inc(len(due))
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
@@ -288,8 +285,9 @@ class TicketingService:
         for (office, state), n in counts.items():
             self.metrics.open_requests.labels(office, state).set(n)
 
-    async def find(self, office: str, request_id: str) -> tuple[StoredRequest, View] | None:
-        stored = await self.requests.get(office, request_id)
-        if stored is None:
+    async def find(self, office: str, request_id: str) -> View | None:
+        """A request folded and evaluated now, or None when no event of it is known."""
+        facts = await self.requests.get(office, request_id)
+        if facts is None:
             return None
-        return stored, self.view(office, request_id, stored.facts, self.clock())
+        return self.view(office, request_id, facts, self.clock())

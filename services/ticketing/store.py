@@ -1,8 +1,8 @@
 """MongoDB repositories of the ticketing service (run on MongoDB and FerretDB 1.24).
 
-``requests``: one document per (office, request_id) with every known event (deduplicated by id)
-and the state and clocks derived from them. Writes are conditional on a ``version`` so two
-instances never overwrite each other's events. ``alerts``: one document per (office, request_id,
+``request_events``: every known event of a request, once (unique per request and event id).
+``requests``: one projection per (office, request_id) — state and clocks derived from all its
+events — for lists, filters and the sweeper's ``next_check_at``. ``alerts``: one document per (office, request_id,
 stage, kind), the unique key that makes each ``sla.*`` event exist once; it keeps the event to
 publish and whether it was published.
 """
@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, InsertOne, UpdateOne
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -25,16 +26,20 @@ from services.ticketing.domain import Fact
 from shared.store import Document, Index
 
 REQUESTS = "requests"
+EVENTS = "request_events"
 ALERTS = "alerts"
+ALERT_CLAIMS = "alert_claims"
 DUPLICATE_KEY = 11000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 INDEXES = (
     Index(REQUESTS, [("office", 1), ("request_id", 1)], unique=True),
+    Index(EVENTS, [("request", 1)]),
     Index(REQUESTS, [("next_check_at", 1)]),
     Index(REQUESTS, [("office", 1), ("state", 1)]),
     Index(ALERTS, [("office", 1), ("request_id", 1), ("stage", 1), ("kind", 1)], unique=True),
     Index(ALERTS, [("published", 1)]),
+    Index(ALERT_CLAIMS, [("alert", 1)]),
 )
 
 
@@ -44,41 +49,6 @@ def request_key(office: str, request_id: str) -> str:
 
 def alert_key(office: str, request_id: str, stage: str, kind: str) -> str:
     return f"{office}|{request_id}|{stage}|{kind}"
-
-
-@dataclass
-class StoredRequest:
-    """A request document as read: its known facts and the version the next write must match."""
-
-    key: str
-    office: str
-    request_id: str
-    version: int
-    facts: list[Fact]
-    doc: Document = field(default_factory=dict)
-
-    @classmethod
-    def from_doc(cls, doc: Document) -> StoredRequest:
-        return cls(
-            key=str(doc["_id"]),
-            office=str(doc["office"]),
-            request_id=str(doc["request_id"]),
-            version=int(doc.get("version", 0)),
-            facts=[Fact.from_doc(f) for f in doc.get("events", ())],
-            doc=doc,
-        )
-
-
-@dataclass(frozen=True)
-class RequestWrite:
-    """New content of a request document; ``expected_version`` None means it must not exist yet."""
-
-    key: str
-    office: str
-    request_id: str
-    expected_version: int | None
-    facts: Sequence[Fact]
-    fields: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -113,92 +83,95 @@ def encode_cursor(key: str) -> str:
 
 
 def decode_cursor(cursor: str) -> str:
+    """The key a cursor stands for; ``InvalidCursor`` for anything this API did not hand out."""
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", cursor):
+            raise ValueError(cursor)
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidCursor("cursor: not one this API returned") from None
+    if "|" not in key:
+        raise InvalidCursor("cursor: not one this API returned")
+    return key
 
 
 class MongoRequestRepository:
-    """Request documents: batched reads and conditional, batched writes."""
+    """Request events (insert-only, unique per request and event id) and request projections.
+
+    FerretDB 1.24 does not re-check a filter atomically with the update it guards, so no write
+    here relies on a conditional update: events are only ever inserted (a unique key makes a
+    duplicate a no-op), and a projection is a whole document computed from every stored event,
+    replaced, then checked against the event count (see ``stale``).
+    """
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[REQUESTS]
+        self.events = db[EVENTS]
 
-    async def load(self, keys: Iterable[str]) -> dict[str, StoredRequest]:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        found: dict[str, StoredRequest] = {}
-        async for doc in self.collection.find({"_id": {"$in": wanted}}):
-            stored = StoredRequest.from_doc(doc)
-            found[stored.key] = stored
-        return found
-
-    async def get(self, office: str, request_id: str) -> StoredRequest | None:
-        doc = await self.collection.find_one({"_id": request_key(office, request_id)})
-        return StoredRequest.from_doc(doc) if doc is not None else None
-
-    async def save(self, writes: Sequence[RequestWrite]) -> list[str]:
-        """Apply the writes in one bulk; return the keys that lost a race (write them again)."""
-        if not writes:
-            return []
-        token = uuid.uuid4().hex
-        operations: list[InsertOne[Document] | UpdateOne] = []
-        for write in writes:
-            content = {
-                **write.fields,
-                "office": write.office,
-                "request_id": write.request_id,
-                "events": [f.to_doc() for f in write.facts],
-                "write_token": token,
-            }
-            if write.expected_version is None:
-                operations.append(InsertOne({"_id": write.key, "version": 1, **content}))
-            else:
-                operations.append(
-                    UpdateOne(
-                        {"_id": write.key, "version": write.expected_version},
-                        {"$set": {**content, "version": write.expected_version + 1}},
-                    )
-                )
-        conflicts: set[str] = set()
-        updates = [w for w in writes if w.expected_version is not None]
-        matched = 0
+    async def add_events(self, facts: Mapping[str, Sequence[Fact]]) -> set[tuple[str, str]]:
+        """Store new facts by request key; return the (key, event id) pairs already stored."""
+        docs = [
+            {"_id": f"{key}|{fact.id}", "request": key, **fact.to_doc()}
+            for key, key_facts in facts.items()
+            for fact in key_facts
+        ]
+        duplicates: set[tuple[str, str]] = set()
+        if not docs:
+            return duplicates
         try:
-            result = await self.collection.bulk_write(operations, ordered=False)
-            matched = result.matched_count
+            await self.events.insert_many(docs, ordered=False)
         except BulkWriteError as exc:
-            details = exc.details
-            for error in details.get("writeErrors", ()):
+            for error in exc.details.get("writeErrors", ()):
                 if error.get("code") != DUPLICATE_KEY:
                     raise
-                conflicts.add(writes[error["index"]].key)
-            matched = int(details.get("nMatched", 0))
-        if matched < len(updates):
-            # which conditional updates missed: those whose document does not carry our token
-            keys = [w.key for w in updates]
-            async for doc in self.collection.find({"_id": {"$in": keys}}, {"write_token": 1}):
-                if doc.get("write_token") != token:
-                    conflicts.add(str(doc["_id"]))
-        return sorted(conflicts)
+                doc = docs[error["index"]]
+                duplicates.add((str(doc["request"]), str(doc["id"])))
+        return duplicates
 
-    async def due(self, now: datetime, limit: int) -> list[StoredRequest]:
-        """Requests whose next SLA threshold is at or before ``now``, earliest first."""
-        cursor = self.collection.find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING).limit(limit)
-        return [StoredRequest.from_doc(doc) async for doc in cursor]
+    async def facts_of(self, keys: Iterable[str]) -> dict[str, list[Fact]]:
+        """Every stored fact of the requests ``keys``."""
+        wanted = list(dict.fromkeys(keys))
+        found: dict[str, list[Fact]] = {k: [] for k in wanted}
+        if wanted:
+            async for doc in self.events.find({"request": {"$in": wanted}}):
+                found[str(doc["request"])].append(Fact.from_doc(doc))
+        return found
 
-    async def set_checks(self, updates: Sequence[tuple[str, int, Mapping[str, Any]]]) -> None:
-        """Store the sweeper's recomputed clocks, unless the document changed since it was read
-        (then the writer of that change recomputed them already)."""
-        if updates:
+    async def write(self, projections: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+        """Replace (or create) the projection documents in one bulk."""
+        if projections:
             await self.collection.bulk_write(
-                [
-                    UpdateOne({"_id": key, "version": version}, {"$set": dict(fields)})
-                    for key, version, fields in updates
-                ],
+                [ReplaceOne({"_id": key}, {"_id": key, **fields}, upsert=True) for key, fields in projections],
                 ordered=False,
             )
+
+    async def stale(self, keys: Iterable[str]) -> list[str]:
+        """Keys whose stored projection was computed from fewer events than are stored now (a
+        concurrent writer's projection landed last): they must be computed again."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return []
+        counts: dict[str, int] = {}
+        pipeline: list[Document] = [
+            {"$match": {"request": {"$in": wanted}}},
+            {"$group": {"_id": "$request", "n": {"$sum": 1}}},
+        ]
+        async for row in await self.events.aggregate(pipeline):
+            counts[str(row["_id"])] = int(row["n"])
+        written: dict[str, int] = {}
+        async for doc in self.collection.find({"_id": {"$in": wanted}}, {"n_events": 1}):
+            written[str(doc["_id"])] = int(doc.get("n_events", -1))
+        return [k for k in wanted if written.get(k) != counts.get(k, 0)]
+
+    async def get(self, office: str, request_id: str) -> list[Fact] | None:
+        """The stored facts of a request, or None when none is known."""
+        facts = (await self.facts_of([request_key(office, request_id)]))[request_key(office, request_id)]
+        return facts or None
+
+    async def due(self, now: datetime, limit: int) -> list[Document]:
+        """Projections whose next SLA threshold is at or before ``now``, earliest first."""
+        cursor = self.collection.find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING).limit(limit)
+        return [doc async for doc in cursor]
 
     async def page(self, where: RequestFilter, limit: int, after: str | None) -> tuple[list[Document], str | None]:
         """One page of request summaries ordered by key; the cursor of the next page if any."""
@@ -213,12 +186,7 @@ class MongoRequestRepository:
             query["category"] = where.category
         if after is not None:
             query["_id"] = {"$gt": after}
-        docs = [
-            doc
-            async for doc in self.collection.find(query, {"events": 0, "write_token": 0})
-            .sort("_id", ASCENDING)
-            .limit(limit + 1)
-        ]
+        docs = [doc async for doc in self.collection.find(query).sort("_id", ASCENDING).limit(limit + 1)]
         more = len(docs) > limit
         docs = docs[:limit]
         return docs, (encode_cursor(str(docs[-1]["_id"])) if more and docs else None)
@@ -241,6 +209,7 @@ class MongoAlertRepository:
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[ALERTS]
+        self.claims = db[ALERT_CLAIMS]
 
     async def record(self, alerts: Sequence[AlertRecord], now: datetime) -> list[AlertRecord]:
         """Insert the alerts not recorded yet; return those this call recorded."""
@@ -275,25 +244,47 @@ class MongoAlertRepository:
         return unique
 
     async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[Document]]:
-        """Take a lease on unpublished alerts nobody holds; return the lease owner and them."""
+        """Take unpublished alerts nobody holds; return the claim owner and the alerts it won.
+
+        A claim is an insert under a unique key (alert, lease slot): of several instances, one
+        wins, even on stores whose multi-document updates do not re-check their filter. A crashed
+        publisher's claim lapses with its slot, so the alert is retried one lease later.
+        """
         owner = uuid.uuid4().hex
-        await self.collection.update_many(
-            {"published": False, "lease_until": {"$lte": now}},
-            {"$set": {"lease_owner": owner, "lease_until": now + lease}},
-        )
-        docs = [doc async for doc in self.collection.find({"lease_owner": owner, "published": False})]
-        return owner, docs
+        candidates = [doc async for doc in self.collection.find({"published": False, "lease_until": {"$lte": now}})]
+        if not candidates:
+            return owner, []
+        slot = int(now.timestamp() // max(lease.total_seconds(), 0.001))
+        claims = [{"_id": f"{d['_id']}|{slot}", "alert": d["_id"], "owner": owner, "at": now} for d in candidates]
+        lost: set[int] = set()
+        try:
+            await self.claims.insert_many(claims, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", ()):
+                if error.get("code") != DUPLICATE_KEY:
+                    raise
+                lost.add(error["index"])
+        won_ids = [d["_id"] for i, d in enumerate(candidates) if i not in lost]
+        # published meanwhile by the holder of an earlier slot: nothing left to do for those
+        won = [doc async for doc in self.collection.find({"_id": {"$in": won_ids}, "published": False})]
+        if won:
+            # a hint for the others: skip these until the lease ends
+            await self.collection.update_many(
+                {"_id": {"$in": [d["_id"] for d in won]}},
+                {"$set": {"lease_owner": owner, "lease_until": now + lease}},
+            )
+        return owner, won
 
     async def mark_published(self, owner: str, keys: Sequence[str]) -> None:
         if keys:
-            await self.collection.update_many(
-                {"_id": {"$in": list(keys)}, "lease_owner": owner}, {"$set": {"published": True}}
-            )
+            # the claims stay: deleting them would let a slower instance that read the alert
+            # as unpublished claim it again in the same slot
+            await self.collection.update_many({"_id": {"$in": list(keys)}}, {"$set": {"published": True}})
 
     async def release(self, owner: str, keys: Sequence[str]) -> None:
-        """Give a lease back after a failed publish, so the next sweep retries at once."""
+        """Give claims back after a failed publish, so the next sweep retries at once."""
         if keys:
+            await self.claims.delete_many({"alert": {"$in": list(keys)}, "owner": owner})
             await self.collection.update_many(
-                {"_id": {"$in": list(keys)}, "lease_owner": owner, "published": False},
-                {"$set": {"lease_until": EPOCH}},
+                {"_id": {"$in": list(keys)}, "published": False}, {"$set": {"lease_until": EPOCH}}
             )

@@ -154,7 +154,7 @@ def test_resolution_clocks_by_category() -> None:
     resolution = next(c for c in clocks(transfer, sla, CAL, T0 + timedelta(hours=1)) if c.stage == Stage.RESOLUTION)
     assert resolution.policy == "transfer" and resolution.target.amount == 30 and resolution.status == Status.MET
     rent = fold([fact(1, "request.opened", 0, category="rent_charges")])
-    (first, resolution) = clocks(rent, sla, CAL, T0)
+    (_first, resolution) = clocks(rent, sla, CAL, T0)
     assert resolution.policy == "rent_charges" and resolution.target.amount == 10 and resolution.status == Status.OK
     assert [c.stage for c in clocks(fold([fact(1, "request.opened", 0, category="other")]), sla, CAL, T0)] == [
         Stage.FIRST_RESPONSE
