@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReplaceOne
+from pymongo import ASCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -30,6 +30,9 @@ EVENTS = "request_events"
 ALERTS = "alerts"
 ALERT_CLAIMS = "alert_claims"
 DUPLICATE_KEY = 11000
+#: FerretDB 1.24 stalls on one update command of 100 or more statements that match existing
+#: documents: a bulk of updates must stay below that
+UPDATE_CHUNK = 50
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 INDEXES = (
@@ -138,12 +141,21 @@ class MongoRequestRepository:
         return found
 
     async def write(self, projections: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """Replace (or create) the projection documents in one bulk."""
-        if projections:
-            await self.collection.bulk_write(
-                [ReplaceOne({"_id": key}, {"_id": key, **fields}, upsert=True) for key, fields in projections],
-                ordered=False,
-            )
+        """Replace (or create) the projection documents.
+
+        Delete then insert, in two bulk commands: FerretDB 1.24 on SQLite scans the collection for
+        every single-document update, while one ``$in`` delete scans it once. Should another
+        writer insert first, its document stays and ``stale`` decides whether to compute again.
+        """
+        if not projections:
+            return
+        docs = [{"_id": key, **fields} for key, fields in projections]
+        await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
+        try:
+            await self.collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+                raise
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         """Keys whose stored projection was computed from fewer events than are stored now (a
