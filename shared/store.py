@@ -54,9 +54,9 @@ class Index:
 
 
 async def ensure_indexes(db: AsyncDatabase[Document], indexes: Iterable[Index]) -> None:
-    """Create the indexes a service needs (creating an existing index is a no-op)."""
-    by_collection: dict[str, list[IndexModel]] = {}
+    """Create the indexes a service needs (creating an existing index is a no-op).
+
+    One index per command: FerretDB 1.24 drops the connection when one ``createIndexes`` names
+    several already existing indexes of a non-empty collection (a service restart)."""
     for index in indexes:
-        by_collection.setdefault(index.collection, []).append(index.model())
-    for collection, models in by_collection.items():
-        await db[collection].create_indexes(models)
+        await db[index.collection].create_indexes([index.model()])
