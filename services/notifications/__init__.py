@@ -1,0 +1,1 @@
+"""Notifications: SMS and e-mail follow-ups to tenants and alerts to office teams."""

@@ -1,0 +1,139 @@
+"""Composition root of the notifications service: ``create_app()`` and ``main()``."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from datetime import datetime
+
+import httpx
+from fastapi import FastAPI
+
+from shared.events import (
+    AppointmentMissed,
+    AppointmentScheduled,
+    CloudEvent,
+    DetractorAlert,
+    RequestAssigned,
+    RequestClosed,
+    RequestOpened,
+    SlaAtRisk,
+    SlaBreached,
+    SurveyRequested,
+    TenantConsentChanged,
+    TenantContactUpdated,
+    TenantErased,
+    Topics,
+)
+from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.observability import configure_logging
+from shared.runtime import Runtime, serve
+from shared.settings import load_offices_from, load_settings
+
+from .api import build_router
+from .handlers import Notifier, utcnow
+from .metrics import NotificationMetrics
+from .providers import EmailProvider, FileSmsProvider, HttpSmsProvider, SmsProvider, SmtpEmailProvider, TokenBucket
+from .settings import NotificationsSettings
+from .store import INDEXES, NotificationStore
+from .templates import Templates
+
+#: the event types this service acts on
+CONSUMED: tuple[type[CloudEvent], ...] = (
+    RequestOpened,
+    RequestAssigned,
+    AppointmentScheduled,
+    AppointmentMissed,
+    RequestClosed,
+    TenantContactUpdated,
+    TenantConsentChanged,
+    TenantErased,
+    SlaAtRisk,
+    SlaBreached,
+    SurveyRequested,
+    DetractorAlert,
+)
+SERVICE_NAME = "notifications"
+TOPICS = (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.TICKETING_SLA, Topics.FEEDBACK_SURVEYS)
+
+
+def _type_name(cls: type[CloudEvent]) -> str:
+    return str(cls.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
+
+
+def create_app(
+    settings: NotificationsSettings | None = None,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    sms_provider: SmsProvider | None = None,
+    email_provider: EmailProvider | None = None,
+) -> FastAPI:
+    """The service: consumers, dispatcher loop and HTTP API. Providers may be injected (tests)."""
+    settings = settings or load_settings(NotificationsSettings)
+    offices = load_offices_from(settings)
+    admin_token = settings.admin_token.get_secret_value() if settings.admin_token else None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = Runtime.create(settings, offices)
+        http = httpx.AsyncClient(base_url=settings.sms_base_url, timeout=settings.sms_timeout_seconds)
+        sms: SmsProvider
+        if sms_provider is not None:
+            sms = sms_provider
+        elif settings.sms_provider == "file":
+            sms = FileSmsProvider(settings.sms_file)
+        else:
+            sms = HttpSmsProvider(
+                http,
+                token=settings.sms_token.get_secret_value() if settings.sms_token else None,
+                attempts=settings.sms_attempts,
+                backoff=settings.sms_backoff_seconds,
+            )
+        email = email_provider or SmtpEmailProvider(
+            host=settings.smtp_host,
+            port=settings.smtp_port,
+            sender=settings.smtp_from,
+            security=settings.smtp_security,
+            username=settings.smtp_username,
+            password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
+            timeout=settings.smtp_timeout_seconds,
+        )
+        notifier = Notifier(
+            store=NotificationStore(rt.db),
+            templates=Templates(settings.templates_dir),
+            offices=offices,
+            sms=sms,
+            email=email,
+            publisher=rt.publisher,
+            metrics=NotificationMetrics.create(rt.registry),
+            settings=settings,
+            sms_limit=TokenBucket(settings.sms_rate_per_second),
+            email_limit=TokenBucket(settings.email_rate_per_second),
+            clock=clock,
+        )
+        rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[_type_name(c) for c in CONSUMED])
+        app.state.runtime = rt
+        app.state.notifier = notifier
+        # the metrics registry is born with the runtime, so its routes are added here
+        app.include_router(health_router(rt.registry, rt.readiness))
+        try:
+            await rt.start(indexes=INDEXES)
+            rt.every(settings.dispatch_seconds, notifier.dispatch_due, name="notifications-dispatcher")
+            yield
+        finally:
+            app.state.notifier = None
+            await rt.stop()
+            await http.aclose()
+
+    app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
+    install_problem_handlers(app)
+
+    app.include_router(build_router(bearer_auth(admin_token, offices)))
+    return app
+
+
+def main() -> None:
+    """``canopee run notifications``."""
+    settings = load_settings(NotificationsSettings)
+    configure_logging(settings.service, settings.log_level)
+    serve(create_app(settings), settings)

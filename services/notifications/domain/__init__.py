@@ -1,0 +1,1 @@
+"""Pure, synchronous rules of the notifications service (no I/O)."""

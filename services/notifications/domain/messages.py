@@ -1,0 +1,167 @@
+"""Which messages an event calls for, with the words they need (DOMAIN.md, follow-ups table)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.events import (
+    AppointmentMissed,
+    AppointmentScheduled,
+    CloudEvent,
+    DetractorAlert,
+    MissedBy,
+    Recipient,
+    RequestClosed,
+    RequestOpened,
+    Resolution,
+    SlaAtRisk,
+    SlaBreached,
+    SurveyRequested,
+    Urgency,
+)
+from shared.offices import Office
+
+from .calendar import french_date, french_datetime, french_time, reminder_time
+from .policy import CATEGORY_LABELS, RESOLUTION_LABELS, STAGE_LABELS, MessagePlan, Policy, template_for_survey
+
+#: who in the office team receives an alert: ``alert`` → alert_emails, ``manager`` → manager_emails
+ALERT, MANAGER = "alert", "manager"
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What the service remembers of a request to write about it."""
+
+    tenant_ref: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    contractor: str | None = None
+
+
+@dataclass(frozen=True)
+class AppointmentInfo:
+    slot_start: datetime
+    slot_end: datetime
+    contractor: str | None = None
+
+
+@dataclass(frozen=True)
+class Plans:
+    """The messages of one event and the tenant they are about (None: unknown request)."""
+
+    tenant_ref: str | None
+    messages: tuple[MessagePlan, ...]
+    request_id: str | None = None
+    appointment_id: str | None = None
+
+
+def office_addresses(office: Office, audience: str) -> tuple[str, ...]:
+    return office.manager_emails if audience == MANAGER else office.alert_emails
+
+
+def _base(office: Office, request_id: str, info: RequestInfo | None) -> dict[str, Any]:
+    category = info.category if info else None
+    return {
+        "office_name": office.name,
+        "sender_name": office.sender_name,
+        "request_id": request_id,
+        "category_label": CATEGORY_LABELS.get(category or "", "demande"),
+        "urgent": bool(info and info.urgency == Urgency.U1.value),
+    }
+
+
+def _slot(office: Office, start: datetime, end: datetime, contractor: str | None) -> dict[str, Any]:
+    return {
+        "slot_date": french_date(start, office.tz),
+        "slot_start": french_time(start, office.tz),
+        "slot_end": french_time(end, office.tz),
+        "contractor": contractor,
+    }
+
+
+def plans_for(
+    event: CloudEvent,
+    office: Office,
+    *,
+    request: RequestInfo | None,
+    appointment: AppointmentInfo | None,
+    now: datetime,
+    reminder_hour: int,
+) -> Plans:
+    """The messages ``event`` calls for; ``request`` is what is known of its request (for events
+    that do not name the tenant) and ``appointment`` the slot a missed appointment was for."""
+    tenant = Recipient.TENANT
+    if isinstance(event, RequestOpened):
+        d = event.data
+        info = RequestInfo(d.tenant_ref, d.category.value, d.urgency.value if d.urgency else None)
+        ctx = _base(office, d.request_id, info)
+        return Plans(
+            d.tenant_ref,
+            (MessagePlan("request_opened", tenant, Policy.PREFERRED, ctx, urgent=ctx["urgent"]),),
+            d.request_id,
+        )
+    if isinstance(event, AppointmentScheduled):
+        a = event.data
+        ctx = {**_base(office, a.request_id, request), **_slot(office, a.slot_start, a.slot_end, a.contractor_name)}
+        if ctx["contractor"] is None and request is not None:
+            ctx["contractor"] = request.contractor
+        urgent = bool(ctx["urgent"])
+        messages = [MessagePlan("appointment_scheduled", tenant, Policy.PREFERRED, ctx, urgent=urgent)]
+        at = reminder_time(a.slot_start, office.tz, reminder_hour)
+        if at > now:  # a slot booked for tomorrow morning needs no reminder on top
+            messages.append(MessagePlan("appointment_reminder", tenant, Policy.PREFERRED, ctx, scheduled_at=at))
+        return Plans(request.tenant_ref if request else None, tuple(messages), a.request_id, a.appointment_id)
+    if isinstance(event, AppointmentMissed):
+        m = event.data
+        if m.missed_by is not MissedBy.CONTRACTOR:
+            return Plans(None, (), m.request_id, m.appointment_id)
+        ctx = _base(office, m.request_id, request)
+        ctx["slot_date"] = french_date(appointment.slot_start, office.tz) if appointment else None
+        plan = MessagePlan("appointment_missed", tenant, Policy.PREFERRED, ctx, urgent=ctx["urgent"])
+        return Plans(request.tenant_ref if request else None, (plan,), m.request_id, m.appointment_id)
+    if isinstance(event, RequestClosed):
+        c = event.data
+        ctx = _base(office, c.request_id, request)
+        responsibility = c.resolution is Resolution.TENANT_RESPONSIBILITY
+        ctx["resolution_label"] = RESOLUTION_LABELS[c.resolution]
+        ctx["tenant_responsibility"] = responsibility
+        category = request.category if request else None
+        ctx["tutorial_url"] = office.tutorials.get(category or "") if responsibility else None
+        plan = MessagePlan("request_closed", tenant, Policy.EMAIL_FIRST, ctx)
+        return Plans(request.tenant_ref if request else None, (plan,), c.request_id)
+    if isinstance(event, SurveyRequested):
+        s = event.data
+        campaign = s.campaign_id is not None
+        ctx = _base(office, s.request_id or "", request)
+        ctx["url"] = s.url
+        ctx["expires_date"] = french_date(s.expires_at, office.tz)
+        policy = Policy.PREFERRED if campaign else Policy.SMS_FIRST
+        plan = MessagePlan(template_for_survey(campaign, s.reminder), tenant, policy, ctx)
+        return Plans(s.tenant_ref, (plan,), s.request_id)
+    if isinstance(event, SlaAtRisk | SlaBreached):
+        sla = event.data
+        ctx = _base(office, sla.request_id, RequestInfo(category=sla.category.value))
+        ctx.update(
+            stage_label=STAGE_LABELS[sla.stage],
+            policy=sla.policy,
+            urgency=sla.urgency.value if sla.urgency else None,
+            due_text=french_datetime(sla.due_at, office.tz),
+            audience=ALERT,
+        )
+        name = "sla_at_risk" if isinstance(event, SlaAtRisk) else "sla_breached"
+        return Plans(None, (MessagePlan(name, Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx),), sla.request_id)
+    if isinstance(event, DetractorAlert):
+        alert = event.data
+        ctx = _base(office, alert.request_id or "", request)
+        ctx.update(
+            request_id=alert.request_id,
+            score=alert.score,
+            comment=alert.comment,
+            follow_up_text=french_datetime(alert.follow_up_due_at, office.tz),
+            audience=MANAGER,
+        )
+        plan = MessagePlan("detractor_alert", Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx)
+        return Plans(None, (plan,), alert.request_id)
+    return Plans(None, ())

@@ -1,0 +1,45 @@
+"""Prometheus metrics of the notifications service (bounded labels only)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class NotificationMetrics:
+    messages: Counter
+    sms_segments: Counter
+    provider_seconds: Histogram
+    deferred_backlog: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> NotificationMetrics:
+        return cls(
+            messages=Counter(
+                "canopee_notifications_total",
+                "Messages by office, channel, template and outcome (sent, delivered, failed, deferred, "
+                "suppressed, retried).",
+                ["office", "channel", "template", "outcome"],
+                registry=registry,
+            ),
+            sms_segments=Counter(
+                "canopee_sms_segments_total",
+                "SMS segments handed to the provider, by office.",
+                ["office"],
+                registry=registry,
+            ),
+            provider_seconds=Histogram(
+                "canopee_provider_seconds",
+                "Time a provider took to accept (or refuse) one message, by channel and outcome.",
+                ["channel", "outcome"],
+                buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                registry=registry,
+            ),
+            deferred_backlog=Gauge(
+                "canopee_notifications_deferred",
+                "Messages waiting for their send time (quiet hours, scheduled reminders, retries).",
+                registry=registry,
+            ),
+        )

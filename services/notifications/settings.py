@@ -1,0 +1,59 @@
+"""Settings of the notifications service (``CANOPEE_NOTIFICATIONS_*``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, Literal
+
+from pydantic import Field, SecretStr
+
+from shared.settings import ServiceSettings
+
+
+class NotificationsSettings(ServiceSettings):
+    """Notifications settings; see docs/notifications.md."""
+
+    service: ClassVar[str] = "notifications"
+    default_port: ClassVar[int] = 8002
+    needs_admin_token: ClassVar[bool] = True
+
+    #: a cause older than this when it arrives sends nothing to a tenant (reason ``stale``)
+    stale_horizon_hours: float = Field(48.0, gt=0)
+    #: directory of per-office template overrides: ``<dir>/<office id>/<template>.<part>.j2``
+    templates_dir: Path | None = None
+    #: local time (office zone) at which the appointment reminder goes out the day before the slot
+    reminder_hour: int = Field(18, ge=0, le=23)
+    #: rewrite the few accented letters outside GSM-7 (ê→e, ç→c…) so an SMS stays GSM-7
+    sms_gsm_rewrite: bool = True
+
+    # SMS provider
+    sms_provider: Literal["http", "file"] = "http"
+    sms_base_url: str = "http://127.0.0.1:9901"
+    sms_token: SecretStr | None = None
+    #: where the ``file`` provider appends one JSON line per message
+    sms_file: Path = Path(".local/run/sms.jsonl")
+    sms_timeout_seconds: float = Field(10.0, gt=0)
+    #: attempts of one send on 429/5xx/timeouts before the message waits for the dispatcher
+    sms_attempts: int = Field(4, ge=1, le=20)
+    sms_backoff_seconds: float = Field(0.5, ge=0)
+    sms_rate_per_second: float = Field(50.0, gt=0)
+    #: HMAC-SHA256 secret of the inbound-SMS and delivery-receipt webhooks (required to accept them)
+    webhook_secret: SecretStr | None = None
+
+    # e-mail over SMTP
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_from: str = "no-reply@canopee.example.org"
+    smtp_timeout_seconds: float = Field(10.0, gt=0)
+    email_rate_per_second: float = Field(20.0, gt=0)
+
+    # dispatcher of deferred and retried messages
+    dispatch_seconds: float = Field(5.0, gt=0)
+    #: how long an instance holds a message it is sending before another may take it over
+    lease_seconds: float = Field(60.0, gt=0)
+    #: delay before the dispatcher retries a message whose provider was unavailable
+    retry_later_seconds: float = Field(60.0, gt=0)
+    dispatch_batch: int = Field(200, ge=1, le=10_000)

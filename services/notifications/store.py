@@ -1,0 +1,234 @@
+"""MongoDB repositories of the notifications service: contacts and consents (the only place
+phone numbers and e-mail addresses are stored), request details for messages, and the
+notifications log, which is also the queue of scheduled and deferred sends."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.events import Channel, PreferredChannel
+from shared.store import Document, Index
+
+from .domain.policy import Contact
+
+CONTACTS = "contacts"
+REQUESTS = "requests"
+APPOINTMENTS = "appointments"
+NOTIFICATIONS = "notifications"
+
+#: statuses of a notification
+PENDING = "pending"  # waiting for its send time (deferred, scheduled, retried later)
+SENDING = "sending"  # claimed by one instance until ``lease_until``
+SENT = "sent"
+DELIVERED = "delivered"
+FAILED = "failed"
+SUPPRESSED = "suppressed"
+TERMINAL = (SENT, DELIVERED, FAILED, SUPPRESSED)
+
+INDEXES = [
+    Index(NOTIFICATIONS, [("cause_id", 1), ("template", 1), ("channel", 1)], unique=True, name="one_message"),
+    Index(NOTIFICATIONS, [("status", 1), ("send_at", 1)]),
+    Index(NOTIFICATIONS, [("office", 1), ("subject", 1)]),
+    Index(NOTIFICATIONS, [("office", 1), ("tenant_ref", 1)]),
+    Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
+    Index(CONTACTS, [("phone", 1)]),
+]
+
+
+def _key(*parts: str) -> str:
+    return "/".join(parts)
+
+
+class NotificationStore:
+    """Every read and write of the service; conditional updates make each effect idempotent."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+        self.contacts = db[CONTACTS]
+        self.requests = db[REQUESTS]
+        self.appointments = db[APPOINTMENTS]
+        self.notifications = db[NOTIFICATIONS]
+
+    # --- contacts and consents ------------------------------------------------------------------
+
+    async def _upsert_if_newer(self, key: str, time_field: str, at: datetime, values: Document) -> bool:
+        """Apply ``values`` unless a later fact was already applied (late events change nothing)."""
+        query = {"_id": key, "$or": [{time_field: {"$lte": at}}, {time_field: {"$exists": False}}]}
+        try:
+            result = await self.contacts.update_one(query, {"$set": {**values, time_field: at}}, upsert=True)
+        except DuplicateKeyError:  # the document exists with a later time: the fact is older
+            return False
+        return result.matched_count > 0 or result.upserted_id is not None
+
+    async def update_contact(
+        self,
+        office: str,
+        tenant_ref: str,
+        at: datetime,
+        *,
+        phone: str | None,
+        email: str | None,
+        preferred: PreferredChannel,
+    ) -> bool:
+        values = {
+            "office": office,
+            "tenant_ref": tenant_ref,
+            "phone": phone,
+            "email": email,
+            "preferred": preferred.value,
+        }
+        return await self._upsert_if_newer(_key(office, tenant_ref), "contact_time", at, values)
+
+    async def update_consent(self, office: str, tenant_ref: str, channel: Channel, granted: bool, at: datetime) -> bool:
+        values = {"office": office, "tenant_ref": tenant_ref, f"{channel.value}_consent": granted}
+        return await self._upsert_if_newer(_key(office, tenant_ref), f"{channel.value}_consent_time", at, values)
+
+    async def get_contact(self, office: str, tenant_ref: str) -> Contact | None:
+        doc = await self.contacts.find_one({"_id": _key(office, tenant_ref)})
+        if doc is None or (not doc.get("phone") and not doc.get("email") and "preferred" not in doc):
+            return None
+        return Contact(
+            phone=doc.get("phone"),
+            email=doc.get("email"),
+            preferred=PreferredChannel(doc.get("preferred", "sms")),
+            sms_consent=doc.get("sms_consent", True),
+            email_consent=doc.get("email_consent", True),
+        )
+
+    async def contacts_by_phone(self, phone: str) -> list[Document]:
+        return [d async for d in self.contacts.find({"phone": phone}, {"office": 1, "tenant_ref": 1})]
+
+    async def erase_contact(self, office: str, tenant_ref: str, at: datetime) -> None:
+        """Forget the tenant's addresses and preferences; keep a tombstone so that an older
+        contact event arriving late does not bring them back."""
+        tombstone = {
+            "office": office,
+            "tenant_ref": tenant_ref,
+            "erased_at": at,
+            "contact_time": at,
+            "sms_consent_time": at,
+            "email_consent_time": at,
+        }
+        await self.contacts.replace_one({"_id": _key(office, tenant_ref)}, tombstone, upsert=True)
+
+    async def mask_log(self, office: str, tenant_ref: str) -> None:
+        """Erasure: the log keeps what happened, not to whom nor what it said."""
+        await self.notifications.update_many(
+            {"office": office, "tenant_ref": tenant_ref},
+            {"$set": {"recipient_masked": "effacé", "tenant_ref": None, "text": None, "html": None, "context": {}}},
+        )
+
+    # --- request details ------------------------------------------------------------------------
+
+    async def save_request(self, office: str, request_id: str, values: Document) -> None:
+        await self.requests.update_one(
+            {"_id": _key(office, request_id)},
+            {"$set": {"office": office, "request_id": request_id, **values}},
+            upsert=True,
+        )
+
+    async def get_request(self, office: str, request_id: str) -> Document | None:
+        return await self.requests.find_one({"_id": _key(office, request_id)})
+
+    async def save_appointment(self, office: str, request_id: str, appointment_id: str, values: Document) -> None:
+        await self.appointments.update_one(
+            {"_id": _key(office, request_id, appointment_id)}, {"$set": values}, upsert=True
+        )
+
+    async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> Document | None:
+        return await self.appointments.find_one({"_id": _key(office, request_id, appointment_id)})
+
+    # --- the notifications log ------------------------------------------------------------------
+
+    async def insert(self, doc: Document) -> bool:
+        """Record a decided message; False when it was already decided (redelivery, instance)."""
+        try:
+            await self.notifications.insert_one(doc)
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, notification_id: str) -> Document | None:
+        return await self.notifications.find_one({"_id": notification_id})
+
+    async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Document | None:
+        """Take a due message for sending: only one instance wins until its lease expires."""
+        return await self.notifications.find_one_and_update(
+            {
+                "_id": notification_id,
+                "status": {"$in": [PENDING, SENDING]},
+                "send_at": {"$lte": now},
+                "lease_until": {"$lte": now},
+            },
+            {"$set": {"status": SENDING, "lease_until": now + lease}, "$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def finish(self, notification_id: str, status: str, now: datetime, **values: Any) -> bool:
+        """A claimed message reached ``status``; ``published`` False until its outcome is on Kafka."""
+        result = await self.notifications.update_one(
+            {"_id": notification_id, "status": SENDING},
+            {"$set": {"status": status, "outcome_at": now, "published": False, **values}},
+        )
+        return result.modified_count > 0
+
+    async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None:
+        """The provider was unavailable: try again at ``retry_at``."""
+        await self.notifications.update_one(
+            {"_id": notification_id, "status": SENDING},
+            {"$set": {"status": PENDING, "send_at": retry_at, "lease_until": retry_at, "last_error": reason}},
+        )
+
+    async def receipt(self, notification_id: str, status: str, now: datetime, reason: str | None) -> Document | None:
+        """A delivery receipt: only a sent message becomes delivered or failed."""
+        return await self.notifications.find_one_and_update(
+            {"_id": notification_id, "status": SENT},
+            {"$set": {"status": status, "outcome_at": now, "published": False, "reason": reason}},
+            return_document=ReturnDocument.AFTER,
+        )
+
+    async def mark_published(self, notification_id: str, status: str) -> None:
+        await self.notifications.update_one({"_id": notification_id, "status": status}, {"$set": {"published": True}})
+
+    async def cancel_pending(self, query: Document, reason: str, now: datetime) -> list[Document]:
+        """Suppress messages still waiting (e.g. the reminder of a re-scheduled appointment)."""
+        cancelled = []
+        async for doc in self.notifications.find({**query, "status": PENDING}):
+            updated = await self.notifications.find_one_and_update(
+                {"_id": doc["_id"], "status": PENDING},
+                {"$set": {"status": SUPPRESSED, "reason": reason, "outcome_at": now, "published": False}},
+                return_document=ReturnDocument.AFTER,
+            )
+            if updated is not None:
+                cancelled.append(updated)
+        return cancelled
+
+    async def due(self, now: datetime, limit: int) -> list[str]:
+        cursor = self.notifications.find(
+            {"status": {"$in": [PENDING, SENDING]}, "send_at": {"$lte": now}, "lease_until": {"$lte": now}},
+            {"_id": 1},
+        ).limit(limit)
+        return [d["_id"] async for d in cursor]
+
+    async def unpublished(self, limit: int) -> list[Document]:
+        cursor = self.notifications.find({"published": False, "status": {"$in": list(TERMINAL)}}).limit(limit)
+        return [d async for d in cursor]
+
+    async def deferred_backlog(self, now: datetime) -> int:
+        return await self.notifications.count_documents({"status": PENDING, "send_at": {"$gt": now}})
+
+    async def audit(self, office: str | None, subject: str | None, limit: int) -> Sequence[Document]:
+        query: Document = {}
+        if office:
+            query["office"] = office
+        if subject:
+            query["$or"] = [{"subject": subject}, {"request_id": subject}, {"tenant_ref": subject}]
+        projection = {"text": 0, "html": 0, "context": 0}
+        cursor = self.notifications.find(query, projection).sort("created_at", 1).limit(limit)
+        return [d async for d in cursor]
