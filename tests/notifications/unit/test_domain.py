@@ -1,0 +1,235 @@
+"""Pure rules: SMS encoding, quiet hours, French dates, channel policy, masking, templates."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from services.notifications.domain.calendar import french_date, french_datetime, next_opening, reminder_time
+from services.notifications.domain.masking import mask_email, mask_phone
+from services.notifications.domain.messages import RequestInfo, plans_for
+from services.notifications.domain.policy import (
+    Contact,
+    InvalidContact,
+    Policy,
+    Reason,
+    choose_channels,
+    is_stale,
+    normalise_phone,
+)
+from services.notifications.domain.sms import measure, prepare_sms, rewrite_for_gsm7
+from services.notifications.templates import Templates, TemplateProblem
+from shared.events import Channel, PreferredChannel, parse_event
+from shared.offices import DEMO_OFFICES_FILE, QuietHours, load_offices
+from tests.support.samples import sample
+
+PARIS = ZoneInfo("Europe/Paris")
+OFFICES = load_offices(DEMO_OFFICES_FILE)
+NORD = OFFICES.get("demo-nord")
+assert NORD is not None
+
+
+def paris(*args: int) -> datetime:
+    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+
+
+# --- SMS encoding --------------------------------------------------------------------------------
+
+
+def test_gsm7_single_and_multipart_segments() -> None:
+    assert measure("a" * 160).segments == 1
+    assert measure("a" * 161).segments == 2
+    assert measure("a" * 306).segments == 2
+    assert measure("a" * 307).segments == 3
+    assert measure("a" * 10).encoding == "GSM-7"
+
+
+def test_extension_characters_count_twice() -> None:
+    text = "€" * 80
+    assert measure(text).units == 160 and measure(text).segments == 1
+    assert measure(text + "a").segments == 2
+
+
+def test_ucs2_when_a_letter_is_outside_gsm7() -> None:
+    assert measure("ê" * 70).encoding == "UCS-2"
+    assert measure("ê" * 70).segments == 1
+    assert measure("ê" * 71).segments == 2
+    assert measure("ê" * 134).segments == 2
+    assert measure("ê" * 135).segments == 3
+
+
+def test_rewrite_keeps_gsm7_accents_and_replaces_the_others() -> None:
+    assert rewrite_for_gsm7("été à où è ù É Ç") == "été à où è ù É Ç"
+    assert rewrite_for_gsm7("fenêtre, reçu, âge, île, hôtel, sûr, Noël, cœur") == (
+        "fenetre, recu, age, ile, hotel, sur, Noel, coeur"
+    )
+    assert rewrite_for_gsm7("l’accès «ici» …") == "l'accès \"ici\" ..."
+    prepared = prepare_sms("Votre fenêtre sera réparée à 8 h, reçu.")
+    assert prepared.encoding == "GSM-7" and prepared.text == "Votre fenetre sera réparée à 8 h, recu."
+    assert prepare_sms("fenêtre", rewrite=False).encoding == "UCS-2"
+
+
+# --- quiet hours ---------------------------------------------------------------------------------
+
+WINDOW = QuietHours()
+
+
+def test_inside_the_window_is_now() -> None:
+    when = paris(2026, 11, 27, 10, 0)  # a Friday
+    assert next_opening(when, WINDOW, PARIS) == when
+
+
+def test_saturday_evening_goes_to_monday_morning() -> None:
+    saturday = paris(2026, 11, 28, 20, 30)
+    assert next_opening(saturday, WINDOW, PARIS) == paris(2026, 11, 30, 8, 0)
+
+
+def test_early_morning_waits_for_eight() -> None:
+    assert next_opening(paris(2026, 11, 27, 6, 15), WINDOW, PARIS) == paris(2026, 11, 27, 8, 0)
+
+
+def test_public_holiday_is_skipped() -> None:
+    # Saturday 2026-11-07 20:30 → Sunday → Monday 9 is not a holiday; use Armistice: Wed 11 Nov 2026
+    tuesday_night = paris(2026, 11, 10, 21, 0)
+    assert next_opening(tuesday_night, WINDOW, PARIS) == paris(2026, 11, 12, 8, 0)
+    # Saturday before Easter Monday 2027 (29 March): deferred to Tuesday
+    assert next_opening(paris(2027, 3, 27, 20, 30), WINDOW, PARIS) == paris(2027, 3, 30, 8, 0)
+
+
+def test_window_is_configurable_per_office() -> None:
+    sud = OFFICES.get("demo-sud")
+    assert sud is not None
+    assert next_opening(paris(2026, 11, 27, 8, 30), sud.quiet_hours, PARIS) == paris(2026, 11, 27, 9, 0)
+    sundays = QuietHours(days=(1, 2, 3, 4, 5, 6, 7), public_holidays=True)
+    assert next_opening(paris(2026, 11, 29, 12, 0), sundays, PARIS) == paris(2026, 11, 29, 12, 0)
+
+
+def test_french_dates() -> None:
+    assert french_date(paris(2026, 11, 30, 8, 0), PARIS) == "lundi 30 novembre 2026"
+    assert french_date(datetime(2026, 7, 31, 23, 30, tzinfo=UTC), PARIS) == "samedi 1er août 2026"
+    assert french_datetime(paris(2026, 2, 3, 14, 30), PARIS) == "mardi 3 février 2026 à 14 h 30"
+
+
+def test_reminder_is_the_day_before_at_the_set_hour() -> None:
+    at = reminder_time(paris(2026, 11, 30, 8, 0), PARIS, 18)
+    assert at == paris(2026, 11, 29, 18, 0)
+
+
+# --- channels ------------------------------------------------------------------------------------
+
+
+def test_preferred_channel_then_fallback() -> None:
+    both = Contact(phone="+33612345678", email="a@example.org", preferred=PreferredChannel.EMAIL)
+    assert choose_channels(both, Policy.PREFERRED).channels == (Channel.EMAIL, Channel.SMS)
+    assert choose_channels(both, Policy.SMS_FIRST).channels == (Channel.SMS, Channel.EMAIL)
+    phone_only = Contact(phone="+33612345678", preferred=PreferredChannel.EMAIL)
+    assert choose_channels(phone_only, Policy.PREFERRED).channels == (Channel.SMS,)
+
+
+def test_suppression_reasons() -> None:
+    assert choose_channels(None, Policy.PREFERRED).suppressed is Reason.NO_CONTACT
+    none = Contact(phone="+33612345678", preferred=PreferredChannel.NONE)
+    assert choose_channels(none, Policy.PREFERRED).suppressed is Reason.PREFERENCE_NONE
+    stopped = Contact(phone="+33612345678", sms_consent=False)
+    choice = choose_channels(stopped, Policy.PREFERRED)
+    assert choice.suppressed is Reason.CONSENT_WITHDRAWN and choice.nominal is Channel.SMS
+    with_email = Contact(phone="+33612345678", email="a@example.org", sms_consent=False)
+    assert choose_channels(with_email, Policy.PREFERRED).channels == (Channel.EMAIL,)
+
+
+def test_stale_horizon() -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert is_stale(now - timedelta(hours=49), now, timedelta(hours=48))
+    assert not is_stale(now - timedelta(hours=47), now, timedelta(hours=48))
+
+
+def test_phone_normalisation() -> None:
+    assert normalise_phone("06 12 34 56 78") == "+33612345678"
+    assert normalise_phone("+33 6 12 34 56 78") == "+33612345678"
+    with pytest.raises(InvalidContact):
+        normalise_phone("+33 1")
+
+
+def test_masking() -> None:
+    assert mask_phone("+33612345678") == "+33 6 •• •• •• 78"
+    assert mask_email("locataire@example.org") == "l•••@example.org"
+
+
+# --- plans and templates -------------------------------------------------------------------------
+
+
+def _event(kind: str, **data: object) -> object:
+    return parse_event(json.dumps(sample(kind, **data)))
+
+
+def test_appointment_plans_a_reminder_the_day_before() -> None:
+    event = _event("appointment.scheduled")
+    now = paris(2026, 11, 27, 10, 0)
+    plans = plans_for(event, NORD, request=RequestInfo("T-1", "repair"), appointment=None, now=now, reminder_hour=18)  # type: ignore[arg-type]
+    assert [p.template for p in plans.messages] == ["appointment_scheduled", "appointment_reminder"]
+    assert plans.messages[1].scheduled_at == paris(2026, 11, 29, 18, 0)
+    assert plans.messages[0].context["slot_date"] == "lundi 30 novembre 2026"
+    late = plans_for(event, NORD, request=None, appointment=None, now=paris(2026, 11, 29, 19, 0), reminder_hour=18)  # type: ignore[arg-type]
+    assert [p.template for p in late.messages] == ["appointment_scheduled"] and late.tenant_ref is None
+
+
+def test_tenant_responsibility_links_the_tutorial() -> None:
+    event = _event("request.closed", resolution="tenant_responsibility")
+    plans = plans_for(event, NORD, request=RequestInfo("T-1", "heating_hot_water"), appointment=None, now=paris(2026, 11, 27, 10, 0), reminder_hour=18)  # type: ignore[arg-type]
+    ctx = plans.messages[0].context
+    assert ctx["tutorial_url"] == "https://videos.demo-nord.example.org/tutoriels/purger-un-radiateur"
+    text = Templates().render("demo-nord", "request_closed", Channel.SMS, ctx).text
+    assert "à la charge du locataire" in text and "purger-un-radiateur" in text
+
+
+def test_campaign_survey_uses_the_campaign_template() -> None:
+    event = _event("survey.requested", request_id=None, campaign_id="CMP-1", reminder=True)
+    plans = plans_for(event, NORD, request=None, appointment=None, now=paris(2026, 11, 27, 10, 0), reminder_hour=18)  # type: ignore[arg-type]
+    assert plans.messages[0].template == "campaign_reminder" and plans.messages[0].policy is Policy.PREFERRED
+
+
+def test_every_template_renders_in_both_channels() -> None:
+    now = paris(2026, 11, 27, 10, 0)
+    templates = Templates()
+    events = [
+        _event("request.opened"),
+        _event("appointment.scheduled"),
+        _event("appointment.missed"),
+        _event("request.closed"),
+        _event("survey.requested"),
+        _event("survey.requested", reminder=True),
+        _event("survey.requested", request_id=None, campaign_id="CMP-1"),
+        _event("sla.at_risk"),
+        _event("sla.breached"),
+        _event("feedback.detractor_alert"),
+    ]
+    for event in events:
+        plans = plans_for(event, NORD, request=RequestInfo("T-1", "repair"), appointment=None, now=now, reminder_hour=18)  # type: ignore[arg-type]
+        assert plans.messages
+        for plan in plans.messages:
+            mail = templates.render("demo-nord", plan.template, Channel.EMAIL, plan.context)
+            assert mail.subject and mail.text and mail.html and "{{" not in mail.text
+            if plan.recipient.value == "tenant":
+                assert templates.render("demo-nord", plan.template, Channel.SMS, plan.context).text
+
+
+def test_unknown_variable_fails_the_build(tmp_path: Path) -> None:
+    (tmp_path / "demo-nord").mkdir()
+    (tmp_path / "demo-nord" / "request_opened.sms.j2").write_text("{{ sender_name }} : {{ not_provided }}")
+    templates = Templates(tmp_path)
+    with pytest.raises(TemplateProblem, match="not_provided"):
+        templates.render("demo-nord", "request_opened", Channel.SMS, {"sender_name": "X"})
+    # other offices keep the default template
+    ok = templates.render("demo-sud", "request_opened", Channel.SMS, {"sender_name": "S", "request_id": "R", "category_label": "c", "urgent": False})
+    assert ok.text.startswith("S : nous avons bien reçu")
+
+
+def test_office_override_replaces_the_text(tmp_path: Path) -> None:
+    (tmp_path / "demo-nord").mkdir()
+    (tmp_path / "demo-nord" / "request_opened.sms.j2").write_text("{{ sender_name }} : demande {{ request_id }} reçue.")
+    text = Templates(tmp_path).render("demo-nord", "request_opened", Channel.SMS, {"sender_name": "N", "request_id": "R"}).text
+    assert text == "N : demande R reçue."
