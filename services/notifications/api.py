@@ -1,7 +1,5 @@
 """HTTP routes: the audit list (bearer auth) and the provider webhooks (HMAC-signed)."""
 
-from __future__ import annotations
-
 import hashlib
 import hmac
 import json

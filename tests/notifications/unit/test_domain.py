@@ -22,7 +22,7 @@ from services.notifications.domain.policy import (
     normalise_phone,
 )
 from services.notifications.domain.sms import measure, prepare_sms, rewrite_for_gsm7
-from services.notifications.templates import Templates, TemplateProblem
+from services.notifications.templates import TemplateProblem, Templates
 from shared.events import Channel, PreferredChannel, parse_event
 from shared.offices import DEMO_OFFICES_FILE, QuietHours, load_offices
 from tests.support.samples import sample
@@ -67,7 +67,7 @@ def test_rewrite_keeps_gsm7_accents_and_replaces_the_others() -> None:
     assert rewrite_for_gsm7("fenêtre, reçu, âge, île, hôtel, sûr, Noël, cœur") == (
         "fenetre, recu, age, ile, hotel, sur, Noel, coeur"
     )
-    assert rewrite_for_gsm7("l’accès «ici» …") == "l'accès \"ici\" ..."
+    assert rewrite_for_gsm7("l’accès «ici» …") == 'l\'accès "ici" ...'
     prepared = prepare_sms("Votre fenêtre sera réparée à 8 h, reçu.")
     assert prepared.encoding == "GSM-7" and prepared.text == "Votre fenetre sera réparée à 8 h, recu."
     assert prepare_sms("fenêtre", rewrite=False).encoding == "UCS-2"
@@ -179,7 +179,14 @@ def test_appointment_plans_a_reminder_the_day_before() -> None:
 
 def test_tenant_responsibility_links_the_tutorial() -> None:
     event = _event("request.closed", resolution="tenant_responsibility")
-    plans = plans_for(event, NORD, request=RequestInfo("T-1", "heating_hot_water"), appointment=None, now=paris(2026, 11, 27, 10, 0), reminder_hour=18)  # type: ignore[arg-type]
+    plans = plans_for(
+        event,
+        NORD,
+        request=RequestInfo("T-1", "heating_hot_water"),
+        appointment=None,
+        now=paris(2026, 11, 27, 10, 0),
+        reminder_hour=18,
+    )  # type: ignore[arg-type]
     ctx = plans.messages[0].context
     assert ctx["tutorial_url"] == "https://videos.demo-nord.example.org/tutoriels/purger-un-radiateur"
     text = Templates().render("demo-nord", "request_closed", Channel.SMS, ctx).text
@@ -208,7 +215,9 @@ def test_every_template_renders_in_both_channels() -> None:
         _event("feedback.detractor_alert"),
     ]
     for event in events:
-        plans = plans_for(event, NORD, request=RequestInfo("T-1", "repair"), appointment=None, now=now, reminder_hour=18)  # type: ignore[arg-type]
+        plans = plans_for(
+            event, NORD, request=RequestInfo("T-1", "repair"), appointment=None, now=now, reminder_hour=18
+        )  # type: ignore[arg-type]
         assert plans.messages
         for plan in plans.messages:
             mail = templates.render("demo-nord", plan.template, Channel.EMAIL, plan.context)
@@ -224,12 +233,21 @@ def test_unknown_variable_fails_the_build(tmp_path: Path) -> None:
     with pytest.raises(TemplateProblem, match="not_provided"):
         templates.render("demo-nord", "request_opened", Channel.SMS, {"sender_name": "X"})
     # other offices keep the default template
-    ok = templates.render("demo-sud", "request_opened", Channel.SMS, {"sender_name": "S", "request_id": "R", "category_label": "c", "urgent": False})
+    ok = templates.render(
+        "demo-sud",
+        "request_opened",
+        Channel.SMS,
+        {"sender_name": "S", "request_id": "R", "category_label": "c", "urgent": False},
+    )
     assert ok.text.startswith("S : nous avons bien reçu")
 
 
 def test_office_override_replaces_the_text(tmp_path: Path) -> None:
     (tmp_path / "demo-nord").mkdir()
     (tmp_path / "demo-nord" / "request_opened.sms.j2").write_text("{{ sender_name }} : demande {{ request_id }} reçue.")
-    text = Templates(tmp_path).render("demo-nord", "request_opened", Channel.SMS, {"sender_name": "N", "request_id": "R"}).text
+    text = (
+        Templates(tmp_path)
+        .render("demo-nord", "request_opened", Channel.SMS, {"sender_name": "N", "request_id": "R"})
+        .text
+    )
     assert text == "N : demande R reçue."

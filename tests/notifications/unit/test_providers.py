@@ -89,7 +89,12 @@ async def test_file_provider_writes_json_lines(tmp_path: Path) -> None:
 def test_email_has_utf8_subject_and_both_parts() -> None:
     smtp = SmtpEmailProvider(host="127.0.0.1", port=25, sender="no-reply@example.org")
     message = smtp.build(
-        to=["l@example.org"], sender_name="Office démo", subject="Demande reçue", text="Été", html="<p>Été</p>", reference="N-7"
+        to=["l@example.org"],
+        sender_name="Office démo",
+        subject="Demande reçue",
+        text="Été",
+        html="<p>Été</p>",
+        reference="N-7",
     )
     parsed = message_from_bytes(message.as_bytes(), policy=policy.default)
     assert parsed["Subject"] == "Demande reçue"

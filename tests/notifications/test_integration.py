@@ -1,0 +1,344 @@
+"""The notifications service on the real Kafka and FerretDB, with a real SMTP server on loopback
+and a local HTTP SMS API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+import pytest_asyncio
+
+from services.notifications.api import SIGNATURE_HEADER, sign
+from services.notifications.app import create_app
+from services.notifications.settings import NotificationsSettings
+from shared.events import CloudEvent, Topics, parse_event
+from shared.store import make_client
+from tests.conftest import ADMIN_TOKEN, free_port
+from tests.support import kafka as ks
+from tests.support.http import running
+from tests.support.notifications_fakes import SmsApi, SmtpCatcher
+from tests.support.samples import sample
+
+pytestmark = pytest.mark.integration
+
+PARIS = ZoneInfo("Europe/Paris")
+PHONE = "+33612345678"
+EMAIL = "locataire@example.org"
+SECRET = "webhook-secret-0123456789"
+FRIDAY_MORNING = datetime(2026, 11, 27, 10, 0, tzinfo=PARIS)
+
+
+@dataclass
+class Clock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now.astimezone(UTC)
+
+
+@dataclass
+class Env:
+    settings: NotificationsSettings
+    kafka: str
+    sms: SmsApi
+    smtp: SmtpCatcher
+    clock: Clock
+    tenant: str
+    request_id: str
+    apps: list[Any] = field(default_factory=list)
+
+    @property
+    def db(self) -> Any:
+        return make_client(self.settings.mongo_url)[self.settings.database]
+
+    def app(self) -> Any:
+        return create_app(self.settings, clock=self.clock)
+
+    async def produce(self, *events: dict[str, Any]) -> list[CloudEvent]:
+        parsed = [parse_event(json.dumps(e)) for e in events]
+        await ks.produce_events(self.kafka, self.settings.topic_prefix, parsed)
+        return parsed
+
+    def contact(self, **data: Any) -> dict[str, Any]:
+        values = {"tenant_ref": self.tenant, "phone": PHONE, "email": EMAIL, "preferred_channel": "sms", **data}
+        return at(sample("tenant.contact_updated", **values), self.clock.now - timedelta(minutes=5), self.tenant)
+
+    def opened(self, **data: Any) -> dict[str, Any]:
+        values = {"request_id": self.request_id, "tenant_ref": self.tenant, **data}
+        return at(sample("request.opened", **values), self.clock.now - timedelta(minutes=1), self.request_id)
+
+    async def wait_contact(self, **expected: Any) -> dict[str, Any]:
+        db = self.db
+        for _ in range(300):
+            doc = await db.contacts.find_one({"tenant_ref": self.tenant})
+            if doc and all(doc.get(k) == v for k, v in expected.items()):
+                return dict(doc)
+            await asyncio.sleep(0.05)
+        raise AssertionError(f"contact never reached {expected}")
+
+    async def outcomes(self, expect: int, settle: float = 0.0) -> list[dict[str, Any]]:
+        records = await ks.read_topic(
+            self.kafka, self.settings.topic(Topics.NOTIFICATIONS_OUTCOMES), expect=expect, timeout=20, settle=settle
+        )
+        return [json.loads(r.value) for r in records]
+
+
+def at(event: dict[str, Any], when: datetime, subject: str) -> dict[str, Any]:
+    event["time"] = when.isoformat()
+    event["subject"] = subject
+    return event
+
+
+async def wait_for(predicate: Callable[[], bool], timeout: float = 20.0) -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+@pytest_asyncio.fixture
+async def env(make_settings: Any, topics: str, infra: dict[str, str], prefix: str) -> AsyncIterator[Env]:
+    sms = SmsApi()
+    smtp = SmtpCatcher(free_port())
+    smtp.start()
+    sms_port = free_port()
+    settings = make_settings(
+        NotificationsSettings,
+        sms_base_url=f"http://127.0.0.1:{sms_port}",
+        sms_token="provider-token",
+        sms_backoff_seconds=0.01,
+        smtp_port=smtp.port,
+        webhook_secret=SECRET,
+        dispatch_seconds=0.2,
+        lease_seconds=5,
+    )
+    unique = prefix.strip(".")
+    try:
+        async with running(sms.app(), sms_port):
+            yield Env(settings, infra["kafka"], sms, smtp, Clock(FRIDAY_MORNING), f"T-{unique}", f"REQ-{unique}")
+    finally:
+        smtp.stop()
+
+
+@pytest.fixture(autouse=True)
+def no_personal_data_in_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> Any:
+    """Every test of this module: no phone number or e-mail address in any log line."""
+    caplog.set_level(logging.INFO)
+    yield
+    captured = capsys.readouterr()
+    lines = [r.getMessage() for r in caplog.records] + captured.out.splitlines() + captured.err.splitlines()
+    for line in lines:
+        for secret in (PHONE, PHONE[3:], "6 12 34 56 78", EMAIL):
+            assert secret not in line, f"personal data in a log line: {line[:200]}"
+
+
+@contextlib.asynccontextmanager
+async def service(env: Env) -> AsyncIterator[str]:
+    async with running(env.app(), env.settings.http_port) as url:
+        yield url
+
+
+def of_type(outcomes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [o for o in outcomes if o["type"] == f"fr.canopee.{kind}.v1"]
+
+
+async def test_request_opened_sends_the_acknowledgement_sms_and_the_audit_masks_it(env: Env) -> None:
+    async with service(env) as url:
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened(category="repair", urgency="U3"))
+        await wait_for(lambda: len(env.sms.received) == 1)
+        sms = env.sms.received[0]
+        assert sms["to"] == PHONE and sms["from"] == "OfficeNord"
+        assert sms["text"] == (
+            f"OfficeNord : nous avons bien recu votre demande {env.request_id} (réparation). "
+            "Un conseiller la prend en charge et vous tiendra informé(e) de chaque étape."
+        )
+        sent = of_type(await env.outcomes(1), "notification.sent")
+        assert len(sent) == 1 and sent[0]["data"]["sms_segments"] == 1
+        assert (
+            sent[0]["data"]["template"] == "request_opened" and sms["reference"] == sent[0]["data"]["notification_id"]
+        )
+        async with httpx.AsyncClient(base_url=url) as client:
+            denied = await client.get("/v1/notifications")
+            assert denied.status_code == 401
+            answer = await client.get(
+                "/v1/notifications",
+                params={"office": "demo-nord", "subject": env.request_id},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            assert answer.status_code == 200
+            [entry] = answer.json()
+            assert entry["to"] == "+33 6 •• •• •• 78" and entry["status"] == "sent"
+            assert PHONE not in answer.text
+            metrics = (await client.get("/metrics")).text
+            labels = 'channel="sms",office="demo-nord",outcome="sent",template="request_opened"'
+            assert f"canopee_notifications_total{{{labels}}} 1.0" in metrics
+            assert 'canopee_sms_segments_total{office="demo-nord"} 1.0' in metrics
+
+        # erasure: contact data gone, the log masked
+        await env.produce(at(sample("tenant.erased", tenant_ref=env.tenant), env.clock.now, env.tenant))
+        contact = await env.wait_contact(erased_at=env.clock())
+        assert "phone" not in contact and "email" not in contact
+        for _ in range(100):
+            doc = await env.db.notifications.find_one({"request_id": env.request_id})
+            if doc and doc["recipient_masked"] == "effacé":
+                break
+            await asyncio.sleep(0.05)
+        assert doc is not None and doc["recipient_masked"] == "effacé" and doc["text"] is None
+        assert doc["tenant_ref"] is None
+
+
+async def test_preference_email_goes_over_smtp_in_utf8(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact(preferred_channel="email"))
+        await env.wait_contact(preferred="email")
+        await env.produce(env.opened(category="heating_hot_water"))
+        await wait_for(lambda: len(env.smtp.messages) == 1)
+    mail = env.smtp.messages[0]
+    assert mail["Subject"] == f"Votre demande {env.request_id} a bien été reçue"
+    assert mail["To"] == EMAIL and "OfficeNord" in mail["From"]
+    text = mail.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f"Nous avons bien reçu votre demande {env.request_id} (chauffage et eau chaude)." in text
+    assert "<strong>" in html and "chauffage et eau chaude" in html
+    assert env.sms.received == []
+
+
+async def test_saturday_evening_is_deferred_to_monday_and_the_loop_sends_it(env: Env) -> None:
+    env.clock.now = datetime(2026, 11, 28, 20, 30, tzinfo=PARIS)
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        [deferred] = of_type(await env.outcomes(1), "notification.deferred")
+        assert datetime.fromisoformat(deferred["data"]["send_at"]) == datetime(2026, 11, 30, 8, 0, tzinfo=PARIS)
+        assert deferred["data"]["reason"] == "quiet_hours"
+        await asyncio.sleep(0.5)  # several dispatcher ticks: nothing is due yet
+        assert env.sms.received == []
+        env.clock.now = datetime(2026, 11, 30, 8, 0, 1, tzinfo=PARIS)
+        await wait_for(lambda: len(env.sms.received) == 1)
+        outcomes = await env.outcomes(2, settle=0.5)
+    assert len(of_type(outcomes, "notification.sent")) == 1
+    assert len(env.sms.received) == 1
+
+
+async def test_u1_bypasses_quiet_hours(env: Env) -> None:
+    env.clock.now = datetime(2026, 11, 29, 23, 0, tzinfo=PARIS)  # Sunday night
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened(urgency="U1", category="repair"))
+        await wait_for(lambda: len(env.sms.received) == 1)
+    assert "traitée en urgence" in env.sms.received[0]["text"]
+
+
+async def test_redelivery_and_restart_still_send_one_message(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        [opened] = await env.produce(env.opened())
+        await wait_for(lambda: len(env.sms.received) == 1)
+        await ks.produce_events(env.kafka, env.settings.topic_prefix, [opened])  # redelivered
+        await asyncio.sleep(1.0)
+    # a restart (new process state, same store and group) that receives the cause once more
+    async with service(env):
+        await ks.produce_events(env.kafka, env.settings.topic_prefix, [opened])
+        await asyncio.sleep(1.5)
+    assert len(env.sms.received) == 1
+    outcomes = await env.outcomes(1, settle=0.3)
+    assert len({o["id"] for o in of_type(outcomes, "notification.sent")}) == 1
+
+
+async def test_provider_503_then_200_sends_one_message(env: Env) -> None:
+    env.sms.script = [503]
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        await wait_for(lambda: len(env.sms.received) == 1)
+        await asyncio.sleep(0.5)
+    assert len(env.sms.attempts) == 2 and len(env.sms.received) == 1
+    assert env.sms.attempts[0]["reference"] == env.sms.attempts[1]["reference"]
+
+
+async def test_provider_400_falls_back_to_email(env: Env) -> None:
+    env.sms.script = [400]
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        await wait_for(lambda: len(env.smtp.messages) == 1)
+        outcomes = await env.outcomes(2)
+    assert env.sms.received == [] and len(env.sms.attempts) == 1
+    failed = of_type(outcomes, "notification.failed")
+    sent = of_type(outcomes, "notification.sent")
+    assert [f["data"]["channel"] for f in failed] == ["sms"] and [s["data"]["channel"] for s in sent] == ["email"]
+    assert failed[0]["data"]["cause_id"] == sent[0]["data"]["cause_id"]
+
+
+async def test_stop_withdraws_consent_and_the_next_message_is_suppressed(env: Env) -> None:
+    async with service(env) as url:
+        await env.produce(env.contact(email=None))
+        await env.wait_contact(phone=PHONE)
+        async with httpx.AsyncClient(base_url=url) as client:
+            body = json.dumps({"id": "in-1", "from": "06 12 34 56 78", "text": "  stop "}).encode()
+            bad = await client.post("/v1/webhooks/sms/inbound", content=body, headers={SIGNATURE_HEADER: "sha256=00"})
+            assert bad.status_code == 401
+            broken = b'{"id": "in-0", "text": "x"}'
+            invalid = await client.post(
+                "/v1/webhooks/sms/inbound", content=broken, headers={SIGNATURE_HEADER: sign(SECRET, broken)}
+            )
+            assert invalid.status_code == 422
+            assert (await env.wait_contact()).get("sms_consent") is None  # nothing changed
+            ok = await client.post(
+                "/v1/webhooks/sms/inbound", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)}
+            )
+            assert ok.status_code == 200 and ok.json() == {"status": "consent_withdrawn"}
+            reply = json.dumps({"id": "in-2", "from": PHONE, "text": "4 merci"}).encode()
+            replied = await client.post(
+                "/v1/webhooks/sms/inbound", content=reply, headers={SIGNATURE_HEADER: sign(SECRET, reply)}
+            )
+            assert replied.json() == {"status": "replied"}
+        await env.wait_contact(sms_consent=False)
+        records = await ks.read_topic(env.kafka, env.settings.topic(Topics.OFFICE_TENANTS), expect=2)
+        consent = [json.loads(r.value) for r in records if b"consent_changed" in r.value]
+        assert len(consent) == 1
+        assert consent[0]["source"] == "/services/notifications"
+        assert consent[0]["data"] == {
+            "tenant_ref": env.tenant,
+            "channel": "sms",
+            "granted": False,
+            "via": "stop_keyword",
+        }
+        await env.produce(env.opened())
+        outcomes = await env.outcomes(2)
+    [suppressed] = of_type(outcomes, "notification.suppressed")
+    assert suppressed["data"]["reason"] == "consent_withdrawn"
+    [sms_replied] = of_type(outcomes, "sms.replied")
+    assert sms_replied["data"] == {"tenant_ref": env.tenant, "text": "4 merci"}
+    assert env.sms.received == []
+
+
+async def test_stale_cause_updates_state_but_sends_nothing(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        old = at(env.opened(), env.clock.now - timedelta(days=3), env.request_id)
+        await env.produce(old)
+        [suppressed] = of_type(await env.outcomes(1), "notification.suppressed")
+    assert suppressed["data"]["reason"] == "stale"
+    assert env.sms.received == []
+    assert await env.db.requests.find_one({"request_id": env.request_id}) is not None
