@@ -1,0 +1,1 @@
+"""Analytics: idempotent facts from every topic, per-office indicators, dashboard and metrics."""

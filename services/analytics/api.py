@@ -1,0 +1,188 @@
+"""HTTP API: indicators as JSON or CSV, and the dashboard (bearer token or a session cookie
+issued by its login form). An office's token sees its own office and the network totals."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from services.analytics.domain.indicators import NETWORK
+from services.analytics.export import to_csv
+from services.analytics.handlers import AnalyticsService
+from shared.http import Caller, Problem
+from shared.offices import Offices
+
+STATIC = Path(__file__).resolve().parent / "static"
+SESSION_COOKIE = "canopee_analytics_session"
+SESSION_SECONDS = 8 * 3600
+
+PeriodParam = Annotated[Literal["day", "week", "month"], Query()]
+From = Annotated[date | None, Query(alias="from")]
+To = Annotated[date | None, Query(alias="to")]
+
+
+class Sessions:
+    """Signed session cookies: ``<who>.<expires>.<hmac>`` (who = ``admin`` or an office id)."""
+
+    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
+        self.key = hashlib.sha256(b"analytics-session\x00" + secret.encode()).digest()
+        self.clock = clock
+
+    def _sign(self, payload: str) -> str:
+        digest = hmac.new(self.key, payload.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def issue(self, caller: Caller) -> str:
+        payload = f"{caller.office or 'admin'}.{int(self.clock()) + SESSION_SECONDS}"
+        return f"{payload}.{self._sign(payload)}"
+
+    def read(self, value: str) -> Caller | None:
+        who, _, rest = value.partition(".")
+        expires, _, signature = rest.partition(".")
+        payload = f"{who}.{expires}"
+        if not expires.isdigit() or not hmac.compare_digest(self._sign(payload), signature):
+            return None
+        if int(expires) < self.clock():
+            return None
+        return Caller(office=None if who == "admin" else who)
+
+
+def router(
+    service: Callable[[], AnalyticsService],
+    auth: Callable[[Request], Awaitable[Caller]],
+    offices: Offices,
+    sessions: Sessions,
+    max_days: int,
+    secure_cookie: bool = False,
+) -> APIRouter:
+    api = APIRouter()
+
+    async def caller_of(request: Request) -> Caller:
+        """The bearer token if given, else a valid session cookie, else 401."""
+        if request.headers.get("authorization"):
+            return await auth(request)
+        cookie = request.cookies.get(SESSION_COOKIE)
+        caller = sessions.read(cookie) if cookie else None
+        if caller is None:
+            raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        return caller
+
+    caller_arg = Depends(caller_of)
+
+    async def kpis(
+        caller: Caller, office: str | None, start: date | None, end: date | None, period: str
+    ) -> dict[str, Any]:
+        if office is not None:
+            if office not in offices:
+                raise Problem(404, "Not Found", f"unknown office {office!r}")
+            if not caller.can_see(office):
+                raise Problem(403, "Forbidden", "this token sees only its own office and the network")
+        end = end or date.today()
+        start = start or end - timedelta(days=89)
+        if start > end:
+            raise Problem(422, "Invalid request", "from must not be after to")
+        if (end - start).days + 1 > max_days:
+            raise Problem(422, "Invalid request", f"at most {max_days} days per query")
+        # the network totals need every office; the caller then sees only what it may
+        result = await service().indicators(offices.ids, start, end, period)  # type: ignore[arg-type]
+        visible = [o for o in offices.ids if caller.can_see(o) and (office is None or o == office)]
+        result["offices"] = {o: result["offices"][o] for o in visible}
+        result["office_names"] = {o: offices.get(o).name for o in visible}  # type: ignore[union-attr]
+        return result
+
+    @api.get("/v1/kpis", tags=["indicators"], response_model=None)
+    async def get_kpis(
+        caller: Annotated[Caller, caller_arg],
+        office: str | None = None,
+        start: From = None,
+        end: To = None,
+        period: PeriodParam = "month",
+        format: Literal["json", "csv"] = "json",
+    ) -> Response:
+        """Indicators per office and period, and the network totals (DOMAIN.md "Indicators")."""
+        result = await kpis(caller, office, start, end, period)
+        if format == "csv":
+            return _csv(result)
+        return JSONResponse(result)
+
+    @api.get("/v1/kpis.csv", tags=["indicators"], response_model=None)
+    async def get_kpis_csv(
+        caller: Annotated[Caller, caller_arg],
+        office: str | None = None,
+        start: From = None,
+        end: To = None,
+        period: PeriodParam = "month",
+    ) -> Response:
+        """The same indicators as CSV (one row per office or network and period, plus totals)."""
+        return _csv(await kpis(caller, office, start, end, period))
+
+    @api.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
+    async def dashboard(request: Request) -> Response:
+        try:
+            await caller_of(request)
+        except Problem:
+            return HTMLResponse(_page("login.html"))
+        return HTMLResponse(_page("dashboard.html"))
+
+    @api.post("/dashboard/login", include_in_schema=False)
+    async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
+        probe = _with_bearer(request, token)
+        try:
+            caller = await auth(probe)
+        except Problem:
+            return HTMLResponse(_page("login.html").replace("<!--error-->", _LOGIN_ERROR), status_code=401)
+        response = RedirectResponse("/dashboard", status_code=303)
+        response.set_cookie(
+            SESSION_COOKIE,
+            sessions.issue(caller),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie,
+            path="/",
+        )
+        return response
+
+    @api.post("/dashboard/logout", include_in_schema=False)
+    async def logout() -> Response:
+        response = RedirectResponse("/dashboard", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/")
+        return response
+
+    return api
+
+
+_LOGIN_ERROR = '<p class="error" role="alert">Jeton inconnu.</p>'
+
+
+def _page(name: str) -> str:
+    return (STATIC / name).read_text(encoding="utf-8")
+
+
+def _with_bearer(request: Request, token: str) -> Request:
+    scope = dict(request.scope)
+    headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
+    headers.append((b"authorization", f"Bearer {token.strip()}".encode()))
+    scope["headers"] = headers
+    return Request(scope)
+
+
+def _csv(result: dict[str, Any]) -> Response:
+    result.pop("office_names", None)
+    return Response(
+        to_csv(result),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="kpis-{result["from"]}-{result["to"]}.csv"'},
+    )
+
+
+__all__ = ["NETWORK", "SESSION_COOKIE", "Sessions", "router"]

@@ -1,0 +1,79 @@
+"""Composition root of the analytics service: ``canopee run analytics``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from services.analytics.api import STATIC, Sessions, router
+from services.analytics.handlers import AnalyticsService, Clock, utc_now
+from services.analytics.metrics import AnalyticsMetrics
+from services.analytics.settings import AnalyticsSettings
+from services.analytics.store import INDEXES, MongoFactStore
+from shared.events import Topics
+from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.observability import configure_logging
+from shared.runtime import Runtime, serve
+from shared.settings import load_offices_from, load_settings
+
+
+def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """The analytics app: consumer of every topic, indicator API, dashboard, health, metrics."""
+    settings = settings or load_settings(AnalyticsSettings)
+    offices = load_offices_from(settings)
+    state: dict[str, object] = {}
+
+    def service() -> AnalyticsService:
+        running = state.get("service")
+        if not isinstance(running, AnalyticsService):
+            raise RuntimeError("the analytics service is not started")
+        return running
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = Runtime.create(settings, offices)
+        metrics = AnalyticsMetrics.create(rt.registry)
+        svc = AnalyticsService(
+            offices=offices,
+            store=MongoFactStore(rt.db),
+            metrics=metrics,
+            clock=clock,
+            gauge_window_days=settings.gauge_window_days,
+        )
+        rt.consume("all", list(Topics.ALL), svc.apply)
+        state["service"] = svc
+        app.state.runtime = rt
+        before = len(app.router.routes)
+        app.include_router(health_router(rt.registry, rt.readiness))
+        health_routes = app.router.routes[before:]
+        await rt.start(indexes=INDEXES)
+        rt.every(settings.gauge_seconds, svc.refresh_gauges, name="business-gauges")
+        try:
+            yield
+        finally:
+            await rt.stop()
+            state.clear()
+            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
+
+    app = FastAPI(
+        title="Canopée analytics",
+        version="1",
+        description="Per-office indicators (DOMAIN.md), the network dashboard and business metrics.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
+    auth = bearer_auth(admin or None, offices)
+    app.include_router(router(service, auth, offices, Sessions(admin), settings.max_query_days, settings.secure_cookie))
+    app.mount("/static/analytics", StaticFiles(directory=STATIC), name="analytics-static")
+    return app
+
+
+def main() -> None:
+    """``canopee run analytics``: load settings, log JSON lines, serve until stopped."""
+    settings = load_settings(AnalyticsSettings)
+    configure_logging(settings.service, settings.log_level)
+    serve(create_app(settings), settings)

@@ -1,0 +1,1 @@
+"""Pure, synchronous analytics rules: facts folded from events, periods, indicators."""

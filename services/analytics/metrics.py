@@ -1,0 +1,83 @@
+"""The analytics service's own metrics: events it kept, and business gauges per office.
+
+Labels are bounded: type, outcome, office, channel, class, stage. The shared consumer metrics
+(``canopee_events_consumed_total`` …) count the transport side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+@dataclass(frozen=True)
+class AnalyticsMetrics:
+    events: Counter
+    notifications: Counter
+    facts_written: Counter
+    backlog: Gauge
+    csat: Gauge
+    within_target: Gauge
+    breach_rate: Gauge
+    open_alerts: Gauge
+    query_seconds: Histogram
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> AnalyticsMetrics:
+        return cls(
+            events=Counter(
+                "canopee_analytics_events_total",
+                "Events processed by analytics, by type and outcome (new, duplicate, ignored).",
+                ["type", "outcome"],
+                registry=registry,
+            ),
+            notifications=Counter(
+                "canopee_analytics_notification_outcomes_total",
+                "New notification outcome events, by office, channel and outcome.",
+                ["office", "channel", "outcome"],
+                registry=registry,
+            ),
+            facts_written=Counter(
+                "canopee_analytics_facts_written_total",
+                "Facts (request, survey, alert, notification) recomputed and written.",
+                registry=registry,
+            ),
+            backlog=Gauge(
+                "canopee_analytics_backlog",
+                "Requests open now, by office.",
+                ["office"],
+                registry=registry,
+            ),
+            csat=Gauge(
+                "canopee_analytics_csat_pct",
+                "Share of ratings 4-5 over the gauge window, by office (absent without ratings).",
+                ["office"],
+                registry=registry,
+            ),
+            within_target=Gauge(
+                "canopee_analytics_within_target_pct",
+                "Repairs done within target over the gauge window, by office and class "
+                "(emergency U1+U2, non_emergency U3).",
+                ["office", "class"],
+                registry=registry,
+            ),
+            breach_rate=Gauge(
+                "canopee_analytics_sla_breach_rate_pct",
+                "Requests opened over the gauge window whose stage deadline was breached, by office and stage.",
+                ["office", "stage"],
+                registry=registry,
+            ),
+            open_alerts=Gauge(
+                "canopee_analytics_open_alerts",
+                "Detractor alerts whose 48-hour follow-up deadline has not passed yet, by office.",
+                ["office"],
+                registry=registry,
+            ),
+            query_seconds=Histogram(
+                "canopee_analytics_query_seconds",
+                "Time to answer one indicator query.",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                registry=registry,
+            ),
+        )

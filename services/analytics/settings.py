@@ -1,0 +1,26 @@
+"""Settings of the analytics service (``CANOPEE_ANALYTICS_*``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field
+
+from shared.settings import ServiceSettings
+
+
+class AnalyticsSettings(ServiceSettings):
+    """Analytics settings; see docs/analytics.md."""
+
+    service: ClassVar[str] = "analytics"
+    default_port: ClassVar[int] = 8004
+    needs_admin_token: ClassVar[bool] = True
+
+    #: how often the business gauges (backlog, CSAT, within target, open alerts) are recomputed
+    gauge_seconds: float = Field(60.0, gt=0, le=3600)
+    #: the window (days) of the rate gauges (CSAT, within target)
+    gauge_window_days: int = Field(30, ge=1, le=366)
+    #: longest period one indicator query may span
+    max_query_days: int = Field(800, ge=1, le=5000)
+    #: whether the dashboard's session cookie is marked Secure (set it behind HTTPS)
+    secure_cookie: bool = False
