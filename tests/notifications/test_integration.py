@@ -342,3 +342,57 @@ async def test_stale_cause_updates_state_but_sends_nothing(env: Env) -> None:
     assert suppressed["data"]["reason"] == "stale"
     assert env.sms.received == []
     assert await env.db.requests.find_one({"request_id": env.request_id}) is not None
+
+
+async def test_delivery_receipt_marks_the_message_delivered(env: Env) -> None:
+    async with service(env) as url:
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened(category="repair"))
+        await wait_for(lambda: len(env.sms.received) == 1)
+        reference = env.sms.received[0]["reference"]
+        async with httpx.AsyncClient(base_url=url) as client:
+            for ref, expected in ((reference, 200), ("no-such-message", 404)):
+                body = json.dumps({"reference": ref, "status": "delivered"}).encode()
+                answer = await client.post(
+                    "/v1/webhooks/sms/receipts", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)}
+                )
+                assert answer.status_code == expected
+        outcomes = await env.outcomes(2)
+    [delivered] = of_type(outcomes, "notification.delivered")
+    assert delivered["data"]["notification_id"] == reference and delivered["data"]["sms_segments"] == 1
+
+
+async def test_invalid_phone_goes_to_the_dlq_and_the_previous_contact_is_kept(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        bad = env.contact(phone="+3361234")
+        bad["time"] = (env.clock.now - timedelta(minutes=1)).isoformat()
+        await ks.produce(env.kafka, env.settings.topic(Topics.OFFICE_TENANTS), [(None, json.dumps(bad).encode(), [])])
+        [dead] = await ks.read_topic(env.kafka, Topics.dlq(env.settings.group), expect=1)
+    assert dict(dead.headers)["dlq-reason"].decode().startswith("data.phone")
+    assert (await env.wait_contact())["phone"] == PHONE
+
+
+async def test_concurrent_dispatchers_claim_a_due_message_once(env: Env) -> None:
+    """Several instances' dispatcher loops racing on the same due messages: one send each."""
+    async with running(env.app(), env.settings.http_port), running(env.app(), free_port()):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        env.clock.now = datetime(2026, 11, 28, 21, 0, tzinfo=PARIS)  # Saturday night: deferred
+        requests = [
+            at(
+                sample("request.opened", request_id=f"{env.request_id}-{i}", tenant_ref=env.tenant),
+                env.clock.now,
+                f"{env.request_id}-{i}",
+            )
+            for i in range(5)
+        ]
+        await env.produce(*requests)
+        await env.outcomes(5)
+        env.clock.now = datetime(2026, 11, 30, 8, 0, 1, tzinfo=PARIS)
+        await wait_for(lambda: len(env.sms.received) == 5)
+        await asyncio.sleep(1.0)
+    assert sorted(s["reference"] for s in env.sms.received) == sorted({s["reference"] for s in env.sms.received})
+    assert len(env.sms.received) == 5
