@@ -109,7 +109,13 @@ async def test_full_lifecycle_through_the_topic_and_the_api(
         assert [i["request_id"] for i in listing["items"]] == [rid]
         assert (await client.get("/openapi.json")).json()["paths"]["/v1/requests/{office}/{request_id}"]
         metrics = await eventually(
-            lambda: _when(_metrics(client), lambda text: 'canopee_ticketing_events_total{outcome="applied"' in text)
+            lambda: _when(
+                _metrics(client),
+                lambda text: (
+                    'canopee_ticketing_events_total{outcome="applied"' in text
+                    and 'canopee_events_consumed_total{outcome="ok",topic="office.requests"' in text
+                ),
+            )
         )
         assert 'canopee_events_consumed_total{outcome="ok",topic="office.requests"' in metrics
         assert (await client.get("/health/ready")).json()["ready"] is True
