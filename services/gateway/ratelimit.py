@@ -1,9 +1,8 @@
-"""Per-office rate limit: a token bucket per office, counted in events (a batch of 100 costs 100)."""
+"""Per-office token buckets (pure, clock injected)."""
 
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,28 +15,32 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    """``rate`` events per second sustained, ``burst`` at once, per office (in this process)."""
+    """``rate`` tokens per second refill up to ``burst``; one token per event."""
 
     rate: float
     burst: int
-    clock: Callable[[], float] = time.monotonic
+    clock: Callable[[], float]
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def take(self, office: str, cost: int) -> float:
-        """Take ``cost`` tokens from ``office``'s bucket: 0.0 when allowed, else the seconds to wait
-        before the same request would be allowed (nothing is taken then)."""
+    def take(self, key: str, cost: int) -> float:
+        """Take ``cost`` tokens for ``key``: 0.0 when allowed, else the seconds to wait before retrying.
+
+        A request costing more than the burst is charged the whole burst, so a large batch is
+        never refused forever.
+        """
         now = self.clock()
-        bucket = self._buckets.get(office)
+        bucket = self._buckets.get(key)
         if bucket is None:
-            bucket = self._buckets[office] = _Bucket(float(self.burst), now)
+            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
-        if cost <= bucket.tokens:
-            bucket.tokens -= cost
+        needed = float(min(cost, self.burst))
+        if bucket.tokens >= needed:
+            bucket.tokens -= needed
             return 0.0
-        return (cost - bucket.tokens) / self.rate
+        return (needed - bucket.tokens) / self.rate
 
-    @staticmethod
-    def retry_after(wait: float) -> str:
-        """The ``Retry-After`` header value (whole seconds, at least 1)."""
-        return str(max(1, math.ceil(wait)))
+
+def retry_after_header(seconds: float) -> str:
+    """Retry-After takes whole seconds; never 0 (the client would retry at once)."""
+    return str(max(1, math.ceil(seconds)))
