@@ -76,7 +76,7 @@ def router(
             raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         return caller
 
-    caller_arg = Depends(caller_of)
+
 
     async def kpis(
         caller: Caller, office: str | None, start: date | None, end: date | None, period: str
@@ -101,7 +101,7 @@ def router(
 
     @api.get("/v1/kpis", tags=["indicators"], response_model=None)
     async def get_kpis(
-        caller: Annotated[Caller, caller_arg],
+        caller: Caller = Depends(caller_of),
         office: str | None = None,
         start: From = None,
         end: To = None,
@@ -116,7 +116,7 @@ def router(
 
     @api.get("/v1/kpis.csv", tags=["indicators"], response_model=None)
     async def get_kpis_csv(
-        caller: Annotated[Caller, caller_arg],
+        caller: Caller = Depends(caller_of),
         office: str | None = None,
         start: From = None,
         end: To = None,

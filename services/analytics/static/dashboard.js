@@ -11,7 +11,7 @@
     const canvas = document.getElementById(id);
     if (!canvas) return;
     if (charts[id]) charts[id].destroy();
-    config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: true }, config.options || {});
+    config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: true, spanGaps: true }, config.options || {});
     config.plugins = [{ id: "rendered", afterRender: (chart) => { chart.canvas.dataset.rendered = "true"; } }];
     charts[id] = new Chart(canvas, config);
   }
