@@ -1,1 +1,1 @@
-"""The gateway: authenticated HTTP intake of office events, simulator and operator commands."""
+"""The gateway: authenticated HTTP intake of office events, CSV import, traffic simulator, DLQ tools."""

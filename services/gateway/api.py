@@ -1,136 +1,137 @@
-"""HTTP routes of the gateway: ``POST /v1/events``."""
+"""HTTP route of the gateway: ``POST /v1/events`` (one CloudEvent or a JSON array of them)."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Query, Request, Security
 from fastapi.responses import JSONResponse
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 
-from services.gateway.handlers import AllRejected, Intake, RateLimited, Unavailable
-from services.gateway.intake import ACCEPTED_MEDIA_TYPES, BodyError, media_type
-from services.gateway.ratelimit import retry_after_header
-from shared.http import Caller, Problem
+from services.gateway.handlers import Intake, Refused
+from services.gateway.intake import BATCH, JSON, SINGLE, BodyError, media_type
+from shared.http import Problem
 
-_EVENT_SCHEMA: dict[str, Any] = {
+_bearer = HTTPBearer(auto_error=False, description="the office's key")
+_api_key = APIKeyHeader(name="X-Api-Key", auto_error=False, description="the office's key (alternative header)")
+
+_ENVELOPE: dict[str, Any] = {
     "type": "object",
-    "description": "A CloudEvent 1.0 in structured JSON mode (see the contract, EVENTS.md)",
+    "description": "A CloudEvents 1.0 event of an office type (docs/EVENTS.md); validated strictly by the gateway.",
     "required": ["specversion", "id", "source", "type", "subject", "time", "officeid", "data"],
     "properties": {
         "specversion": {"type": "string", "enum": ["1.0"]},
-        "id": {"type": "string"},
+        "id": {"type": "string", "minLength": 1, "maxLength": 128},
         "source": {"type": "string", "example": "/offices/demo-nord/ikos"},
         "type": {"type": "string", "example": "fr.canopee.request.opened.v1"},
-        "subject": {"type": "string"},
+        "subject": {"type": "string", "minLength": 1, "maxLength": 64},
         "time": {"type": "string", "format": "date-time"},
-        "officeid": {"type": "string"},
+        "officeid": {"type": "string", "example": "demo-nord"},
         "datacontenttype": {"type": "string", "enum": ["application/json"]},
         "data": {"type": "object"},
     },
 }
-_BODY_SCHEMA = {"oneOf": [_EVENT_SCHEMA, {"type": "array", "items": _EVENT_SCHEMA, "minItems": 1}]}
-_PROBLEM = {"application/problem+json": {"schema": {"type": "object"}}}
-_RESPONSES: dict[int | str, dict[str, Any]] = {
-    202: {"description": "Accepted: every valid event was acknowledged by Kafka; per-item results"},
-    400: {"description": "The body is not JSON, or not an event or array of events", "content": _PROBLEM},
-    401: {"description": "Missing or unknown office key", "content": _PROBLEM},
-    403: {"description": "Every event belongs to another office", "content": _PROBLEM},
-    413: {"description": "Body too large or too many events", "content": _PROBLEM},
-    415: {"description": "Unsupported content type", "content": _PROBLEM},
-    422: {"description": "Every event is invalid; per-item errors", "content": _PROBLEM},
-    429: {"description": "The office's rate limit is exceeded (see Retry-After)", "content": _PROBLEM},
-    503: {"description": "Kafka is unreachable: nothing was accepted, retry later", "content": _PROBLEM},
+_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {
+        JSON: {"schema": {"oneOf": [_ENVELOPE, {"type": "array", "items": _ENVELOPE, "minItems": 1}]}},
+        SINGLE: {"schema": _ENVELOPE},
+        BATCH: {"schema": {"type": "array", "items": _ENVELOPE, "minItems": 1}},
+    },
 }
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The body, refused with 413 as soon as it exceeds ``limit`` (never read whole into memory)."""
+class ItemReport(BaseModel):
+    index: int
+    id: str | None
+    status: int
+    type: str | None = None
+    errors: list[dict[str, str]] | None = None
+
+
+class Accepted(BaseModel):
+    """Per-item results; ``refused`` items were not produced and can be fixed and re-posted."""
+
+    accepted: int
+    refused: int
+    batch: bool
+    items: list[ItemReport]
+
+
+class ProblemBody(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    items: list[ItemReport] | None = None
+
+
+def _problem(description: str) -> dict[str, Any]:
+    return {
+        "description": description,
+        "content": {"application/problem+json": {"schema": ProblemBody.model_json_schema()}},
+    }
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: _problem("the body is not JSON (or not the shape its Content-Type announces)"),
+    401: _problem("no key, or a key no office holds"),
+    403: _problem("every event belongs to another office or is a service event type"),
+    413: _problem("body larger than the limit, or too many events in one request"),
+    415: _problem("Content-Type is not JSON / CloudEvents JSON"),
+    422: _problem("no event was valid (per-item fields listed), or all_or_nothing and one was refused"),
+    429: _problem("the office's rate limit is reached; see Retry-After"),
+    503: _problem("Kafka did not acknowledge; nothing was accepted, retry later"),
+}
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise Problem(413, "Payload too large", f"the body exceeds {limit} bytes")
+        raise BodyError(413, "Content Too Large", f"the body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise Problem(413, "Payload too large", f"the body exceeds {limit} bytes")
+            raise BodyError(413, "Content Too Large", f"the body is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
 
 
-def router(
-    intake: Callable[[], Intake], auth: Callable[[Request], Awaitable[Caller]], max_body_bytes: int
-) -> APIRouter:
-    """The intake routes; ``auth`` yields the calling office."""
+def router(intake: Callable[[], Intake], max_body_bytes: int) -> APIRouter:
+    """The intake route; ``intake`` returns the running use case (created in the app's lifespan)."""
     api = APIRouter(tags=["events"])
 
     @api.post(
         "/v1/events",
         status_code=202,
+        response_model=Accepted,
         responses=_RESPONSES,
-        summary="Send one event or a batch of events",
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": _BODY_SCHEMA},
-                    "application/cloudevents+json": {"schema": _EVENT_SCHEMA},
-                    "application/cloudevents-batch+json": {"schema": _BODY_SCHEMA},
-                },
-            }
-        },
+        openapi_extra={"requestBody": _BODY},
+        summary="Post one event or a batch of events of the caller's office",
     )
-    async def post_events(request: Request, caller: Caller = Depends(auth)) -> JSONResponse:
-        """Validate each event; produce the valid ones to their topics and answer once Kafka
-        acknowledged them, with one result per item (accepted, or rejected with the reason)."""
-        service = intake()
-        started = time.perf_counter()
-        status = 500
+    async def post_events(
+        request: Request,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+        api_key: Annotated[str | None, Security(_api_key)] = None,
+        all_or_nothing: Annotated[
+            bool, Query(description="refuse the whole batch when any event is refused (default: keep the valid ones)")
+        ] = False,
+    ) -> JSONResponse:
+        use_case = intake()
         try:
-            if caller.office is None:
-                # the admin token is not an office: events always name the office that sends them
-                raise Problem(403, "Forbidden", "send events with an office key")
-            kind = media_type(request.headers.get("content-type"))
-            if kind not in ACCEPTED_MEDIA_TYPES:
-                raise Problem(
-                    415, "Unsupported media type", f"expected one of {', '.join(sorted(ACCEPTED_MEDIA_TYPES))}"
-                )
-            body = await read_body(request, max_body_bytes)
+            office = use_case.authenticate(request.headers.get("authorization"), api_key)
             try:
-                results = await service.submit(caller.office, body)
+                media = media_type(request.headers.get("content-type"))
+                body = await _read_body(request, max_body_bytes)
             except BodyError as exc:
-                raise Problem(exc.status, exc.title, exc.detail) from None
-            except RateLimited as exc:
-                raise Problem(
-                    429,
-                    "Too many requests",
-                    f"rate limit of office {caller.office} exceeded",
-                    headers={"Retry-After": retry_after_header(exc.retry_after)},
-                ) from None
-            except AllRejected as exc:
-                title = "Forbidden" if exc.status == 403 else "Invalid events"
-                raise Problem(
-                    exc.status, title, "no event was accepted", errors=[e.as_dict() for e in exc.errors]
-                ) from None
-            except Unavailable:
-                raise Problem(
-                    503,
-                    "Service unavailable",
-                    "Kafka is unreachable; nothing was accepted",
-                    headers={"Retry-After": "5"},
-                ) from None
-            accepted = sum(1 for r in results if r["status"] == "accepted")
-            status = 202
-            return JSONResponse(
-                {"accepted": accepted, "rejected": len(results) - accepted, "results": results}, status_code=202
-            )
-        except Problem as exc:
-            status = exc.status
-            raise
-        finally:
-            service.metrics.requests.labels(str(status)).inc()
-            service.metrics.latency.observe(time.perf_counter() - started)
+                raise use_case.refuse_body(office, exc) from None
+            outcome = await use_case.post(office, body, media, all_or_nothing)
+        except Refused as exc:
+            raise Problem(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra) from None
+        return JSONResponse(outcome.body, status_code=outcome.status)
 
     return api

@@ -2,111 +2,86 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from services.gateway.api import router
-from services.gateway.handlers import Intake, Publish
+from services.gateway.handlers import Intake
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.producer import EventSink, KafkaSink
 from services.gateway.ratelimit import RateLimiter
 from services.gateway.settings import GatewaySettings
-from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.http import health_router, install_problem_handlers
 from shared.observability import configure_logging
-from shared.runtime import Runtime, serve
+from shared.runtime import serve
 from shared.settings import load_offices_from, load_settings
 
-log = logging.getLogger("canopee.gateway")
 
-
-def create_app(settings: GatewaySettings | None = None, *, clock: Callable[[], float] = time.monotonic) -> FastAPI:
-    """The gateway app: ``POST /v1/events``, health, metrics. Stateless: no store is used."""
+def create_app(
+    settings: GatewaySettings | None = None,
+    *,
+    sink_factory: Callable[[GatewaySettings], EventSink] | None = None,
+    limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """The gateway app: ``POST /v1/events``, health, metrics. Stateless: Kafka is its only resource,
+    connected lazily so the gateway answers 503 (not a crash) while Kafka is down."""
     settings = settings or load_settings(GatewaySettings)
     offices = load_offices_from(settings)
-    state: dict[str, object] = {}
+    state: dict[str, Intake] = {}
 
     def intake() -> Intake:
         running = state.get("intake")
-        if not isinstance(running, Intake):
+        if running is None:
             raise RuntimeError("the gateway is not started")
         return running
 
+    def kafka_sink(s: GatewaySettings) -> EventSink:
+        return KafkaSink(s.kafka_bootstrap, timeout=s.produce_timeout_seconds, reconnect_seconds=s.reconnect_seconds)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        rt = Runtime.create(settings, offices)
-        connected = asyncio.Event()
-
-        def publisher() -> Publish | None:
-            return rt.publisher.publish if connected.is_set() else None
-
-        async def connect() -> bool:
-            try:
-                await rt.broker.start()
-            except Exception as exc:
-                # the gateway starts without Kafka: it answers 503 and reports not ready meanwhile
-                log.warning(
-                    "Kafka unreachable (%s); retrying every %s s", type(exc).__name__, settings.reconnect_seconds
-                )
-                with contextlib.suppress(Exception):
-                    await rt.broker.stop()
-                return False
-            connected.set()
-            return True
-
-        async def reconnect() -> None:
-            while True:
-                await asyncio.sleep(settings.reconnect_seconds)
-                if await connect():
-                    return
+        registry = CollectorRegistry()
+        metrics = GatewayMetrics.create(registry)
+        sink = (sink_factory or kafka_sink)(settings)
+        state["intake"] = Intake(
+            offices=offices,
+            sink=sink,
+            limiter=limiter or RateLimiter(settings.rate_per_second, settings.rate_burst),
+            metrics=metrics,
+            topic=settings.topic,
+            max_events=settings.max_events,
+        )
 
         async def readiness() -> dict[str, bool]:
-            ok = connected.is_set() and bool(await rt.broker.ping(1.5))
-            rt.metrics.ready.set(1 if ok else 0)
+            ok = await sink.ready()
+            metrics.ready.set(1 if ok else 0)
             return {"broker": ok}
 
-        state["intake"] = Intake(
-            max_events=settings.max_events,
-            max_event_bytes=settings.max_event_bytes,
-            publish_timeout=settings.publish_timeout_seconds,
-            limiter=RateLimiter(settings.rate_per_second, settings.rate_burst, clock),
-            metrics=GatewayMetrics.create(rt.registry),
-            publisher=publisher,
-        )
-        app.state.runtime = rt
         before = len(app.router.routes)
-        app.include_router(health_router(rt.registry, readiness))
+        app.include_router(health_router(registry, readiness))
         health_routes = app.router.routes[before:]
-        retry: asyncio.Task[None] | None = None
-        if not await connect():
-            retry = asyncio.create_task(reconnect(), name="kafka-reconnect")
+        await sink.ready()  # connect now when Kafka is up; a failure only means 503s until it is
         try:
             yield
         finally:
-            if retry is not None:
-                retry.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await retry
-            await rt.stop()
+            await sink.close()
             state.clear()
             app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     app = FastAPI(
         title="Canopée gateway",
         version="1",
-        description="Authenticated HTTP intake of the offices' events (CloudEvents 1.0, structured JSON). "
-        "Each office sends with its own key (`Authorization: Bearer <key>`); the answer comes once Kafka "
-        "acknowledged the accepted events.",
+        description=(
+            "Authenticated intake of the offices' events (CloudEvents 1.0, docs/EVENTS.md). "
+            "Each office posts with its own key; accepted events are on Kafka when the answer (202) comes."
+        ),
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    # no admin token here: events always come from one office
-    auth = bearer_auth(None, offices)
-    app.include_router(router(intake, auth, settings.max_body_bytes))
+    app.include_router(router(intake, settings.max_body_bytes))
     return app
 
 

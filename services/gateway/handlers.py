@@ -1,87 +1,152 @@
-"""The intake use case: check a request's items, produce the valid ones, say what happened to each."""
+"""The intake use case: authenticate, check, rate-limit, produce what was accepted, report per item."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.intake import FORBIDDEN, BodyError, ItemError, check_item, decode_body
+from services.gateway.intake import (
+    ACCEPTED,
+    BodyError,
+    ItemResult,
+    check_items,
+    decide,
+    parse_body,
+)
 from services.gateway.metrics import GatewayMetrics
+from services.gateway.producer import EventSink, Record, Unavailable
 from services.gateway.ratelimit import RateLimiter
-from shared.events import CloudEvent
+from shared.offices import Offices
 
-log = logging.getLogger("canopee.gateway")
+#: status of a valid item that was not produced because the batch was refused as a whole
+NOT_PRODUCED = 424
 
-Publish = Callable[[Sequence[CloudEvent]], Awaitable[None]]
-
-
-class Unavailable(Exception):
-    """Kafka did not acknowledge in time (or is unreachable): nothing was accepted."""
+_OUTCOMES = {ACCEPTED: "accepted", 403: "forbidden", 422: "invalid", NOT_PRODUCED: "not_produced"}
 
 
-class RateLimited(Exception):
-    def __init__(self, retry_after: float) -> None:
-        super().__init__(f"retry after {retry_after:.1f} s")
-        self.retry_after = retry_after
+class Refused(Exception):
+    """A request answered with a problem: ``status``, title, detail and extra members."""
+
+    def __init__(self, status: int, title: str, detail: str, headers: dict[str, str] | None = None, **extra: Any):
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.headers = headers or {}
+        self.extra = extra
 
 
-class AllRejected(Exception):
-    """Every item was refused; ``status`` is 403 when all were another office's, else 422."""
-
-    def __init__(self, errors: list[ItemError]) -> None:
-        super().__init__(f"{len(errors)} events refused")
-        self.errors = errors
-        self.status = 403 if all(e.kind == FORBIDDEN for e in errors) else 422
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    body: dict[str, Any]
 
 
 @dataclass
 class Intake:
-    """Checks, rate-limits and produces the events an office sends."""
+    """Turns a posted body into produced events and a per-item report."""
 
-    max_events: int
-    max_event_bytes: int
-    publish_timeout: float
+    offices: Offices
+    sink: EventSink
     limiter: RateLimiter
     metrics: GatewayMetrics
-    #: the publisher while Kafka is connected, else None
-    publisher: Callable[[], Publish | None]
+    topic: Callable[[str], str]
+    max_events: int
+    clock: Callable[[], float] = time.perf_counter
 
-    async def submit(self, office: str, body: bytes) -> list[dict[str, Any]]:
-        """Per-item results of a request whose items were all checked and the valid ones acknowledged."""
-        items, _ = decode_body(body, self.max_events)
+    def authenticate(self, authorization: str | None, api_key: str | None) -> str:
+        """The caller's office from ``Authorization: Bearer <key>`` or ``X-Api-Key``, else 401."""
+        key = ""
+        if authorization:
+            scheme, _, token = authorization.partition(" ")
+            if scheme.lower() == "bearer":
+                key = token.strip()
+        if not key and api_key:
+            key = api_key.strip()
+        if not key:
+            self.metrics.requests.labels("unknown", "401").inc()
+            raise Refused(
+                401,
+                "Unauthorized",
+                "an office key is required (Authorization: Bearer <key> or X-Api-Key)",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        office = self.offices.office_for_key(key)
+        if office is None:
+            self.metrics.requests.labels("unknown", "401").inc()
+            raise Refused(401, "Unauthorized", "unknown office key", headers={"WWW-Authenticate": "Bearer"})
+        return office.id
+
+    def refuse_body(self, office: str, error: BodyError) -> Refused:
+        self.metrics.requests.labels(office, str(error.status)).inc()
+        return Refused(error.status, error.title, error.detail)
+
+    async def post(self, office: str, body: bytes, media: str, all_or_nothing: bool = False) -> Outcome:
+        started = self.clock()
+        try:
+            items, is_batch = parse_body(body, media, self.max_events)
+        except BodyError as exc:
+            raise self.refuse_body(office, exc) from None
         wait = self.limiter.take(office, len(items))
         if wait > 0:
-            raise RateLimited(wait)
-        checked = [check_item(i, item, office, self.max_event_bytes) for i, item in enumerate(items)]
-        errors = [c for c in checked if isinstance(c, ItemError)]
-        valid = [c for c in checked if isinstance(c, CloudEvent)]
-        for error in errors:
-            self.metrics.events.labels(office, error.kind).inc()
-        if not valid:
-            raise AllRejected(errors)
-        publish = self.publisher()
-        if publish is None:
-            self.metrics.events.labels(office, "unavailable").inc(len(valid))
-            raise Unavailable("Kafka is not connected")
-        try:
-            await asyncio.wait_for(publish(valid), self.publish_timeout)
-        except Exception as exc:
-            # timeouts, connection losses, and anything the producer refuses: the request is not
-            # acknowledged, so the caller retries the whole request (ids make retries harmless)
-            log.warning("publish failed: %s", type(exc).__name__)
-            self.metrics.events.labels(office, "unavailable").inc(len(valid))
-            raise Unavailable(type(exc).__name__) from exc
-        self.metrics.events.labels(office, "accepted").inc(len(valid))
-        results: list[dict[str, Any]] = []
-        for index, entry in enumerate(checked):
-            if isinstance(entry, ItemError):
-                results.append(entry.as_dict())
-            else:
-                results.append({"index": index, "id": entry.id, "status": "accepted"})
-        return results
+            self.metrics.requests.labels(office, "429").inc()
+            self.metrics.events.labels(office, "rate_limited").inc(len(items))
+            raise Refused(
+                429,
+                "Too Many Requests",
+                f"rate limit of this office reached; retry in {wait:.1f} s",
+                headers={"Retry-After": RateLimiter.retry_after(wait)},
+            )
+        results = check_items(items, office)
+        decision = decide(results, all_or_nothing)
+        if decision.to_produce:
+            records = [
+                Record(self.topic(r.event.topic), r.event.subject.encode(), r.raw)
+                for r in decision.to_produce
+                if r.event is not None and r.raw is not None
+            ]
+            produce_started = self.clock()
+            try:
+                await self.sink.send(records)
+            except Unavailable as exc:
+                self.metrics.requests.labels(office, "503").inc()
+                self.metrics.events.labels(office, "unavailable").inc(len(items))
+                raise Refused(
+                    503,
+                    "Service Unavailable",
+                    f"{exc}; nothing was accepted, retry the same request later (event ids make it safe)",
+                    headers={"Retry-After": "1"},
+                ) from None
+            self.metrics.produce_seconds.observe(self.clock() - produce_started)
+        else:
+            # valid items of a refused batch are reported as not produced
+            results = [ItemResult(r.index, r.id, NOT_PRODUCED, r.errors) if r.accepted else r for r in results]
+        for result in results:
+            self.metrics.events.labels(office, _OUTCOMES.get(result.status, "invalid")).inc()
+        report = [self._item(r) for r in results]
+        accepted = sum(1 for r in results if r.accepted)
+        self.metrics.requests.labels(office, str(decision.status)).inc()
+        if decision.status != ACCEPTED:
+            title = "Forbidden" if decision.status == 403 else "Invalid events"
+            detail = (
+                "no event of this request was accepted"
+                if not all_or_nothing
+                else "the batch was refused as a whole (all_or_nothing): nothing was produced"
+            )
+            raise Refused(decision.status, title, detail, accepted=0, refused=len(results), items=report)
+        self.metrics.request_seconds.observe(self.clock() - started)
+        return Outcome(
+            ACCEPTED,
+            {"accepted": accepted, "refused": len(results) - accepted, "batch": is_batch, "items": report},
+        )
 
-
-__all__ = ["AllRejected", "BodyError", "Intake", "RateLimited", "Unavailable"]
+    @staticmethod
+    def _item(result: ItemResult) -> dict[str, Any]:
+        body = result.to_json()
+        if result.status == NOT_PRODUCED:
+            body["errors"] = [
+                {"field": "", "message": "valid, but not produced: another event of the batch was refused"}
+            ]
+        return body

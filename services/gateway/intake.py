@@ -1,27 +1,32 @@
-"""Pure intake rules: decode a request body into items and check each item (no I/O)."""
+"""What the gateway accepts: the pure rules applied to a posted body, before anything is produced.
+
+Every item of a request is checked on its own (JSON object, the caller's office, an office event
+type, the contract) and gets its own result; the batch policy then decides the HTTP status.
+No I/O here: the route reads the body, calls these functions, and produces what they accepted.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from shared.events import CloudEvent, InvalidEvent, parse_event
+from shared.events import EVENT_TYPES, CloudEvent, InvalidEvent, parse_event
 
-#: media types accepted on POST /v1/events (parameters such as charset are ignored)
-ACCEPTED_MEDIA_TYPES = frozenset(
-    {"application/json", "application/cloudevents+json", "application/cloudevents-batch+json"}
-)
+#: media types of the CloudEvents HTTP binding (structured and batch) and plain JSON
+SINGLE = "application/cloudevents+json"
+BATCH = "application/cloudevents-batch+json"
+JSON = "application/json"
+ACCEPTED_MEDIA_TYPES = (JSON, SINGLE, BATCH)
 
-#: rejection classes, used as a bounded metric label and in the per-item results
-INVALID = "invalid"
-FORBIDDEN = "forbidden"
-SERVICE_ONLY = "service_only"
-TOO_LARGE = "too_large"
+ACCEPTED = 202
+FORBIDDEN = 403
+INVALID = 422
 
 
 class BodyError(Exception):
-    """The whole request is refused (``status`` is the HTTP status to answer)."""
+    """The request as a whole cannot be processed: answered with ``status`` and no item results."""
 
     def __init__(self, status: int, title: str, detail: str) -> None:
         super().__init__(detail)
@@ -31,86 +36,149 @@ class BodyError(Exception):
 
 
 @dataclass(frozen=True)
-class ItemError:
-    """Why one item of a request was refused."""
+class FieldError:
+    field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """The outcome of one posted event; ``event``/``raw`` are set only when it is accepted."""
 
     index: int
-    kind: str  # INVALID, FORBIDDEN, SERVICE_ONLY or TOO_LARGE
-    reason: str
-    id: str | None = None
+    id: str | None
+    status: int
+    errors: tuple[FieldError, ...] = ()
+    event: CloudEvent | None = field(default=None, compare=False, repr=False)
+    raw: bytes | None = field(default=None, compare=False, repr=False)
 
     @property
-    def field(self) -> str | None:
-        """The attribute named by the reason (``data.category: …`` → ``data.category``)."""
-        head, sep, _ = self.reason.partition(": ")
-        return head if sep and " " not in head else None
+    def accepted(self) -> bool:
+        return self.status == ACCEPTED
 
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"index": self.index, "status": "rejected", "error": self.kind, "reason": self.reason}
-        if self.id is not None:
-            out["id"] = self.id
-        if self.field is not None:
-            out["field"] = self.field
-        return out
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"index": self.index, "id": self.id, "status": self.status}
+        if self.event is not None:
+            body["type"] = self.event.type
+        if self.errors:
+            body["errors"] = [{"field": e.field, "message": e.message} for e in self.errors]
+        return body
 
 
-def media_type(header: str | None) -> str:
-    """``application/json; charset=utf-8`` → ``application/json``."""
-    return (header or "").split(";", 1)[0].strip().lower()
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def decode_body(body: bytes, max_events: int) -> tuple[list[Any], bool]:
-    """The items of a body (one event object, or an array of them) and whether it was an array."""
-    try:
-        text = body.decode("utf-8")
-        value = json.loads(text, parse_constant=_no_constant)
-    except UnicodeDecodeError:
-        raise BodyError(400, "Not JSON", "the body is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise BodyError(400, "Not JSON", f"{exc.msg} at line {exc.lineno} column {exc.colno}") from None
-    except (ValueError, RecursionError) as exc:
-        detail = "too deeply nested" if isinstance(exc, RecursionError) else str(exc)
-        raise BodyError(400, "Not JSON", detail) from None
-    if isinstance(value, list):
-        if not value:
-            raise BodyError(400, "Empty batch", "the array holds no event")
-        if len(value) > max_events:
-            raise BodyError(413, "Too many events", f"{len(value)} events in one request; at most {max_events}")
-        return value, True
-    if isinstance(value, dict):
-        return [value], False
-    raise BodyError(400, "Not an event", f"expected a JSON object or array, got {type(value).__name__}")
-
-
-def check_item(index: int, item: Any, office: str, max_event_bytes: int) -> CloudEvent | ItemError:
-    """The validated event, or why ``office`` may not send it."""
-    item_id = item.get("id") if isinstance(item, dict) else None
-    item_id = item_id if isinstance(item_id, str) and len(item_id) <= 200 else None
-    if not isinstance(item, dict):
-        return ItemError(index, INVALID, f"the event must be a JSON object (got {type(item).__name__})")
-    try:
-        text = json.dumps(item, ensure_ascii=False, allow_nan=False)
-    except (ValueError, RecursionError):
-        return ItemError(index, INVALID, "the event cannot be re-encoded as JSON", item_id)
-    if len(text.encode()) > max_event_bytes:
-        return ItemError(index, TOO_LARGE, f"the event exceeds {max_event_bytes} bytes", item_id)
-    try:
-        event = parse_event(text)
-    except InvalidEvent as exc:
-        reason = exc.reason
-        if "emitted by services" in reason:
-            return ItemError(index, SERVICE_ONLY, reason, item_id)
-        return ItemError(index, INVALID, reason, item_id)
-    except (ValueError, RecursionError):  # defensive: the contract must never turn bad input into a 500
-        return ItemError(index, INVALID, "the event could not be validated", item_id)
-    if event.service_only or not event.office_source:
-        return ItemError(
-            index, SERVICE_ONLY, f"source: {event.type} may only be sent from /offices/{office}/...", item_id
+def media_type(content_type: str | None) -> str:
+    """The media type of a ``Content-Type`` header (parameters such as charset dropped), or a 415."""
+    value = (content_type or "").split(";", 1)[0].strip().lower()
+    if value not in ACCEPTED_MEDIA_TYPES:
+        raise BodyError(
+            415,
+            "Unsupported Media Type",
+            f"Content-Type must be one of {', '.join(ACCEPTED_MEDIA_TYPES)}",
         )
-    if event.officeid != office:
-        return ItemError(index, FORBIDDEN, f"officeid: this key may only send events of office {office}", item_id)
-    return event
+    return value
+
+
+def parse_body(body: bytes, media: str, max_events: int) -> tuple[list[Any], bool]:
+    """The posted items and whether the body was a batch (a JSON array); 400/413/422 otherwise."""
+    try:
+        document = json.loads(body)
+    except UnicodeDecodeError:
+        raise BodyError(400, "Bad Request", "the body is not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise BodyError(400, "Bad Request", f"the body is not JSON: {exc.msg} at line {exc.lineno}") from None
+    except RecursionError:
+        raise BodyError(400, "Bad Request", "the body is not JSON the gateway can read: too deeply nested") from None
+    if isinstance(document, list):
+        if media == SINGLE:
+            raise BodyError(400, "Bad Request", f"{SINGLE} carries one event; send a batch as {BATCH}")
+        if not document:
+            raise BodyError(422, "Invalid request", "the batch is empty")
+        if len(document) > max_events:
+            raise BodyError(413, "Content Too Large", f"{len(document)} events in one request; at most {max_events}")
+        return document, True
+    if media == BATCH:
+        raise BodyError(400, "Bad Request", f"{BATCH} carries a JSON array of events")
+    if not isinstance(document, dict):
+        raise BodyError(422, "Invalid request", "the body must be a CloudEvent (JSON object) or an array of them")
+    return [document], False
+
+
+def _errors(reason: str) -> tuple[FieldError, ...]:
+    out = []
+    for part in reason.split("; "):
+        where, sep, message = part.partition(": ")
+        if sep and " " not in where:
+            out.append(FieldError(where, message))
+        else:
+            out.append(FieldError("", part))
+    return tuple(out)
+
+
+def _office_in_source(source: str) -> str | None:
+    if not source.startswith("/offices/"):
+        return None
+    return source[len("/offices/") :].split("/", 1)[0]
+
+
+def check_item(index: int, item: Any, office: str) -> ItemResult:
+    """One posted item against the caller's office and the contract (strict JSON validation)."""
+    if not isinstance(item, dict):
+        return ItemResult(index, None, INVALID, (FieldError("", "an event must be a JSON object"),))
+    raw_id = item.get("id")
+    event_id = raw_id if isinstance(raw_id, str) else None
+    officeid = item.get("officeid")
+    if isinstance(officeid, str) and officeid != office:
+        return ItemResult(index, event_id, FORBIDDEN, (FieldError("officeid", "not the office of this key"),))
+    source = item.get("source")
+    if isinstance(source, str):
+        if source.startswith("/services/"):
+            return ItemResult(index, event_id, FORBIDDEN, (FieldError("source", "only services emit /services/…"),))
+        source_office = _office_in_source(source)
+        if source_office is not None and source_office != office:
+            return ItemResult(index, event_id, FORBIDDEN, (FieldError("source", "not the office of this key"),))
+    type_name = item.get("type")
+    cls = EVENT_TYPES.get(type_name) if isinstance(type_name, str) else None
+    if cls is not None and cls.service_only:
+        return ItemResult(
+            index, event_id, FORBIDDEN, (FieldError("type", f"{type_name} is emitted by the services, not offices"),)
+        )
+    # validate JSON text, not the decoded dict: strict mode reads RFC 3339 strings only from JSON
+    try:
+        raw = json.dumps(item, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+    except ValueError:
+        return ItemResult(index, event_id, INVALID, (FieldError("", "NaN and Infinity are not JSON"),))
+    try:
+        event = parse_event(raw)
+    except InvalidEvent as exc:
+        return ItemResult(index, event_id, INVALID, _errors(exc.reason))
+    if event.officeid != office:  # unreachable after the checks above; kept as the last guard
+        return ItemResult(index, event.id, FORBIDDEN, (FieldError("officeid", "not the office of this key"),))
+    return ItemResult(index, event.id, ACCEPTED, event=event, raw=raw)
+
+
+def check_items(items: Sequence[Any], office: str) -> list[ItemResult]:
+    return [check_item(i, item, office) for i, item in enumerate(items)]
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to produce and which status to answer, given every item's result."""
+
+    status: int
+    to_produce: tuple[ItemResult, ...]
+
+
+def decide(results: Sequence[ItemResult], all_or_nothing: bool = False) -> Decision:
+    """The batch policy.
+
+    - Every item accepted: 202, all produced.
+    - Some accepted (default): 202, exactly the accepted ones produced, the others listed with
+      their status (403/422) and fields; the caller fixes and re-posts only those.
+    - Some refused with ``all_or_nothing``, or none accepted: nothing produced; 403 when every
+      refusal is about the office, else 422.
+    """
+    accepted = tuple(r for r in results if r.accepted)
+    refused = [r for r in results if not r.accepted]
+    if accepted and (not refused or not all_or_nothing):
+        return Decision(ACCEPTED, accepted)
+    status = FORBIDDEN if refused and all(r.status == FORBIDDEN for r in refused) else INVALID
+    return Decision(status, ())

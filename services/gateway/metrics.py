@@ -1,38 +1,46 @@
-"""Gateway metrics (labels bounded: office, outcome, status)."""
+"""The gateway's metrics (labels bounded: office from the offices file, outcome from a fixed set)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+#: office label of requests whose key is missing or unknown
+UNKNOWN_OFFICE = "unknown"
 
 
 @dataclass(frozen=True)
 class GatewayMetrics:
+    #: events by office and outcome: accepted, invalid, forbidden, not_produced, unavailable, rate_limited
     events: Counter
+    #: requests by office and outcome: the HTTP status answered (202, 401, 403, 413, 415, 422, 429, 503…)
     requests: Counter
-    latency: Histogram
+    #: seconds from the request's arrival to the answer, accepted requests only
+    request_seconds: Histogram
+    #: seconds spent waiting for Kafka's acknowledgements
+    produce_seconds: Histogram
+    #: 1 when Kafka answered the last readiness check
+    ready: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
+        buckets = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
         return cls(
             events=Counter(
-                "canopee_gateway_events_total",
-                "Events received, by office and outcome (accepted, invalid, forbidden, service_only, "
-                "too_large, unavailable)",
-                ["office", "outcome"],
-                registry=registry,
+                "canopee_gateway_events", "Posted events by outcome", ["office", "outcome"], registry=registry
             ),
             requests=Counter(
-                "canopee_gateway_requests_total",
-                "POST /v1/events requests by HTTP status",
-                ["status"],
-                registry=registry,
+                "canopee_gateway_requests", "Requests by answered status", ["office", "outcome"], registry=registry
             ),
-            latency=Histogram(
+            request_seconds=Histogram(
                 "canopee_gateway_request_seconds",
-                "Time to answer POST /v1/events (including Kafka's acknowledgements)",
-                buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+                "Time to answer an accepted request",
+                buckets=buckets,
                 registry=registry,
             ),
+            produce_seconds=Histogram(
+                "canopee_gateway_produce_seconds", "Time Kafka took to acknowledge", buckets=buckets, registry=registry
+            ),
+            ready=Gauge("canopee_gateway_ready", "1 when Kafka is reachable", registry=registry),
         )

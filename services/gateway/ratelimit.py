@@ -1,8 +1,9 @@
-"""Per-office token buckets (pure, clock injected)."""
+"""Per-office rate limit: a token bucket per office, counted in events (a batch of 100 costs 100)."""
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -15,32 +16,28 @@ class _Bucket:
 
 @dataclass
 class RateLimiter:
-    """``rate`` tokens per second refill up to ``burst``; one token per event."""
+    """``rate`` events per second sustained, ``burst`` at once, per office (in this process)."""
 
     rate: float
     burst: int
-    clock: Callable[[], float]
+    clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
 
-    def take(self, key: str, cost: int) -> float:
-        """Take ``cost`` tokens for ``key``: 0.0 when allowed, else the seconds to wait before retrying.
-
-        A request costing more than the burst is charged the whole burst, so a large batch is
-        never refused forever.
-        """
+    def take(self, office: str, cost: int) -> float:
+        """Take ``cost`` tokens from ``office``'s bucket: 0.0 when allowed, else the seconds to wait
+        before the same request would be allowed (nothing is taken then)."""
         now = self.clock()
-        bucket = self._buckets.get(key)
+        bucket = self._buckets.get(office)
         if bucket is None:
-            bucket = self._buckets[key] = _Bucket(float(self.burst), now)
+            bucket = self._buckets[office] = _Bucket(float(self.burst), now)
         bucket.tokens = min(float(self.burst), bucket.tokens + (now - bucket.updated) * self.rate)
         bucket.updated = now
-        needed = float(min(cost, self.burst))
-        if bucket.tokens >= needed:
-            bucket.tokens -= needed
+        if cost <= bucket.tokens:
+            bucket.tokens -= cost
             return 0.0
-        return (needed - bucket.tokens) / self.rate
+        return (cost - bucket.tokens) / self.rate
 
-
-def retry_after_header(seconds: float) -> str:
-    """Retry-After takes whole seconds; never 0 (the client would retry at once)."""
-    return str(max(1, math.ceil(seconds)))
+    @staticmethod
+    def retry_after(wait: float) -> str:
+        """The ``Retry-After`` header value (whole seconds, at least 1)."""
+        return str(max(1, math.ceil(wait)))

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Self
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from shared.settings import ServiceSettings
 
@@ -14,20 +14,23 @@ class GatewaySettings(ServiceSettings):
 
     service: ClassVar[str] = "gateway"
     default_port: ClassVar[int] = 8000
-    #: offices authenticate with their own keys; there is no operator API
     needs_admin_token: ClassVar[bool] = False
 
-    #: largest request body accepted (``CANOPEE_GATEWAY_MAX_BODY_BYTES``)
-    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
-    #: most events in one request
+    #: most events in one request (``CANOPEE_GATEWAY_MAX_EVENTS``)
     max_events: int = Field(500, ge=1, le=10_000)
-    #: sustained events per second each office may send
+    #: largest request body accepted, in bytes (``CANOPEE_GATEWAY_MAX_BODY_BYTES``)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
+    #: sustained events per second each office may post (token bucket refill rate)
     rate_per_second: float = Field(200.0, gt=0, le=1_000_000)
-    #: events an office may send at once above the sustained rate
-    rate_burst: int = Field(1000, ge=1, le=10_000_000)
+    #: events an office may post in a burst (bucket size); at least ``max_events``
+    rate_burst: int = Field(2000, ge=1, le=10_000_000)
     #: how long a request waits for Kafka's acknowledgements before answering 503
-    publish_timeout_seconds: float = Field(10.0, gt=0, le=300)
-    #: how often the gateway retries connecting to Kafka when it was down at start-up
-    reconnect_seconds: float = Field(5.0, gt=0, le=600)
-    #: largest single event accepted (Kafka refuses records above its message size)
-    max_event_bytes: int = Field(262_144, ge=1024, le=1_000_000)
+    produce_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    #: after Kafka was unreachable, how long the gateway answers 503 before trying to connect again
+    reconnect_seconds: float = Field(1.0, ge=0, le=60)
+
+    @model_validator(mode="after")
+    def _burst_holds_a_batch(self) -> Self:
+        if self.rate_burst < self.max_events:
+            raise ValueError("rate_burst: must be at least max_events (a full batch must fit in the bucket)")
+        return self
