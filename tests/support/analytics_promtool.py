@@ -25,7 +25,7 @@ def check_metrics(exposition: str) -> str:
     return run.stdout + run.stderr
 
 
-def test_rules(*files: Path) -> str:
+def run_rule_tests(*files: Path) -> str:
     """Run ``promtool test rules`` on rule test files; raise with its output on failure."""
     run = subprocess.run(
         [promtool(), "test", "rules", *map(str, files)], capture_output=True, text=True, timeout=60, check=False
