@@ -34,7 +34,9 @@ async def test_mixed_batch_produces_exactly_the_valid_events(
     good = [sample("request.opened"), sample("repair.done"), sample("satisfaction.rated")]
     bad = [sample("request.opened", channel="pigeon"), as_office(sample("request.closed"), "demo-sud")]
     async with running(create_app(settings), settings.http_port) as url, httpx.AsyncClient(base_url=url) as client:
-        response = await client.post("/v1/events", content=json.dumps([good[0], bad[0], good[1], bad[1], good[2]]), headers=NORD)
+        response = await client.post(
+            "/v1/events", content=json.dumps([good[0], bad[0], good[1], bad[1], good[2]]), headers=NORD
+        )
     assert response.status_code == 202
     assert [i["status"] for i in response.json()["items"]] == [202, 422, 202, 403, 202]
     requests = await read_topic(infra["kafka"], f"{topics}office.requests", expect=2, settle=1.0)
