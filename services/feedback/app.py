@@ -1,0 +1,88 @@
+"""Composition root of the feedback service: ``canopee run feedback``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import timedelta
+
+from fastapi import FastAPI
+
+from services.feedback.api import origin_of, router
+from services.feedback.handlers import Clock, FeedbackService, utc_now
+from services.feedback.metrics import FeedbackMetrics
+from services.feedback.settings import FeedbackSettings
+from services.feedback.store import INDEXES, FeedbackStore
+from shared.events import TYPE_PREFIX, Topics
+from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.observability import configure_logging
+from shared.runtime import Runtime, serve
+from shared.settings import load_offices_from, load_settings
+
+REQUEST_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("request.opened", "repair.done", "request.closed")]
+TENANT_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("tenant.consent_changed", "tenant.contact_updated", "tenant.erased")]
+RATING_TYPES = [f"{TYPE_PREFIX}satisfaction.rated.v1"]
+REPLY_TYPES = [f"{TYPE_PREFIX}sms.replied.v1"]
+
+
+def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+    """The feedback app: consumers, reminder sweep, tenant survey page, alerts API, health, metrics."""
+    settings = settings or load_settings(FeedbackSettings)
+    offices = load_offices_from(settings)
+    secret = settings.form_secret.get_secret_value()
+    state: dict[str, object] = {}
+
+    def service() -> FeedbackService:
+        running = state.get("service")
+        if not isinstance(running, FeedbackService):
+            raise RuntimeError("the feedback service is not started")
+        return running
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = Runtime.create(settings, offices)
+        svc = FeedbackService(
+            store=FeedbackStore(rt.db),
+            publisher=rt.publisher,
+            metrics=FeedbackMetrics.create(rt.registry),
+            secret=secret,
+            url_base=settings.survey_url_base,
+            clock=clock,
+            outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
+        )
+        rt.consume("requests", [Topics.OFFICE_REQUESTS], svc.apply, types=REQUEST_TYPES)
+        rt.consume("tenants", [Topics.OFFICE_TENANTS], svc.apply, types=TENANT_TYPES)
+        rt.consume("ratings", [Topics.FEEDBACK_RATINGS], svc.apply, types=RATING_TYPES)
+        rt.consume("replies", [Topics.NOTIFICATIONS_OUTCOMES], svc.apply, types=REPLY_TYPES)
+        state["service"] = svc
+        app.state.runtime = rt
+        before = len(app.router.routes)
+        app.include_router(health_router(rt.registry, rt.readiness))
+        health_routes = app.router.routes[before:]
+        await rt.start(indexes=INDEXES)
+        rt.every(settings.reminder_seconds, svc.sweep, name="survey-reminders")
+        rt.every(settings.reminder_seconds, svc.refresh_gauges, name="open-alerts-gauge")
+        try:
+            yield
+        finally:
+            await rt.stop()
+            state.clear()
+            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
+
+    app = FastAPI(
+        title="Canopée feedback",
+        version="1",
+        description="Satisfaction surveys after repairs, the tenant rating page, SMS replies, detractor alerts.",
+        lifespan=lifespan,
+    )
+    install_problem_handlers(app)
+    auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
+    app.include_router(router(service, auth, secret, origin_of(settings.survey_url_base)))
+    return app
+
+
+def main() -> None:
+    """``canopee run feedback``: load settings, log JSON lines, serve until stopped."""
+    settings = load_settings(FeedbackSettings)
+    configure_logging(settings.service, settings.log_level)
+    serve(create_app(settings), settings)

@@ -1,0 +1,41 @@
+"""Metrics of the feedback service. Labels are bounded: office, outcome, channel, score (1–5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+@dataclass(frozen=True)
+class FeedbackMetrics:
+    surveys: Counter
+    reminders: Counter
+    answers: Counter
+    open_alerts: Gauge
+
+    @classmethod
+    def create(cls, registry: CollectorRegistry) -> FeedbackMetrics:
+        return cls(
+            surveys=Counter(
+                "canopee_feedback_surveys_total",
+                "Survey decisions by office and outcome (sent, capped, no_consent); sent = response-rate base.",
+                ["office", "outcome"],
+                registry=registry,
+            ),
+            reminders=Counter(
+                "canopee_feedback_reminders_total", "Survey reminders sent, by office.", ["office"], registry=registry
+            ),
+            answers=Counter(
+                "canopee_feedback_answers_total",
+                "Answers recorded (first per survey or request), by office, channel and score.",
+                ["office", "channel", "score"],
+                registry=registry,
+            ),
+            open_alerts=Gauge(
+                "canopee_feedback_open_alerts",
+                "Detractor alerts not yet acknowledged, by office (refreshed periodically).",
+                ["office"],
+                registry=registry,
+            ),
+        )

@@ -1,0 +1,39 @@
+"""Settings of the feedback service (``CANOPEE_FEEDBACK_*``)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import Field, SecretStr, field_validator
+
+from shared.settings import ServiceSettings
+
+
+class FeedbackSettings(ServiceSettings):
+    """Feedback settings; see docs/feedback.md."""
+
+    service: ClassVar[str] = "feedback"
+    default_port: ClassVar[int] = 8003
+    needs_admin_token: ClassVar[bool] = True
+
+    #: public base of the survey links (``CANOPEE_FEEDBACK_SURVEY_URL_BASE``); links are base + /s/{token}
+    survey_url_base: str = Field("http://127.0.0.1:8003", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
+    #: secret deriving survey tokens and form anti-forgery fields (``CANOPEE_FEEDBACK_FORM_SECRET``);
+    #: required, identical on every instance, at least 32 characters
+    form_secret: SecretStr
+    #: how often reminders due and unpublished events are looked for
+    reminder_seconds: float = Field(60.0, gt=0, le=3600)
+    #: events recorded but not yet published for this long are published by the sweep
+    outbox_grace_seconds: float = Field(10.0, ge=0, le=3600)
+
+    @field_validator("form_secret")
+    @classmethod
+    def _secret(cls, value: SecretStr) -> SecretStr:
+        if len(value.get_secret_value()) < 32:
+            raise ValueError("must be a secret of at least 32 characters")
+        return value
+
+    @field_validator("survey_url_base")
+    @classmethod
+    def _base(cls, value: str) -> str:
+        return value.rstrip("/")

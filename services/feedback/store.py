@@ -1,0 +1,172 @@
+"""MongoDB repositories of the feedback service (MongoDB and FerretDB 1.24).
+
+Every "exactly once" decision is an insert under a unique key (FerretDB's conditional updates are
+not atomic): ``surveys._id`` (one survey per request), ``cap_claims`` (one survey per tenant and
+7-day bucket), ``reminder_claims`` (one reminder per survey), ``answers._id`` (first answer wins),
+``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.feedback.domain import TenantState
+from shared.store import Document, Index
+
+SURVEYS = "surveys"
+REQUESTS = "requests"
+TENANTS = "tenants"
+ANSWERS = "answers"
+ALERTS = "alerts"
+OUTBOX = "outbox"
+CAP_CLAIMS = "cap_claims"
+REMINDER_CLAIMS = "reminder_claims"
+UNPARSED = "unparsed_replies"
+ERASED = "erased"
+
+INDEXES = (
+    Index(SURVEYS, [("office", 1), ("request_id", 1)], unique=True),
+    Index(SURVEYS, [("token_hash", 1)]),
+    Index(SURVEYS, [("office", 1), ("tenant_ref", 1)]),
+    Index(SURVEYS, [("pending_reminder", 1), ("reminder_due_at", 1)]),
+    Index(REQUESTS, [("office", 1), ("request_id", 1)], unique=True),
+    Index(TENANTS, [("office", 1), ("tenant_ref", 1)], unique=True),
+    Index(CAP_CLAIMS, [("office", 1), ("tenant_ref", 1), ("week", 1)], unique=True),
+    Index(ANSWERS, [("office", 1), ("tenant_ref", 1)]),
+    Index(ALERTS, [("office", 1), ("open", 1)]),
+    Index(OUTBOX, [("published", 1)]),
+    Index(UNPARSED, [("office", 1), ("tenant_ref", 1)]),
+)
+
+
+async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Document) -> bool:
+    """Insert ``doc``; False when its unique key already exists (the claim belongs to someone else)."""
+    try:
+        await db[collection].insert_one(doc)
+    except DuplicateKeyError:
+        return False
+    return True
+
+
+class FeedbackStore:
+    """The collections of the feedback service."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.db = db
+
+    # --- requests and tenants ------------------------------------------------------------------
+
+    async def note_request(self, office: str, request_id: str, fields: dict[str, Any]) -> Document:
+        """Merge what an event says about a request; returns the request as now known."""
+        doc = await self.db[REQUESTS].find_one_and_update(
+            {"office": office, "request_id": request_id},
+            {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}},
+            upsert=True,
+            return_document=True,
+        )
+        assert doc is not None
+        return doc
+
+    async def tenant(self, office: str, tenant_ref: str) -> TenantState:
+        doc = await self.db[TENANTS].find_one({"office": office, "tenant_ref": tenant_ref})
+        if doc is None:
+            return TenantState()
+        return TenantState(
+            sms_consent=doc.get("sms_consent", True),
+            email_consent=doc.get("email_consent", True),
+            preferred_none=doc.get("preferred_none", False),
+            erased=doc.get("erased", False),
+        )
+
+    async def set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
+        await self.db[TENANTS].update_one(
+            {"office": office, "tenant_ref": tenant_ref},
+            {"$set": fields, "$setOnInsert": {"office": office, "tenant_ref": tenant_ref}},
+            upsert=True,
+        )
+
+    # --- surveys -------------------------------------------------------------------------------
+
+    async def survey(self, survey_id: str) -> Document | None:
+        return await self.db[SURVEYS].find_one({"_id": survey_id})
+
+    async def survey_by_token_hash(self, digest: str) -> Document | None:
+        return await self.db[SURVEYS].find_one({"token_hash": digest})
+
+    async def last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
+        cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1).limit(2)
+        async for doc in cursor:
+            if doc["_id"] != other_than:
+                created: datetime = doc["created_at"]
+                return created
+        return None
+
+    async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Document | None:
+        cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1)
+        async for doc in cursor:
+            if not doc.get("answered") and doc["expires_at"] > now:
+                return doc
+        return None
+
+    async def reminders_due(self, now: datetime, limit: int = 200) -> list[Document]:
+        cursor = self.db[SURVEYS].find({"pending_reminder": True, "reminder_due_at": {"$lte": now}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def set_survey(self, survey_id: str, fields: dict[str, Any]) -> None:
+        await self.db[SURVEYS].update_one({"_id": survey_id}, {"$set": fields})
+
+    # --- outbox --------------------------------------------------------------------------------
+
+    async def outbox_add(self, event_id: str, event_json: str, now: datetime) -> bool:
+        """Record an event to publish; False if it was recorded before (then see ``outbox_published``)."""
+        return await insert_once(
+            self.db, OUTBOX, {"_id": event_id, "event": event_json, "published": False, "created_at": now}
+        )
+
+    async def outbox_published(self, event_id: str) -> bool:
+        doc = await self.db[OUTBOX].find_one({"_id": event_id}, {"published": 1})
+        return bool(doc and doc.get("published"))
+
+    async def outbox_done(self, event_ids: list[str]) -> None:
+        # the body (personal data) is dropped once published; the id stays to deduplicate redeliveries
+        await self.db[OUTBOX].update_many({"_id": {"$in": event_ids}}, {"$set": {"published": True, "event": None}})
+
+    async def outbox_pending(self, before: datetime, limit: int = 90) -> list[Document]:
+        cursor = self.db[OUTBOX].find({"published": False, "created_at": {"$lte": before}}).limit(limit)
+        return [doc async for doc in cursor]
+
+    # --- alerts --------------------------------------------------------------------------------
+
+    async def alerts(self, office: str | None, open_only: bool, limit: int = 500) -> list[Document]:
+        query: dict[str, Any] = {}
+        if office is not None:
+            query["office"] = office
+        if open_only:
+            query["open"] = True
+        cursor = self.db[ALERTS].find(query).sort("created_at", 1).limit(limit)
+        return [doc async for doc in cursor]
+
+    async def alert(self, alert_id: str) -> Document | None:
+        return await self.db[ALERTS].find_one({"_id": alert_id})
+
+    async def open_alert_counts(self) -> dict[str, int]:
+        pipeline: list[dict[str, Any]] = [{"$match": {"open": True}}, {"$group": {"_id": "$office", "n": {"$sum": 1}}}]
+        cursor = await self.db[ALERTS].aggregate(pipeline)
+        return {doc["_id"]: int(doc["n"]) async for doc in cursor}
+
+    # --- erasure -------------------------------------------------------------------------------
+
+    async def erase_tenant(self, office: str, tenant_ref: str, anonymous: str) -> None:
+        """Delete what identifies the tenant; scores stay for statistics under an anonymous ref."""
+        who = {"office": office, "tenant_ref": tenant_ref}
+        await self.db[SURVEYS].update_many(
+            who, {"$set": {"tenant_ref": anonymous, "token_hash": None, "pending_reminder": False}}
+        )
+        await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
+        await self.db[ALERTS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
+        await self.db[UNPARSED].delete_many(who)
+        await self.db[REQUESTS].update_many(who, {"$set": {"tenant_ref": anonymous}})
