@@ -73,8 +73,10 @@ def _iso(t: datetime) -> str:
     return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def generate(per_office: int = 40, seed: int = 7, prefix: str = "") -> Dataset:
-    """``per_office`` requests in each demo office (ids prefixed with ``prefix``)."""
+def generate(
+    per_office: int = 40, seed: int = 7, prefix: str = "", days: int = DAYS, offices: tuple[str, ...] = OFFICES
+) -> Dataset:
+    """``per_office`` requests opened over ``days`` days in each office (ids prefixed with ``prefix``)."""
     rnd = random.Random(seed)
     ds = Dataset()
     counter = 0
@@ -97,11 +99,11 @@ def generate(per_office: int = 40, seed: int = 7, prefix: str = "") -> Dataset:
         )
         return event_id
 
-    for office in OFFICES:
+    for office in offices:
         for n in range(per_office):
             rid = f"{prefix}{office[5:]}-{n:05d}"
             opened = datetime.combine(
-                START + timedelta(days=rnd.randrange(DAYS)), datetime.min.time(), UTC
+                START + timedelta(days=rnd.randrange(days)), datetime.min.time(), UTC
             ) + timedelta(hours=rnd.randint(7, 15), minutes=rnd.randint(0, 59))
             category = rnd.choice(CATEGORIES)
             urgency = rnd.choice(("U1", "U2", "U3")) if category in TECHNICAL else None
@@ -236,7 +238,7 @@ def generate(per_office: int = 40, seed: int = 7, prefix: str = "") -> Dataset:
                 p.ack_outcome = rnd.choice(("delivered", "delivered", "failed"))
                 p.ack_segments = rnd.randint(1, 3) if p.ack_channel == "sms" else 0
                 nid = f"N-{rid}"
-                base = {
+                base: dict[str, Any] = {
                     "notification_id": nid,
                     "cause_id": opened_id,
                     "channel": p.ack_channel,
@@ -326,6 +328,10 @@ def _rank(values: list[float], pct: float) -> float | None:
     return s[max(1, math.ceil(pct * len(s) / 100)) - 1]
 
 
+def _hours(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds / 3600, 3)
+
+
 def _pct(a: int, b: int) -> float | None:
     return None if b == 0 else round(100 * a / b, 2)
 
@@ -351,13 +357,13 @@ def expected_totals(ds: Dataset, office: str | None) -> dict[str, Any]:
         "digital_share_pct": _pct(sum(r.channel in DIGITAL for r in rs), len(rs)),
         "follow_up_coverage_pct": _pct(sum(r.acknowledged and r.ack_outcome == "delivered" for r in rs), len(rs)),
         "backlog": sum(not r.closed for r in rs),
-        "first_response_median_h": round(_rank([r.first_response_h * 3600 for r in rs], 50) / 3600, 3),
-        "first_response_p90_h": round(_rank([r.first_response_h * 3600 for r in rs], 90) / 3600, 3),
+        "first_response_median_h": _hours(_rank([r.first_response_h * 3600 for r in rs], 50)),
+        "first_response_p90_h": _hours(_rank([r.first_response_h * 3600 for r in rs], 90)),
         "repair": {
             u: (
                 len(v),
-                None if not v else round(_rank(v, 50) / 3600, 3),
-                None if not v else round(_rank(v, 90) / 3600, 3),
+                _hours(_rank(v, 50)),
+                _hours(_rank(v, 90)),
             )
             for u, v in repairs.items()
         },
