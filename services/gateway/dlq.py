@@ -64,10 +64,9 @@ async def read_dead_letters(bootstrap: str, topic: str, timeout: float = 10.0) -
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
-        partitions = consumer.partitions_for_topic(topic)
-        if partitions is None:
-            await consumer.client.force_metadata_update()
-            partitions = consumer.partitions_for_topic(topic)
+        # the consumer's public topics() discards the partitions: read them from a metadata fetch
+        cluster = await consumer._client.fetch_all_metadata()
+        partitions = cluster.partitions_for_topic(topic)
         if not partitions:
             return []
         assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
