@@ -120,7 +120,7 @@ def router(
 
     @api.get("/v1/alerts", tags=["alerts"])
     async def list_alerts(
-        caller: Annotated[Caller, Depends(auth)],
+        caller: Caller = Depends(auth),
         office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,40}$")] = None,
         open: bool = True,
     ) -> list[AlertOut]:
@@ -132,7 +132,7 @@ def router(
         return [_alert_out(doc) for doc in await service().store.alerts(office, open)]
 
     @api.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
-    async def ack_alert(alert_id: str, caller: Annotated[Caller, Depends(auth)]) -> AlertOut:
+    async def ack_alert(alert_id: str, caller: Caller = Depends(auth)) -> AlertOut:
         """Acknowledge (close) a detractor alert: the manager called the tenant back."""
         alert = await service().ack(alert_id, caller.office)
         if alert is None:

@@ -50,10 +50,14 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
             clock=clock,
             outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
         )
-        rt.consume("requests", [Topics.OFFICE_REQUESTS], svc.apply, types=REQUEST_TYPES)
-        rt.consume("tenants", [Topics.OFFICE_TENANTS], svc.apply, types=TENANT_TYPES)
-        rt.consume("ratings", [Topics.FEEDBACK_RATINGS], svc.apply, types=RATING_TYPES)
-        rt.consume("replies", [Topics.NOTIFICATIONS_OUTCOMES], svc.apply, types=REPLY_TYPES)
+        # one consumer over the four topics: one group membership, one rebalance at start-up; only
+        # sms.replied is taken from notifications.outcomes (the other types are skipped)
+        rt.consume(
+            "feedback",
+            [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.FEEDBACK_RATINGS, Topics.NOTIFICATIONS_OUTCOMES],
+            svc.apply,
+            types=REQUEST_TYPES + TENANT_TYPES + RATING_TYPES + REPLY_TYPES,
+        )
         state["service"] = svc
         app.state.runtime = rt
         before = len(app.router.routes)
