@@ -21,6 +21,7 @@ CONTACTS = "contacts"
 REQUESTS = "requests"
 APPOINTMENTS = "appointments"
 NOTIFICATIONS = "notifications"
+CLAIMS = "claims"
 
 #: statuses of a notification
 PENDING = "pending"  # waiting for its send time (deferred, scheduled, retried later)
@@ -54,6 +55,7 @@ class NotificationStore:
         self.requests = db[REQUESTS]
         self.appointments = db[APPOINTMENTS]
         self.notifications = db[NOTIFICATIONS]
+        self.claims = db[CLAIMS]
 
     # --- contacts and consents ------------------------------------------------------------------
 
@@ -158,17 +160,34 @@ class NotificationStore:
         return await self.notifications.find_one({"_id": notification_id})
 
     async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Document | None:
-        """Take a due message for sending: only one instance wins until its lease expires."""
-        return await self.notifications.find_one_and_update(
-            {
-                "_id": notification_id,
-                "status": {"$in": [PENDING, SENDING]},
-                "send_at": {"$lte": now},
-                "lease_until": {"$lte": now},
-            },
-            {"$set": {"status": SENDING, "lease_until": now + lease}, "$inc": {"attempts": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
+        """Take a due message for sending: only one instance wins until its lease expires.
+
+        The claim is the insertion of ``<id>/<attempt>`` into ``claims``: a unique key is the one
+        thing FerretDB 1.24 guarantees under concurrency (its conditional updates are not atomic:
+        two instances may both "match" the same document).
+        """
+        for _ in range(3):
+            doc = await self.notifications.find_one({"_id": notification_id})
+            if doc is None or doc["status"] not in (PENDING, SENDING):
+                return None
+            if doc["send_at"] > now or doc["lease_until"] > now:
+                return None
+            attempt = int(doc.get("attempts", 0)) + 1
+            try:
+                await self.claims.insert_one({"_id": f"{notification_id}/{attempt}", "lease_until": now + lease})
+            except DuplicateKeyError:
+                other = await self.claims.find_one({"_id": f"{notification_id}/{attempt}"})
+                if other is None or other["lease_until"] > now:
+                    return None  # another instance holds it
+                # that attempt's holder died before recording it: move on to the next attempt
+                await self.notifications.update_one(
+                    {"_id": notification_id, "attempts": attempt - 1}, {"$set": {"attempts": attempt}}
+                )
+                continue
+            values = {"status": SENDING, "lease_until": now + lease, "attempts": attempt}
+            await self.notifications.update_one({"_id": notification_id}, {"$set": values})
+            return {**doc, **values}
+        return None
 
     async def finish(self, notification_id: str, status: str, now: datetime, **values: Any) -> bool:
         """A claimed message reached ``status``; ``published`` False until its outcome is on Kafka."""

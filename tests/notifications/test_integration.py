@@ -396,3 +396,25 @@ async def test_concurrent_dispatchers_claim_a_due_message_once(env: Env) -> None
         await asyncio.sleep(1.0)
     assert sorted(s["reference"] for s in env.sms.received) == sorted({s["reference"] for s in env.sms.received})
     assert len(env.sms.received) == 5
+
+
+async def test_claim_is_won_by_exactly_one_of_many_concurrent_instances(env: Env) -> None:
+    from services.notifications.handlers import EPOCH
+    from services.notifications.store import NotificationStore
+
+    client = make_client(env.settings.mongo_url)
+    store = NotificationStore(client[env.settings.database])
+    now = env.clock()
+    try:
+        for n in range(10):
+            await store.notifications.insert_one(
+                {"_id": f"n-{n}", "status": "pending", "send_at": now, "lease_until": EPOCH, "attempts": 0}
+            )
+            wins = await asyncio.gather(*(store.claim(f"n-{n}", now, timedelta(seconds=30)) for _ in range(6)))
+            assert sum(w is not None for w in wins) == 1
+        # an expired lease can be taken over, once
+        later = now + timedelta(seconds=31)
+        wins = await asyncio.gather(*(store.claim("n-0", later, timedelta(seconds=30)) for _ in range(6)))
+        assert sum(w is not None for w in wins) == 1
+    finally:
+        await client.close()
