@@ -23,7 +23,7 @@ from shared.http import Caller, Problem
 MAX_FORM_BYTES = 16_384
 _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": (
@@ -84,7 +84,8 @@ def router(
     async def survey_answer(token: str, request: Request) -> HTMLResponse:
         origin = request.headers.get("origin")
         # a browser names the page that posted: another site's form is refused (no cookies are
-        # used, the hidden field bound to the token is the second check)
+        # used, the hidden field bound to the token is the second check). Pages use the
+        # same-origin referrer policy: with no-referrer, browsers would send "Origin: null"
         if origin is not None and origin != own_origin:
             return _html(page.forbidden_page(), 403)
         body = await request.body()

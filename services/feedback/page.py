@@ -29,7 +29,7 @@ def _page(title: str, body: str) -> str:
     return (
         '<!doctype html><html lang="fr"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        '<meta name="robots" content="noindex"><meta name="referrer" content="no-referrer">'
+        '<meta name="robots" content="noindex"><meta name="referrer" content="same-origin">'
         f"<title>{escape(title)} – Canopée</title><style>{_STYLE}</style></head>"
         f"<body><main>{body}</main></body></html>"
     )
