@@ -76,8 +76,6 @@ def router(
             raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
         return caller
 
-
-
     async def kpis(
         caller: Caller, office: str | None, start: date | None, end: date | None, period: str
     ) -> dict[str, Any]:
