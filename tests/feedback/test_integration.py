@@ -39,7 +39,7 @@ def feedback_settings(make_settings: Any, **overrides: Any) -> FeedbackSettings:
         survey_url_base=f"http://127.0.0.1:{port}",
         form_secret=SECRET,
         reminder_seconds=0.1,
-        outbox_grace_seconds=0,
+        outbox_grace_seconds=5,
         **overrides,
     )
     return settings
