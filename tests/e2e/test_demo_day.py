@@ -248,10 +248,7 @@ async def test_a_simulated_day_through_every_service(
                     got = {o: opened_in(body, o) for o in OFFICES}
                     return got if got == dict(opened) else None
 
-                got = await eventually(consistent, 60, f"indicators equal to the simulated day {dict(opened)}")
-                print(
-                    f"e2e: {len(expected)} events, {len(received)} SMS, {len(mailbox.messages)} e-mails, survey {url}, opened {got}"
-                )
+                await eventually(consistent, 60, f"indicators equal to the simulated day {dict(opened)}")
 
 
 async def _async(value: Any) -> Any:
