@@ -16,8 +16,9 @@ mkdir -p "$RUN" "$OUTBOX/mail"
 declare -A PORTS=([gateway]=8000 [ticketing]=8001 [notifications]=8002 [feedback]=8003 [analytics]=8004)
 SERVICES=(gateway ticketing notifications feedback analytics)
 MAIL_PORT=2525
-SIM_SPEED="${CANOPEE_DEMO_SPEED:-60}"         # simulated seconds per second: an hour per minute
-SIM_DURATION="${CANOPEE_DEMO_DURATION:-1800}" # wall seconds of simulated traffic (30 simulated hours)
+BACKFILL_DAYS="${CANOPEE_DEMO_BACKFILL_DAYS:-3}"  # history sent once, as fast as possible, ending now
+SIM_RATE="${CANOPEE_DEMO_REQUESTS_PER_DAY:-400}"  # live traffic: new requests per office per day
+SIM_DURATION="${CANOPEE_DEMO_DURATION:-3600}"     # wall seconds of live traffic
 
 say() { printf '[up] %s\n' "$*"; }
 
@@ -114,10 +115,18 @@ for svc in "${STARTED[@]}"; do
   wait_ready "$svc" "http://127.0.0.1:${PORTS[$svc]}/health/ready"
 done
 
-# the simulator: demo traffic through the gateway, the simulated period ending about now
+# demo traffic through the gateway: a few days of history once (the dashboard has something to
+# show; notifications only text about the last 48 hours), then live traffic in real time
 if [[ " ${STARTED[*]} " == *" gateway "* ]]; then
-  start simulator "$CANOPEE" simulate --via gateway --gateway-url "http://127.0.0.1:${PORTS[gateway]}" \
-    --seed "$(date +%s)" --speed "$SIM_SPEED" --duration "$SIM_DURATION" --quiet
+  GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
+  if [[ ! -e "$RUN/backfill.done" ]] && ((BACKFILL_DAYS > 0)); then
+    say "sending $BACKFILL_DAYS days of history through the gateway"
+    "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed 1 --days "$BACKFILL_DAYS" \
+      && touch "$RUN/backfill.done"
+  fi
+  start simulator "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed "$(date +%s)" \
+    --start "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" --speed 1 --requests-per-day "$SIM_RATE" \
+    --duration "$SIM_DURATION" --quiet
 fi
 
 # a live survey link, once feedback has sent one (it travels in an SMS or an e-mail)
