@@ -3,6 +3,7 @@ messages they call for (exactly once), dispatch deferred sends, handle provider 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -152,9 +153,31 @@ class Notifier:
     # --- consuming ------------------------------------------------------------------------------
 
     async def handle_batch(self, events: Sequence[CloudEvent]) -> None:
-        """Apply a batch in order; every effect is idempotent, so a redelivery changes nothing."""
+        """Apply a batch; every effect is idempotent, so a redelivery changes nothing.
+
+        Tenant events go first, in order (a contact must be known before a message is decided);
+        then each subject's events are applied in order, different subjects concurrently (the
+        store and provider round trips overlap instead of adding up).
+        """
+        by_subject: dict[tuple[str, str], list[CloudEvent]] = {}
         for event in events:
-            await self.handle(event)
+            if isinstance(event, TenantContactUpdated | TenantConsentChanged | TenantErased):
+                await self.handle(event)
+            else:
+                by_subject.setdefault((event.officeid, event.subject), []).append(event)
+        if len(by_subject) <= 1:
+            for group in by_subject.values():
+                for event in group:
+                    await self.handle(event)
+            return
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def apply(group: list[CloudEvent]) -> None:
+            async with limit:
+                for event in group:
+                    await self.handle(event)
+
+        await asyncio.gather(*(apply(group) for group in by_subject.values()))
 
     async def handle(self, event: CloudEvent) -> None:
         office = self._office(event.officeid)
@@ -351,14 +374,17 @@ class Notifier:
             "attempts": 0,
             "created_at": now,
         }
+        due = send_at <= now
+        if due:  # inserting it is the claim: the unique id lets one instance only do it
+            doc.update(status=st.SENDING, lease_until=now + self.lease, attempts=1)
         if not await self.store.insert(doc):
             await self._resume(nid, now)
             return
-        if send_at > now:
+        if not due:
             self._count(doc, "deferred")
             await self.publisher.publish([deferred_event(doc)])
             return
-        await self.dispatch(nid)
+        await self._send(doc)
 
     async def _suppress(self, base: Document, channel: Channel, reason: Reason, now: datetime) -> None:
         nid = notification_id(base["cause_id"], base["template"], channel)
@@ -401,6 +427,12 @@ class Notifier:
         doc = await self.store.claim(nid, now, self.lease)
         if doc is None:
             return
+        await self._send(doc)
+
+    async def _send(self, doc: Document) -> None:
+        """Hand a claimed message to its provider and record the outcome."""
+        now = self.clock()
+        nid = doc["_id"]
         office = self._office(doc["office"])
         channel = Channel(doc["channel"])
         if doc["recipient"] == Recipient.TENANT.value:
@@ -455,10 +487,17 @@ class Notifier:
         await self._finish(doc, st.SENT, self.clock(), provider_id=provider_id, recipient_masked=masked)
 
     async def _finish(self, doc: Document, status: str, now: datetime, **values: Any) -> None:
-        if await self.store.finish(doc["_id"], status, now, **values):
+        """Emit the outcome, then record it; an outcome Kafka did not take is re-emitted by the
+        dispatcher (``published`` False). Only the lease holder gets here."""
+        final = {**doc, "status": status, "outcome_at": now, **values}
+        try:
+            await self.publisher.publish([outcome_event(final)])
+            published = True
+        except Exception:  # the broker is away: record the outcome anyway, re-emit later
+            log.warning("outcome not published yet", extra={"office": doc["office"], "outcome": status})
+            published = False
+        if await self.store.finish(doc["_id"], status, now, published=published, **values):
             self._count(doc, status)
-            final = {**doc, "status": status, "outcome_at": now, **values}
-            await self._publish_outcome(final)
 
     async def _fallback(self, doc: Document, now: datetime) -> None:
         """The first channel failed for good or became unusable: try the next one, once."""

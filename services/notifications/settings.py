@@ -56,4 +56,6 @@ class NotificationsSettings(ServiceSettings):
     lease_seconds: float = Field(60.0, gt=0)
     #: delay before the dispatcher retries a message whose provider was unavailable
     retry_later_seconds: float = Field(60.0, gt=0)
+    #: subjects of one consumed batch handled at the same time
+    concurrency: int = Field(32, ge=1, le=1000)
     dispatch_batch: int = Field(200, ge=1, le=10_000)

@@ -190,10 +190,10 @@ class NotificationStore:
         return None
 
     async def finish(self, notification_id: str, status: str, now: datetime, **values: Any) -> bool:
-        """A claimed message reached ``status``; ``published`` False until its outcome is on Kafka."""
+        """A claimed message reached ``status`` (``values`` say whether its outcome is on Kafka)."""
         result = await self.notifications.update_one(
             {"_id": notification_id, "status": SENDING},
-            {"$set": {"status": status, "outcome_at": now, "published": False, **values}},
+            {"$set": {"status": status, "outcome_at": now, **values}},
         )
         return result.modified_count > 0
 

@@ -1,0 +1,177 @@
+"""Notifications benchmark: messages decided and handed to the SMS provider per second by one
+instance (provider on loopback) against a raw baseline (the same number of plain HTTP POSTs to
+the same local SMS API), then end-to-end latency from ``request.opened`` produced to the SMS
+received by the provider at a steady rate.
+
+Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (default 300), ``CANOPEE_BENCH_NOTIF_RATE`` (events/s,
+default 10; the store bounds it, see docs/perf/notifications.md) and ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from services.notifications.app import create_app
+from services.notifications.settings import NotificationsSettings
+from shared.bus import all_topics, create_topics
+from shared.events import CONTENT_TYPE
+from shared.settings import load_settings
+from shared.store import make_client
+from tests.support.http import running
+from tests.support.notifications_fakes import SmsApi
+
+OFFICE = "demo-nord"
+#: a Friday morning, inside the SMS window, so nothing is deferred
+NOW = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
+
+
+def _port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _event(kind: str, subject: str, data: dict[str, Any], n: int, tag: str) -> tuple[bytes, bytes]:
+    event = {
+        "specversion": "1.0",
+        "id": f"bench-{tag}-{kind}-{n}",
+        "source": f"/offices/{OFFICE}/bench",
+        "type": f"fr.canopee.{kind}.v1",
+        "subject": subject,
+        "time": (NOW - timedelta(minutes=1)).isoformat(),
+        "officeid": OFFICE,
+        "data": data,
+    }
+    return subject.encode(), json.dumps(event).encode()
+
+
+def _contact(n: int, tag: str) -> tuple[bytes, bytes]:
+    tenant = f"T-{tag}-{n}"
+    phone = f"+336{n % 100_000_000:08d}"
+    return _event(
+        "tenant.contact_updated", tenant, {"tenant_ref": tenant, "phone": phone, "preferred_channel": "sms"}, n, tag
+    )
+
+
+def _opened(n: int, tag: str) -> tuple[bytes, bytes]:
+    request = f"R-{tag}-{n}"
+    data = {"request_id": request, "tenant_ref": f"T-{tag}-{n}", "category": "repair", "channel": "web"}
+    return _event("request.opened", request, data, n, tag)
+
+
+async def _produce(producer: AIOKafkaProducer, topic: str, records: list[tuple[bytes, bytes]]) -> None:
+    headers = [("content-type", CONTENT_TYPE.encode())]
+    futures = [await producer.send(topic, value=v, key=k, headers=headers) for k, v in records]
+    await asyncio.gather(*futures)
+
+
+async def _wait(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not predicate():
+        await asyncio.sleep(0.01)
+
+
+async def run() -> None:
+    count = int(os.environ.get("CANOPEE_BENCH_NOTIF_COUNT", "300"))
+    rate = float(os.environ.get("CANOPEE_BENCH_NOTIF_RATE", "10"))
+    seconds = float(os.environ.get("CANOPEE_BENCH_NOTIF_SECONDS", "20"))
+    tag = secrets.token_hex(4)
+    prefix = f"bench{tag}."
+    sms = SmsApi()
+    sms_port = _port()
+    settings = load_settings(
+        NotificationsSettings,
+        topic_prefix=prefix,
+        mongo_db=f"bench_{tag}_notifications",
+        admin_token=secrets.token_hex(16),
+        port=_port(),
+        sms_base_url=f"http://127.0.0.1:{sms_port}",
+        sms_rate_per_second=100_000,
+        dispatch_seconds=30.0,  # the sweep scans the log: keep it out of the measured path
+    )
+    await create_topics(settings.kafka_bootstrap, all_topics(prefix), partitions=3)
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    mongo = make_client(settings.mongo_url)
+    try:
+        async with running(sms.app(), sms_port):
+            # baseline: the same number of plain POSTs to the local SMS API, one after the other
+            async with httpx.AsyncClient(base_url=settings.sms_base_url) as client:
+                started = time.perf_counter()
+                for n in range(count):
+                    body = {"to": "+33600000000", "from": "x", "text": "x" * 120, "reference": f"b{n}"}
+                    await client.post("/messages", json=body)
+                baseline = count / (time.perf_counter() - started)
+            sms.received.clear()
+            sms.arrivals.clear()
+
+            total = count + int(rate * seconds)
+            await _produce(producer, settings.topic("office.tenants"), [_contact(n, tag) for n in range(total)])
+            contacts = mongo[settings.database]["contacts"]
+            async with running(create_app(settings, clock=lambda: NOW), settings.http_port):
+                while await contacts.count_documents({}) < total:
+                    await asyncio.sleep(0.2)
+                # throughput: a backlog of request.opened, decided and handed to the provider
+                started = time.perf_counter()
+                await _produce(producer, settings.topic("office.requests"), [_opened(n, tag) for n in range(count)])
+                await _wait(lambda: len(sms.received) >= count, 300)
+                elapsed = time.perf_counter() - started
+                throughput = len(sms.received) / elapsed
+                print(f"baseline (plain HTTP POSTs to the local SMS API): {baseline:8.0f} req/s")
+                print(f"notifications, one instance (decide + SMS API):   {throughput:8.0f} msg/s  ({count} messages)")
+
+                # latency at a steady rate
+                sms.received.clear()
+                sms.arrivals.clear()
+                produced: dict[str, float] = {}
+                n = count
+                tick = 0.05
+                per_tick = max(1, round(rate * tick))
+                start = time.monotonic()
+                while n < total:
+                    batch = [_opened(i, tag) for i in range(n, min(total, n + per_tick))]
+                    sent_at = time.monotonic()
+                    await _produce(producer, settings.topic("office.requests"), batch)
+                    for i in range(n, n + len(batch)):
+                        produced[f"R-{tag}-{i}"] = sent_at
+                    n += len(batch)
+                    delay = start + (n - count) / rate - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                achieved = (n - count) / (time.monotonic() - start)
+                await _wait(lambda: len(sms.received) >= total - count, 120)
+            latencies = []
+            for body, arrived in zip(sms.received, sms.arrivals, strict=True):
+                request = next(word for word in body["text"].split() if word.startswith(f"R-{tag}-"))
+                latencies.append((arrived - produced[request]) * 1000)
+            latencies.sort()
+            p50 = statistics.median(latencies)
+            p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+            print(
+                f"end-to-end request.opened -> SMS received at {achieved:.0f} events/s for {seconds:.0f} s: "
+                f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} messages)"
+            )
+    finally:
+        await producer.stop()
+        await mongo.drop_database(settings.database)
+        await mongo.close()
+
+
+def main() -> Any:
+    return run()
+
+
+if __name__ == "__main__":
+    asyncio.run(run())
