@@ -175,6 +175,8 @@ class FeedbackService:
             "pending_reminder": True,
             "answered": False,
         }
+        # the link first: a survey is never visible without its token (a crash leaves an orphan link)
+        await self.store.add_token(str(doc["token_hash"]), survey_id)
         if not await insert_once(self.store.db, SURVEYS, doc):
             stored = await self.store.survey(survey_id)
             if stored is not None:
@@ -323,7 +325,7 @@ class FeedbackService:
         d = event.data
         survey_id = d.survey_id
         if survey_id is None and d.request_id is not None:
-            survey = await self.store.db[SURVEYS].find_one({"office": event.officeid, "request_id": d.request_id})
+            survey = await self.store.survey(domain.survey_id_for(event.officeid, d.request_id))
             survey_id = survey["_id"] if survey is not None else None
         answer = Answer(
             office=event.officeid,

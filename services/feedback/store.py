@@ -1,5 +1,8 @@
 """MongoDB repositories of the feedback service (MongoDB and FerretDB 1.24).
 
+Hot lookups are by ``_id`` (FerretDB 1.24 on SQLite scans for any other field): requests and
+tenants are keyed ``office|ref``, surveys by their derived id, links by token hash.
+
 Every "exactly once" decision is an insert under a unique key (FerretDB's conditional updates are
 not atomic): ``surveys._id`` (one survey per request), ``cap_claims`` (one survey per tenant and
 7-day bucket), ``reminder_claims`` (one reminder per survey), ``answers._id`` (first answer wins),
@@ -26,15 +29,16 @@ OUTBOX = "outbox"
 CAP_CLAIMS = "cap_claims"
 REMINDER_CLAIMS = "reminder_claims"
 UNPARSED = "unparsed_replies"
+#: token hash → survey id: FerretDB 1.24 on SQLite answers ``_id`` lookups from its primary key but
+#: scans for other fields, so the page's hot lookup is by ``_id``
+TOKENS = "tokens"
 ERASED = "erased"
 
 INDEXES = (
     Index(SURVEYS, [("office", 1), ("request_id", 1)], unique=True),
-    Index(SURVEYS, [("token_hash", 1)]),
     Index(SURVEYS, [("office", 1), ("tenant_ref", 1)]),
     Index(SURVEYS, [("pending_reminder", 1), ("reminder_due_at", 1)]),
-    Index(REQUESTS, [("office", 1), ("request_id", 1)], unique=True),
-    Index(TENANTS, [("office", 1), ("tenant_ref", 1)], unique=True),
+    Index(REQUESTS, [("office", 1), ("tenant_ref", 1)]),
     Index(CAP_CLAIMS, [("office", 1), ("tenant_ref", 1), ("week", 1)], unique=True),
     Index(ANSWERS, [("office", 1), ("tenant_ref", 1)]),
     Index(ALERTS, [("office", 1), ("open", 1)]),
@@ -63,7 +67,7 @@ class FeedbackStore:
     async def note_request(self, office: str, request_id: str, fields: dict[str, Any]) -> Document:
         """Merge what an event says about a request; returns the request as now known."""
         doc = await self.db[REQUESTS].find_one_and_update(
-            {"office": office, "request_id": request_id},
+            {"_id": f"{office}|{request_id}"},
             {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}},
             upsert=True,
             return_document=True,
@@ -72,7 +76,7 @@ class FeedbackStore:
         return doc
 
     async def tenant(self, office: str, tenant_ref: str) -> TenantState:
-        doc = await self.db[TENANTS].find_one({"office": office, "tenant_ref": tenant_ref})
+        doc = await self.db[TENANTS].find_one({"_id": f"{office}|{tenant_ref}"})
         if doc is None:
             return TenantState()
         return TenantState(
@@ -84,7 +88,7 @@ class FeedbackStore:
 
     async def set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
         await self.db[TENANTS].update_one(
-            {"office": office, "tenant_ref": tenant_ref},
+            {"_id": f"{office}|{tenant_ref}"},
             {"$set": fields, "$setOnInsert": {"office": office, "tenant_ref": tenant_ref}},
             upsert=True,
         )
@@ -94,8 +98,17 @@ class FeedbackStore:
     async def survey(self, survey_id: str) -> Document | None:
         return await self.db[SURVEYS].find_one({"_id": survey_id})
 
+    async def add_token(self, digest: str, survey_id: str) -> None:
+        await insert_once(self.db, TOKENS, {"_id": digest, "survey_id": survey_id})
+
     async def survey_by_token_hash(self, digest: str) -> Document | None:
-        return await self.db[SURVEYS].find_one({"token_hash": digest})
+        link = await self.db[TOKENS].find_one({"_id": digest})
+        if link is None:
+            return None
+        survey = await self.survey(link["survey_id"])
+        if survey is None or survey.get("token_hash") != digest:
+            return None
+        return survey
 
     async def last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
         cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1).limit(2)
@@ -163,6 +176,8 @@ class FeedbackStore:
     async def erase_tenant(self, office: str, tenant_ref: str, anonymous: str) -> None:
         """Delete what identifies the tenant; scores stay for statistics under an anonymous ref."""
         who = {"office": office, "tenant_ref": tenant_ref}
+        digests = [doc["token_hash"] async for doc in self.db[SURVEYS].find(who, {"token_hash": 1})]
+        await self.db[TOKENS].delete_many({"_id": {"$in": [d for d in digests if d]}})
         await self.db[SURVEYS].update_many(
             who, {"$set": {"tenant_ref": anonymous, "token_hash": None, "pending_reminder": False}}
         )
