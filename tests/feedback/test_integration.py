@@ -278,3 +278,21 @@ async def _alerts(client: httpx.AsyncClient, headers: dict[str, str]) -> httpx.R
 async def _metric(client: httpx.AsyncClient, *needles: str) -> bool:
     text = (await client.get("/metrics")).text
     return all(needle in text for needle in needles)
+
+
+async def test_two_instances_send_one_survey_and_one_reminder(
+    make_settings: Any, topics: str, infra: dict[str, str]
+) -> None:
+    first = feedback_settings(make_settings)
+    second = first.model_copy(update={"port": free_port()})
+    clock = ManualClock(T0)
+    async with service(first, clock), service(second, clock):
+        await ks.produce_events(
+            infra["kafka"], topics, repair("REQ-TWO-1", "T-TWO", T0) + repair("REQ-TWO-2", "T-TWO", T0)
+        )
+        got = await topic_events(infra, first, Topics.FEEDBACK_SURVEYS, expect=1, settle=1.0)
+        assert len(got) == 1  # one tenant, two requests: the cap holds across instances
+        # both sweeps run every 0.1 s on the same store: the reminder is claimed once
+        clock.now = T0 + timedelta(days=3, minutes=1)
+        got = await topic_events(infra, first, Topics.FEEDBACK_SURVEYS, expect=3, settle=1.5)
+    assert [e.data.reminder for e in got] == [False, True]  # type: ignore[attr-defined]
