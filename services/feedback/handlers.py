@@ -63,6 +63,7 @@ class EventPublisher(Protocol):
 
 
 class PageOutcome(StrEnum):
+    OPEN = "open"  # valid and not answered yet
     THANKS = "thanks"
     ALREADY = "already"
     INVALID = "invalid"  # unknown or expired: one answer for both
@@ -361,7 +362,7 @@ class FeedbackService:
     # --- the tenant page ---------------------------------------------------------------------
 
     async def open_survey(self, token: str) -> tuple[PageOutcome, dict[str, object] | None]:
-        """The survey a link opens: valid (None outcome is never returned), answered, or invalid."""
+        """The survey a link opens: open, already answered, or invalid (unknown or expired alike)."""
         if not token or len(token) > 100:
             return PageOutcome.INVALID, None
         survey = await self.store.survey_by_token_hash(domain.token_hash(token))
@@ -369,11 +370,11 @@ class FeedbackService:
             return PageOutcome.INVALID, None
         if survey.get("answered"):
             return PageOutcome.ALREADY, survey
-        return PageOutcome.THANKS, survey
+        return PageOutcome.OPEN, survey
 
     async def web_answer(self, token: str, score: int, nps: int | None, comment: str | None) -> PageOutcome:
         outcome, survey = await self.open_survey(token)
-        if outcome is not PageOutcome.THANKS or survey is None:
+        if outcome is not PageOutcome.OPEN or survey is None:
             return outcome
         answer = Answer(
             office=str(survey["office"]),

@@ -240,6 +240,7 @@ async def test_sms_replies_office_ratings_alerts_ack_and_erasure(
         assert [e.type for e in events].count("fr.canopee.feedback.detractor_alert.v1") == 1
         # another office cannot see or acknowledge it; its own office closes it
         assert (await client.get("/v1/alerts", headers=SUD)).json() == []
+        assert (await client.get("/v1/alerts?office=demo-nord", headers=SUD)).status_code == 403
         refused = await client.post(f"/v1/alerts/{alert['id']}/ack", headers=SUD)
         assert refused.status_code == 404
         assert (await client.post(f"/v1/alerts/{alert['id']}/ack")).status_code == 401
