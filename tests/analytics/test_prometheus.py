@@ -49,6 +49,25 @@ def test_scrape_config_is_valid_and_covers_every_service() -> None:
     } <= targets
 
 
+def test_local_scrape_config_mirrors_the_docker_one() -> None:
+    check_config(PROMETHEUS / "prometheus.local.yml")
+    docker = yaml.safe_load((PROMETHEUS / "prometheus.yml").read_text())
+    local = yaml.safe_load((PROMETHEUS / "prometheus.local.yml").read_text())
+    assert local["rule_files"] == docker["rule_files"]
+
+    def jobs(config: dict) -> dict[str, tuple[list[str], dict]]:
+        return {
+            j["job_name"]: (sc["targets"], sc.get("labels", {}))
+            for j in config["scrape_configs"]
+            if j["job_name"].startswith("canopee-")
+            for sc in j["static_configs"]
+        }
+
+    assert {
+        name: ([f"127.0.0.1:{8000 + i}"], labels) for i, (name, (_, labels)) in enumerate(jobs(docker).items())
+    } == jobs(local)
+
+
 def test_analytics_metrics_pass_promtool() -> None:
     registry = CollectorRegistry()
     metrics = AnalyticsMetrics.create(registry)

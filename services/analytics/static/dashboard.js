@@ -1,5 +1,5 @@
 /* Dashboard of the network: fetches /v1/kpis (session cookie) and draws Chart.js charts.
-   Each canvas gets data-rendered="true" once its chart is drawn; <body data-charts-ready="N">
+   Each canvas gets data-rendered="true" once its chart is drawn; <body data-charts-ready="N" data-rendered="N">
    says how many charts were drawn (used by the browser test). */
 (function () {
   "use strict";
@@ -113,6 +113,7 @@
     summary(data);
     const drawn = document.querySelectorAll("canvas[data-rendered='true']").length;
     document.body.dataset.chartsReady = String(drawn);
+    document.body.dataset.rendered = String(drawn); // <body data-rendered="N">: read by --dump-dom checks
     document.getElementById("status").textContent = "Du " + data.from + " au " + data.to + " — " + drawn + " graphiques.";
   }
 
