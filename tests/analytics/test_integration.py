@@ -93,6 +93,7 @@ async def test_indicators_dashboard_and_metrics_on_real_infrastructure(make_sett
             ready = await browser.wait_for("return document.body.dataset.chartsReady || null")
             canvases = await browser.script("return document.querySelectorAll('canvas').length")
             assert int(ready) == canvases >= 14
+            assert await browser.script("return document.body.getAttribute('data-rendered')") == ready
             # every chart drew pixels (not only an empty canvas)
             inked = await browser.script(
                 """return Array.from(document.querySelectorAll('canvas')).map(c => {
