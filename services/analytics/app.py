@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.analytics.api import STATIC, Sessions, router
 from services.analytics.handlers import AnalyticsService, Clock, utc_now
+from services.analytics.lag import LagProbe
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import INDEXES, MongoFactStore
@@ -51,10 +52,13 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         health_routes = app.router.routes[before:]
         await rt.start(indexes=INDEXES)
         rt.every(settings.gauge_seconds, svc.refresh_gauges, name="business-gauges")
+        lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
+        rt.every(settings.lag_seconds, lag.refresh, name="consumer-lag")
         try:
             yield
         finally:
             await rt.stop()
+            await lag.close()
             state.clear()
             app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 

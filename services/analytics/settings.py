@@ -22,5 +22,15 @@ class AnalyticsSettings(ServiceSettings):
     gauge_window_days: int = Field(30, ge=1, le=366)
     #: longest period one indicator query may span
     max_query_days: int = Field(800, ge=1, le=5000)
+    #: how often the consumer lag of the services' groups is measured from Kafka
+    lag_seconds: float = Field(30.0, gt=0, le=3600)
+    #: the consumer groups (service names, without the topic prefix, comma-separated) whose lag is measured
+    lag_groups: str = "ticketing,notifications,feedback,analytics"
+
+    @property
+    def lag_group_list(self) -> list[str]:
+        """``lag_groups`` as a list."""
+        return [g.strip() for g in self.lag_groups.split(",") if g.strip()]
+
     #: whether the dashboard's session cookie is marked Secure (set it behind HTTPS)
     secure_cookie: bool = False
