@@ -1,23 +1,28 @@
-"""HTTP routes: the tenant survey page ``/s/{token}`` and the operators' detractor alerts.
+"""HTTP routes: the tenant survey page ``/s/{token}``, the operators' detractor alerts and campaigns.
 
-Alerts need ``Authorization: Bearer <token>``: the admin token sees every office, an office's token
-only its own; another office's alert answers 404, exactly as one that does not exist.
+Operator routes need ``Authorization: Bearer <token>``: the admin token sees every office, an
+office's token only its own; another office's alert or campaign answers 404, exactly as one that
+does not exist.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse
-from pydantic import BaseModel
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.feedback import domain, page
-from services.feedback.handlers import FeedbackService, PageOutcome
+from services.feedback.handlers import CampaignError, CampaignSpec, FeedbackService, OpenSurvey, PageOutcome
+from shared.events import Axis
 from shared.http import Caller, Problem
+
+#: the form's anti-forgery cookie: SameSite=Strict, so another site's form post arrives without it
+CSRF_COOKIE = "canopee_survey"
 
 #: a form body larger than this is refused (a comment is at most 1000 characters)
 MAX_FORM_BYTES = 16_384
@@ -34,6 +39,70 @@ _SECURITY_HEADERS = {
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
     return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+
+
+class QuestionsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    axes: list[Axis] = Field(default_factory=lambda: list(domain.AXIS_QUESTIONS), min_length=1, max_length=4)
+    nps: bool = True
+    comment: bool = True
+
+    @model_validator(mode="after")
+    def _unique(self) -> Self:
+        if len(set(self.axes)) != len(self.axes):
+            raise ValueError("axes: each axis at most once")
+        return self
+
+
+class CampaignIn(BaseModel):
+    """A campaign: title, offices, which tenants, closing date, questions."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=120)
+    offices: list[Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$")]] = Field(min_length=1, max_length=50)
+    selection: domain.Selection = domain.Selection.CONSENTED
+    #: with selection "requests": tenants with a request opened in [period_start, period_end)
+    period_start: AwareDatetime | None = None
+    period_end: AwareDatetime | None = None
+    closes_at: AwareDatetime
+    questions: QuestionsIn = Field(default_factory=QuestionsIn)
+
+    @model_validator(mode="after")
+    def _period(self) -> Self:
+        if self.selection is domain.Selection.REQUESTS and (
+            self.period_start is None or self.period_end is None or self.period_end <= self.period_start
+        ):
+            raise ValueError("selection 'requests' needs period_start before period_end")
+        if len(set(self.offices)) != len(self.offices):
+            raise ValueError("offices: each office at most once")
+        return self
+
+
+class CampaignOut(BaseModel):
+    id: str
+    title: str
+    offices: list[str]
+    selection: str
+    period_start: datetime | None
+    period_end: datetime | None
+    closes_at: datetime
+    questions: dict[str, Any]
+    status: str
+    created_at: datetime
+    opened_at: datetime | None
+    closed_at: datetime | None
+    targeted: int | None = None
+    invited: int | None = None
+
+
+def _campaign_out(doc: dict[str, Any], counts: dict[str, Any] | None = None) -> CampaignOut:
+    fields = {k: doc.get(k) for k in CampaignOut.model_fields if k not in ("id", "targeted", "invited")}
+    extra = (
+        {"targeted": counts["targeted"], "invited": counts["invited"]} if counts else {"targeted": doc.get("targeted")}
+    )
+    return CampaignOut(id=doc["_id"], **fields, **extra)
 
 
 class AlertOut(BaseModel):
@@ -68,56 +137,177 @@ def router(
     auth: Callable[[Request], Awaitable[Caller]],
     secret: str,
     own_origin: str,
+    known_offices: frozenset[str],
 ) -> APIRouter:
     api = APIRouter()
+    secure_cookie = own_origin.startswith("https://")
+
+    def form_response(token: str, opened: OpenSurvey, nonce: str, error: str | None = None) -> HTMLResponse:
+        field = domain.form_field(secret, token, nonce)
+        if opened.questions is not None:
+            body = page.campaign_page(token, field, opened.title or "Votre avis", opened.questions, error)
+        else:
+            body = page.form_page(token, field, error)
+        response = _html(body, 422 if error else 200)
+        response.set_cookie(
+            CSRF_COOKIE, nonce, max_age=86_400, path="/s/", httponly=True, samesite="strict", secure=secure_cookie
+        )
+        return response
+
+    def cross_site(request: Request) -> bool:
+        # a browser names the page that posted: another site's form is refused. Pages use the
+        # same-origin referrer policy: with no-referrer, browsers would send "Origin: null"
+        origin = request.headers.get("origin")
+        if origin is not None:
+            return origin != own_origin
+        return request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none")
 
     @api.get("/s/{token}", response_class=HTMLResponse, tags=["tenant page"])
-    async def survey_form(token: str) -> HTMLResponse:
-        outcome, _ = await service().open_survey(token)
-        if outcome is PageOutcome.INVALID:
+    async def survey_form(token: str, request: Request) -> HTMLResponse:
+        outcome, opened = await service().open_survey(token)
+        if outcome is PageOutcome.INVALID or opened is None:
             return _html(page.invalid_page(), 404)
         if outcome is PageOutcome.ALREADY:
             return _html(page.already_page())
-        return _html(page.form_page(token, domain.form_field(secret, token)))
+        nonce = request.cookies.get(CSRF_COOKIE) or domain.new_nonce()
+        return form_response(token, opened, nonce[:64])
 
     @api.post("/s/{token}", response_class=HTMLResponse, tags=["tenant page"])
     async def survey_answer(token: str, request: Request) -> HTMLResponse:
-        origin = request.headers.get("origin")
-        # a browser names the page that posted: another site's form is refused (no cookies are
-        # used, the hidden field bound to the token is the second check). Pages use the
-        # same-origin referrer policy: with no-referrer, browsers would send "Origin: null"
-        if origin is not None and origin != own_origin:
+        if cross_site(request):
             return _html(page.forbidden_page(), 403)
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
             return _html(page.forbidden_page(), 413)
         values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        if not domain.form_field_ok(secret, token, values.get("form", [""])[0]):
-            outcome, _ = await service().open_survey(token)
-            if outcome is PageOutcome.INVALID:  # no oracle: an unknown link answers the same everywhere
-                return _html(page.invalid_page(), 404)
-            return _html(page.forbidden_page(), 403)
-        try:
-            score = _int(values, "score", 1, 5)
-            nps = _int(values, "nps", 0, 10)
-        except ValueError:
-            score = None
-            nps = None
-        comment = values.get("comment", [""])[0].strip()[:1000] or None
-        if score is None:
-            outcome, _ = await service().open_survey(token)
-            if outcome is PageOutcome.INVALID:
-                return _html(page.invalid_page(), 404)
-            if outcome is PageOutcome.ALREADY:
-                return _html(page.already_page())
-            error = "Merci de choisir une note de 1 à 5."
-            return _html(page.form_page(token, domain.form_field(secret, token), error), 422)
-        outcome = await service().web_answer(token, score, nps, comment)
-        if outcome is PageOutcome.INVALID:
+        outcome, opened = await service().open_survey(token)
+        if outcome is PageOutcome.INVALID or opened is None:  # no oracle: same answer for every bad link
             return _html(page.invalid_page(), 404)
+        nonce = request.cookies.get(CSRF_COOKIE, "")[:64]
+        if not domain.form_field_ok(secret, token, nonce, values.get("form", [""])[0]):
+            return _html(page.forbidden_page(), 403)
         if outcome is PageOutcome.ALREADY:
             return _html(page.already_page())
+        comment = values.get("comment", [""])[0].strip()[: domain.COMMENT_MAX] or None
+        try:
+            nps = _int(values, "nps", 0, 10)
+        except ValueError:
+            return form_response(token, opened, nonce, "La recommandation va de 0 à 10.")
+        if opened.questions is not None:
+            axes: dict[str, int] = {}
+            for axis in opened.questions.axes:
+                try:
+                    score = _int(values, f"axis_{axis.value}", 1, 5)
+                except ValueError:
+                    score = None
+                if score is None:
+                    return form_response(token, opened, nonce, "Merci de répondre à chaque question de 1 à 5.")
+                axes[axis.value] = score
+            result = await service().web_campaign_answer(
+                opened, axes, nps if opened.questions.nps else None, comment if opened.questions.comment else None
+            )
+        else:
+            try:
+                score = _int(values, "score", 1, 5)
+            except ValueError:
+                score = None
+            if score is None:
+                return form_response(token, opened, nonce, "Merci de choisir une note de 1 à 5.")
+            result = await service().web_answer(token, score, nps, comment)
+        if result is PageOutcome.INVALID:
+            return _html(page.invalid_page(), 404)
+        if result is PageOutcome.ALREADY:
+            return _html(page.already_page())
         return _html(page.thanks_page())
+
+    # --- campaigns (operators) -----------------------------------------------------------------
+
+    async def visible_campaign(campaign_id: str, caller: Caller) -> dict[str, Any]:
+        campaign = await service().store.campaign(campaign_id)
+        if campaign is None or (caller.office is not None and caller.office not in campaign["offices"]):
+            raise Problem(404, "Not Found", "no such campaign")
+        return campaign
+
+    def may_run(campaign: dict[str, Any], caller: Caller) -> None:
+        if caller.office is not None and campaign["offices"] != [caller.office]:
+            raise Problem(403, "Forbidden", "a campaign over several offices is run with the admin token")
+
+    @api.post("/v1/campaigns", status_code=201, tags=["campaigns"])
+    async def create_campaign(spec: CampaignIn, caller: Caller = Depends(auth)) -> CampaignOut:
+        """Create a campaign (draft). An office token may only create one for its own office."""
+        unknown = [o for o in spec.offices if o not in known_offices]
+        if unknown:
+            raise Problem(422, "Invalid request", f"unknown offices: {', '.join(unknown)}")
+        if caller.office is not None and spec.offices != [caller.office]:
+            raise Problem(403, "Forbidden", "an office token creates campaigns for its own office only")
+        svc = service()
+        if spec.closes_at <= svc.clock():
+            raise Problem(422, "Invalid request", "closes_at must be in the future")
+        created = await svc.create_campaign(
+            CampaignSpec(
+                title=spec.title,
+                offices=tuple(spec.offices),
+                selection=spec.selection,
+                closes_at=spec.closes_at,
+                period_start=spec.period_start,
+                period_end=spec.period_end,
+                questions=domain.Questions(
+                    axes=tuple(spec.questions.axes), nps=spec.questions.nps, comment=spec.questions.comment
+                ),
+            ),
+            created_by=caller.office or "admin",
+        )
+        return _campaign_out(created)
+
+    @api.get("/v1/campaigns", tags=["campaigns"])
+    async def list_campaigns(caller: Caller = Depends(auth)) -> list[CampaignOut]:
+        """Campaigns the caller may see (an office token: those including its office)."""
+        docs = await service().store.campaigns()
+        return [_campaign_out(d) for d in docs if caller.office is None or caller.office in d["offices"]]
+
+    @api.get("/v1/campaigns/{campaign_id}", tags=["campaigns"])
+    async def read_campaign(campaign_id: str, caller: Caller = Depends(auth)) -> CampaignOut:
+        campaign = await visible_campaign(campaign_id, caller)
+        return _campaign_out(campaign, await service().campaign_status(campaign))
+
+    @api.post("/v1/campaigns/{campaign_id}/{action}", tags=["campaigns"])
+    async def change_campaign(
+        campaign_id: str, action: Literal["open", "close"], caller: Caller = Depends(auth)
+    ) -> CampaignOut:
+        """``open`` selects the tenants and starts the paced sending; ``close`` ends answers."""
+        campaign = await visible_campaign(campaign_id, caller)
+        may_run(campaign, caller)
+        svc = service()
+        try:
+            if action == "open":
+                campaign = await svc.open_campaign(campaign)
+            else:
+                campaign = await svc.close_campaign(campaign)
+        except CampaignError as exc:
+            raise Problem(409, "Conflict", str(exc)) from None
+        return _campaign_out(campaign, await svc.campaign_status(campaign))
+
+    @api.get("/v1/campaigns/{campaign_id}/results", tags=["campaigns"], response_model=None)
+    async def campaign_results(
+        campaign_id: str,
+        caller: Caller = Depends(auth),
+        format: Annotated[Literal["json", "csv"], Query()] = "json",
+    ) -> Response:
+        """Results per office and per axis with response rates (``format=csv``: one row per office
+        and axis). An office token sees its own office only."""
+        campaign = await visible_campaign(campaign_id, caller)
+        results = await service().campaign_results(campaign, caller.office)
+        if format == "csv":
+            return Response(
+                domain.results_csv(results),
+                media_type="text/csv; charset=utf-8",
+                headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
+            )
+        return JSONResponse(
+            {"campaign": campaign_id, "status": campaign["status"], "offices": domain.results_json(results)}
+        )
+
+    # --- alerts --------------------------------------------------------------------------------
 
     @api.get("/v1/alerts", tags=["alerts"])
     async def list_alerts(

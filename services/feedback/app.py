@@ -21,12 +21,13 @@ from shared.settings import load_offices_from, load_settings
 
 REQUEST_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("request.opened", "repair.done", "request.closed")]
 TENANT_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("tenant.consent_changed", "tenant.contact_updated", "tenant.erased")]
-RATING_TYPES = [f"{TYPE_PREFIX}satisfaction.rated.v1"]
+RATING_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("satisfaction.rated", "campaign.answered")]
 REPLY_TYPES = [f"{TYPE_PREFIX}sms.replied.v1"]
 
 
 def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
-    """The feedback app: consumers, reminder sweep, tenant survey page, alerts API, health, metrics."""
+    """The feedback app: consumers, reminder sweep, campaign pacing, tenant survey page, alerts and
+    campaigns API, health, metrics."""
     settings = settings or load_settings(FeedbackSettings)
     offices = load_offices_from(settings)
     secret = settings.form_secret.get_secret_value()
@@ -45,10 +46,10 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
             store=FeedbackStore(rt.db),
             publisher=rt.publisher,
             metrics=FeedbackMetrics.create(rt.registry),
-            secret=secret,
             url_base=settings.survey_url_base,
             clock=clock,
             outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
+            campaign_rate=settings.campaign_rate,
         )
         # one consumer over the four topics: one group membership, one rebalance at start-up; only
         # sms.replied is taken from notifications.outcomes (the other types are skipped)
@@ -66,6 +67,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
         await rt.start(indexes=INDEXES)
         rt.every(settings.reminder_seconds, svc.sweep, name="survey-reminders")
         rt.every(settings.reminder_seconds, svc.refresh_gauges, name="open-alerts-gauge")
+        rt.every(settings.campaign_tick_seconds, svc.send_campaigns, name="campaign-pacing")
         try:
             yield
         finally:
@@ -76,12 +78,15 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
     app = FastAPI(
         title="Canopée feedback",
         version="1",
-        description="Satisfaction surveys after repairs, the tenant rating page, SMS replies, detractor alerts.",
+        description=(
+            "Satisfaction surveys after repairs, survey campaigns, the tenant rating page, SMS replies, "
+            "detractor alerts."
+        ),
         lifespan=lifespan,
     )
     install_problem_handlers(app)
     auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
-    app.include_router(router(service, auth, secret, origin_of(settings.survey_url_base)))
+    app.include_router(router(service, auth, secret, origin_of(settings.survey_url_base), frozenset(offices.ids)))
     return app
 
 

@@ -1,27 +1,31 @@
 """Use cases of the feedback service: create surveys from request events, send reminders, record
-answers from every channel, raise detractor alerts, erase tenants. Dependencies are passed in;
-the clock is injectable.
+answers from every channel, raise detractor alerts, erase tenants, run campaigns. Dependencies are
+passed in; the clock is injectable.
 
 Every event we emit goes through the outbox: recorded under its (deterministic) id, published,
 then marked published. A redelivered cause finds the id already published and emits nothing; a
 crash between record and publish is repaired by the periodic sweep (same id, so downstream
-deduplicates).
+deduplicates). A survey link's token is random and only its hash is stored: the plaintext lives
+in the outbox copy of the ``survey.requested`` event until it is published, so a retry before
+that point publishes the same link, and a retry after it publishes nothing.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.feedback import domain
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.store import (
     ALERTS,
     ANSWERS,
+    CAMPAIGNS,
     CAP_CLAIMS,
     REMINDER_CLAIMS,
     SURVEYS,
@@ -30,6 +34,9 @@ from services.feedback.store import (
     insert_once,
 )
 from shared.events import (
+    TYPE_PREFIX,
+    Axis,
+    CampaignAnswered,
     CloudEvent,
     DetractorAlert,
     PreferredChannel,
@@ -43,6 +50,7 @@ from shared.events import (
     TenantConsentChanged,
     TenantContactUpdated,
     TenantErased,
+    derived_id,
     parse_event,
     service_event,
 )
@@ -52,6 +60,7 @@ log = logging.getLogger("canopee.feedback")
 Clock = Callable[[], datetime]
 SERVICE = "feedback"
 ANONYMOUS = "anonymised"
+_SURVEY_REQUESTED = f"{TYPE_PREFIX}survey.requested.v1"
 
 
 def utc_now() -> datetime:
@@ -66,7 +75,7 @@ class PageOutcome(StrEnum):
     OPEN = "open"  # valid and not answered yet
     THANKS = "thanks"
     ALREADY = "already"
-    INVALID = "invalid"  # unknown or expired: one answer for both
+    INVALID = "invalid"  # unknown, expired or closed: one answer for all
 
 
 @dataclass(frozen=True)
@@ -81,6 +90,44 @@ class Answer:
     comment: str | None = None
 
 
+@dataclass(frozen=True)
+class CampaignAnswer:
+    office: str
+    tenant_ref: str
+    campaign_id: str
+    survey_id: str
+    axes: dict[str, int]
+    channel: str = "web"
+    nps: int | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class OpenSurvey:
+    """What the page needs to show a survey: the survey and, for a campaign, its questions."""
+
+    survey: dict[str, Any]
+    questions: domain.Questions | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignSpec:
+    """An operator's campaign definition (validated by the API)."""
+
+    title: str
+    offices: tuple[str, ...]
+    selection: domain.Selection
+    closes_at: datetime
+    questions: domain.Questions = field(default_factory=domain.Questions)
+    period_start: datetime | None = None
+    period_end: datetime | None = None
+
+
+class CampaignError(Exception):
+    """A campaign action that makes no sense now (e.g. opening a closed campaign)."""
+
+
 class FeedbackService:
     """The feedback use cases over a store, a publisher and a clock."""
 
@@ -90,18 +137,18 @@ class FeedbackService:
         store: FeedbackStore,
         publisher: EventPublisher,
         metrics: FeedbackMetrics,
-        secret: str,
         url_base: str,
         clock: Clock = utc_now,
         outbox_grace: timedelta = timedelta(seconds=10),
+        campaign_rate: int = 50,
     ) -> None:
         self.store = store
         self.publisher = publisher
         self.metrics = metrics
-        self.secret = secret
         self.url_base = url_base
         self.clock = clock
         self.outbox_grace = outbox_grace
+        self.campaign_rate = campaign_rate
 
     # --- the consumer ------------------------------------------------------------------------
 
@@ -113,7 +160,8 @@ class FeedbackService:
     async def apply_one(self, event: CloudEvent) -> None:
         office = event.officeid
         if isinstance(event, RequestOpened):
-            doc = await self.store.note_request(office, event.data.request_id, {"tenant_ref": event.data.tenant_ref})
+            fields = {"tenant_ref": event.data.tenant_ref, "opened_at": event.time}
+            doc = await self.store.note_request(office, event.data.request_id, fields)
             await self._maybe_survey(doc)
         elif isinstance(event, RepairDone):
             doc = await self.store.note_request(office, event.data.request_id, {"repaired": True, "trigger": True})
@@ -127,13 +175,32 @@ class FeedbackService:
                 office, event.data.tenant_ref, {f"{event.data.channel.value}_consent": event.data.granted}
             )
         elif isinstance(event, TenantContactUpdated):
-            none = event.data.preferred_channel is PreferredChannel.NONE
-            await self.store.set_tenant(office, event.data.tenant_ref, {"preferred_none": none})
+            contact = event.data
+            fields = {
+                "preferred_none": contact.preferred_channel is PreferredChannel.NONE,
+                "has_phone": contact.phone is not None,
+                "has_email": contact.email is not None,
+            }
+            await self.store.set_tenant(office, contact.tenant_ref, fields)
         elif isinstance(event, TenantErased):
             await self.store.set_tenant(office, event.data.tenant_ref, {"erased": True})
             await self.store.erase_tenant(office, event.data.tenant_ref, ANONYMOUS)
         elif isinstance(event, SatisfactionRated):
             await self._office_rating(event)
+        elif isinstance(event, CampaignAnswered):
+            d = event.data
+            axes = {k: v for k, v in d.axes.model_dump().items() if v is not None}
+            answer = CampaignAnswer(
+                office=office,
+                tenant_ref=d.tenant_ref,
+                campaign_id=d.campaign_id,
+                survey_id=d.survey_id,
+                axes=axes,
+                channel=d.channel.value,
+                nps=d.nps,
+                comment=d.comment,
+            )
+            await self.record_campaign(answer, publish=False)
         elif isinstance(event, SmsReplied):
             await self._sms(office, event.data.tenant_ref, event.data.text, event.id)
 
@@ -147,51 +214,53 @@ class FeedbackService:
         survey_id = domain.survey_id_for(office, request_id)
         existing = await self.store.survey(survey_id)
         if existing is not None:  # a redelivery: make sure its first message went out
-            await self._emit(self._survey_event(existing, reminder=False))
+            await self._invite(existing, reminder=False)
             return
         now = self.clock()
         last = await self.store.last_survey_at(office, tenant_ref, survey_id)
         decision = domain.decide(await self.store.tenant(office, tenant_ref), last, now)
         if decision is domain.Decision.SEND:
-            claim = {"office": office, "tenant_ref": tenant_ref, "week": domain.cap_week(now), "survey_id": survey_id}
+            week = domain.cap_week(now)
+            claim = {"office": office, "tenant_ref": tenant_ref, "week": week, "survey_id": survey_id}
             if not await insert_once(self.store.db, CAP_CLAIMS, claim):
                 held = await self.store.db[CAP_CLAIMS].find_one(
-                    {"office": office, "tenant_ref": tenant_ref, "week": domain.cap_week(now)}
+                    {"office": office, "tenant_ref": tenant_ref, "week": week}
                 )
                 if held is None or held.get("survey_id") != survey_id:
                     decision = domain.Decision.CAPPED
         if decision is not domain.Decision.SEND:
             self.metrics.surveys.labels(office, decision.value).inc()
             return
-        token = domain.survey_token(self.secret, survey_id)
-        doc = {
+        doc: dict[str, Any] = {
             "_id": survey_id,
             "office": office,
             "request_id": request_id,
+            "campaign_id": None,
             "tenant_ref": tenant_ref,
-            "token_hash": domain.token_hash(token),
             "created_at": now,
+            "invited_at": now,
+            "invited": True,
             "expires_at": now + domain.VALIDITY,
             "reminder_due_at": now + domain.REMINDER_AFTER,
             "pending_reminder": True,
             "answered": False,
         }
-        # the link first: a survey is never visible without its token (a crash leaves an orphan link)
-        await self.store.add_token(str(doc["token_hash"]), survey_id)
-        if not await insert_once(self.store.db, SURVEYS, doc):
-            stored = await self.store.survey(survey_id)
-            if stored is not None:
-                doc = stored
-        else:
+        if await insert_once(self.store.db, SURVEYS, doc):
             self.metrics.surveys.labels(office, decision.value).inc()
-        await self._emit(self._survey_event(doc, reminder=False))
+        else:
+            doc = await self.store.survey(survey_id) or doc
+        await self._invite(doc, reminder=False)
 
-    def _survey_event(self, survey: dict[str, object], *, reminder: bool) -> SurveyRequested:
+    def _survey_event(self, survey: dict[str, Any], token: str, *, reminder: bool) -> SurveyRequested:
         survey_id = str(survey["_id"])
-        token = domain.survey_token(self.secret, survey_id)
-        created = survey["created_at"]
-        assert isinstance(created, datetime)
-        at = created + domain.REMINDER_AFTER if reminder else created
+        invited = survey["invited_at"]
+        assert isinstance(invited, datetime)
+        at = invited + domain.REMINDER_AFTER if reminder else invited
+        origin = (
+            {"campaign_id": survey["campaign_id"]}
+            if survey.get("campaign_id")
+            else {"request_id": survey["request_id"]}
+        )
         return service_event(
             SurveyRequested,
             service=SERVICE,
@@ -200,14 +269,38 @@ class FeedbackService:
             time=at,
             data={
                 "survey_id": survey_id,
-                "request_id": survey["request_id"],
+                **origin,
                 "tenant_ref": survey["tenant_ref"],
                 "url": f"{self.url_base}/s/{token}",
-                "expires_at": (created + domain.VALIDITY).isoformat(),
+                "expires_at": survey["expires_at"].isoformat(),
                 "reminder": reminder,
             },
             cause=[survey_id, "reminder" if reminder else "first"],
         )
+
+    async def _invite(self, survey: dict[str, Any], *, reminder: bool) -> bool:
+        """Publish a survey's invitation (or reminder) once, with a fresh link; True if this call
+        published it."""
+        survey_id = str(survey["_id"])
+        event_id = derived_id(_SURVEY_REQUESTED, survey_id, "reminder" if reminder else "first")
+        stored = await self.store.outbox_get(event_id)
+        if stored is not None:
+            if stored.get("published") or not stored.get("event"):
+                return False
+            await self.publisher.publish([parse_event(stored["event"])])
+            await self.store.outbox_done([event_id])
+            return True
+        token = domain.new_token()
+        digest = domain.token_hash(token)
+        # the link first: an event is never published with a link that does not resolve
+        await self.store.add_token(digest, survey_id, str(survey["office"]), str(survey["tenant_ref"]))
+        event = self._survey_event(survey, token, reminder=reminder)
+        if not await self.store.outbox_add(event.id, event.model_dump_json(exclude_none=True), self.clock()):
+            await self.store.drop_token(digest)  # another instance recorded it first: theirs goes out
+            return False
+        await self.publisher.publish([event])
+        await self.store.outbox_done([event.id])
+        return True
 
     async def _emit(self, event: CloudEvent) -> None:
         added = await self.store.outbox_add(event.id, event.model_dump_json(exclude_none=True), self.clock())
@@ -219,16 +312,24 @@ class FeedbackService:
     async def sweep(self) -> None:
         """Send the reminders due (claimed once per survey) and publish events left unpublished."""
         now = self.clock()
+        campaigns: dict[str, dict[str, Any] | None] = {}
         for survey in await self.store.reminders_due(now):
             await self.store.set_survey(survey["_id"], {"pending_reminder": False})
-            if survey.get("answered") or survey["expires_at"] <= now:
+            if survey.get("answered") or survey["expires_at"] <= now or survey["tenant_ref"] == ANONYMOUS:
                 continue
-            if not (await self.store.tenant(survey["office"], survey["tenant_ref"])).reachable:
+            campaign_id = survey.get("campaign_id")
+            if campaign_id:
+                if campaign_id not in campaigns:
+                    campaigns[campaign_id] = await self.store.campaign(campaign_id)
+                campaign = campaigns[campaign_id]
+                if campaign is None or not domain.campaign_accepts(campaign["status"], campaign["closes_at"], now):
+                    continue
+            elif not (await self.store.tenant(survey["office"], survey["tenant_ref"])).reachable:
                 continue
             if not await insert_once(self.store.db, REMINDER_CLAIMS, {"_id": survey["_id"], "at": now}):
                 continue  # another instance sends it
-            await self._emit(self._survey_event(survey, reminder=True))
-            self.metrics.reminders.labels(survey["office"]).inc()
+            if await self._invite(survey, reminder=True):
+                self.metrics.reminders.labels(survey["office"]).inc()
         pending = await self.store.outbox_pending(now - self.outbox_grace)
         if pending:
             await self.publisher.publish([parse_event(doc["event"]) for doc in pending if doc.get("event")])
@@ -239,6 +340,182 @@ class FeedbackService:
         self.metrics.open_alerts.clear()
         for office, n in counts.items():
             self.metrics.open_alerts.labels(office).set(n)
+
+    # --- campaigns ---------------------------------------------------------------------------
+
+    async def create_campaign(self, spec: CampaignSpec, created_by: str) -> dict[str, Any]:
+        now = self.clock()
+        doc: dict[str, Any] = {
+            "_id": "CMP-" + secrets.token_hex(8),
+            "title": spec.title,
+            "offices": list(spec.offices),
+            "selection": spec.selection.value,
+            "period_start": spec.period_start,
+            "period_end": spec.period_end,
+            "closes_at": spec.closes_at,
+            "questions": {
+                "axes": [a.value for a in spec.questions.axes],
+                "nps": spec.questions.nps,
+                "comment": spec.questions.comment,
+            },
+            "status": domain.CampaignStatus.DRAFT.value,
+            "created_at": now,
+            "created_by": created_by,
+            "opened_at": None,
+            "closed_at": None,
+            "targeted": None,
+        }
+        await self.store.db[CAMPAIGNS].insert_one(doc)
+        return doc
+
+    async def open_campaign(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        """Select the campaign's tenants (one survey each, not yet sent) and open it: the pacing
+        loop then sends the invitations a few at a time."""
+        status = domain.transition(domain.CampaignStatus(campaign["status"]), "open")
+        now = self.clock()
+        if status is None or now >= campaign["closes_at"]:
+            raise CampaignError("a closed campaign cannot be opened again")
+        targeted = 0
+        for office in campaign["offices"]:
+            tenants = await self._select(campaign, office)
+            docs = [self._campaign_survey(campaign, office, tenant, now) for tenant in sorted(tenants)]
+            await self.store.add_campaign_surveys(docs)
+            targeted += len(docs)
+        fields: dict[str, Any] = {"status": status.value, "targeted": targeted}
+        if campaign.get("opened_at") is None:
+            fields["opened_at"] = now
+        await self.store.set_campaign(campaign["_id"], fields)
+        return await self.store.campaign(campaign["_id"]) or campaign
+
+    async def _select(self, campaign: dict[str, Any], office: str) -> set[str]:
+        if campaign["selection"] == domain.Selection.REQUESTS.value:
+            tenants = await self.store.tenants_with_requests(office, campaign["period_start"], campaign["period_end"])
+            states = {t: await self.store.tenant(office, t) for t in tenants}
+            return {t for t, state in states.items() if state.reachable and t != ANONYMOUS}
+        selected = set()
+        for doc in await self.store.tenants_of(office):
+            state = domain.TenantState(
+                sms_consent=doc.get("sms_consent", True),
+                email_consent=doc.get("email_consent", True),
+                preferred_none=doc.get("preferred_none", False),
+                erased=doc.get("erased", False),
+                has_phone=doc.get("has_phone", False),
+                has_email=doc.get("has_email", False),
+            )
+            if state.known_consented_channel:
+                selected.add(str(doc["tenant_ref"]))
+        return selected
+
+    @staticmethod
+    def _campaign_survey(campaign: dict[str, Any], office: str, tenant_ref: str, now: datetime) -> dict[str, Any]:
+        return {
+            "_id": domain.campaign_survey_id(campaign["_id"], office, tenant_ref),
+            "office": office,
+            "request_id": None,
+            "campaign_id": campaign["_id"],
+            "tenant_ref": tenant_ref,
+            "created_at": now,
+            "invited_at": None,
+            "invited": False,
+            "expires_at": campaign["closes_at"],
+            "reminder_due_at": None,
+            "pending_reminder": False,
+            "answered": False,
+        }
+
+    async def close_campaign(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        status = domain.transition(domain.CampaignStatus(campaign["status"]), "close")
+        if status is None:
+            raise CampaignError("this campaign cannot be closed")
+        fields: dict[str, Any] = {"status": status.value}
+        if campaign.get("closed_at") is None:
+            fields["closed_at"] = self.clock()
+        await self.store.set_campaign(campaign["_id"], fields)
+        return await self.store.campaign(campaign["_id"]) or campaign
+
+    async def send_campaigns(self) -> int:
+        """One pacing tick: send at most ``campaign_rate`` invitations over the open campaigns, and
+        close campaigns past their closing date. Returns how many invitations were sent."""
+        now = self.clock()
+        budget = self.campaign_rate
+        sent = 0
+        for campaign in await self.store.campaigns(domain.CampaignStatus.OPEN.value):
+            if now >= campaign["closes_at"]:
+                await self.store.set_campaign(
+                    campaign["_id"], {"status": domain.CampaignStatus.CLOSED.value, "closed_at": now}
+                )
+                continue
+            if budget <= 0:
+                break
+            for survey in await self.store.uninvited(campaign["_id"], budget):
+                fields = {"invited_at": now, "reminder_due_at": now + domain.REMINDER_AFTER, "pending_reminder": True}
+                await self.store.set_survey(survey["_id"], fields)
+                survey |= fields
+                if await self._invite(survey, reminder=False):
+                    sent += 1
+                    self.metrics.campaign_invitations.labels(survey["office"]).inc()
+                await self.store.set_survey(survey["_id"], {"invited": True})
+                budget -= 1
+        return sent
+
+    async def campaign_status(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        counts = await self.store.campaign_counts(campaign["_id"])
+        return {
+            "targeted": sum(c["targeted"] for c in counts.values()),
+            "invited": sum(c["invited"] for c in counts.values()),
+            "by_office": counts,
+        }
+
+    async def campaign_results(self, campaign: dict[str, Any], office: str | None) -> list[domain.OfficeResult]:
+        """Results per office and axis; an office caller sees its own office only."""
+        offices = [o for o in campaign["offices"] if office is None or o == office]
+        counts = await self.store.campaign_counts(campaign["_id"])
+        invited = {o: c["invited"] for o, c in counts.items()}
+        answers = await self.store.campaign_answers(campaign["_id"])
+        return domain.campaign_results(offices, campaign["questions"]["axes"], invited, answers)
+
+    async def record_campaign(self, answer: CampaignAnswer, *, publish: bool) -> bool:
+        """Record a campaign answer if it is the first for its survey; True if it was."""
+        now = self.clock()
+        key = domain.answer_key(answer.office, answer.survey_id, None)
+        doc = {
+            "_id": key,
+            "office": answer.office,
+            "tenant_ref": answer.tenant_ref,
+            "campaign_id": answer.campaign_id,
+            "survey_id": answer.survey_id,
+            "request_id": None,
+            "axes": answer.axes,
+            "nps": answer.nps,
+            "comment": answer.comment,
+            "channel": answer.channel,
+            "at": now,
+        }
+        if not await insert_once(self.store.db, ANSWERS, doc):
+            return False
+        await self.store.set_survey(answer.survey_id, {"answered": True, "pending_reminder": False})
+        self.metrics.campaign_answers.labels(answer.office, answer.channel).inc()
+        if publish:
+            data: dict[str, Any] = {
+                "campaign_id": answer.campaign_id,
+                "survey_id": answer.survey_id,
+                "tenant_ref": answer.tenant_ref,
+                "axes": answer.axes,
+                "nps": answer.nps,
+                "comment": answer.comment,
+                "channel": answer.channel,
+            }
+            answered = service_event(
+                CampaignAnswered,
+                service=SERVICE,
+                officeid=answer.office,
+                subject=answer.survey_id,
+                time=now,
+                data={k: v for k, v in data.items() if v is not None},
+                cause=[key, "answer"],
+            )
+            await self._emit(answered)
+        return True
 
     # --- answers -----------------------------------------------------------------------------
 
@@ -361,21 +638,33 @@ class FeedbackService:
 
     # --- the tenant page ---------------------------------------------------------------------
 
-    async def open_survey(self, token: str) -> tuple[PageOutcome, dict[str, object] | None]:
-        """The survey a link opens: open, already answered, or invalid (unknown or expired alike)."""
+    async def open_survey(self, token: str) -> tuple[PageOutcome, OpenSurvey | None]:
+        """The survey a link opens: open, already answered, or invalid (unknown, expired or a
+        closed campaign alike)."""
         if not token or len(token) > 100:
             return PageOutcome.INVALID, None
         survey = await self.store.survey_by_token_hash(domain.token_hash(token))
-        if survey is None or survey["expires_at"] <= self.clock():
+        now = self.clock()
+        if survey is None or survey["expires_at"] <= now or survey["tenant_ref"] == ANONYMOUS:
             return PageOutcome.INVALID, None
+        opened = OpenSurvey(survey)
+        if survey.get("campaign_id"):
+            campaign = await self.store.campaign(survey["campaign_id"])
+            if campaign is None or not domain.campaign_accepts(campaign["status"], campaign["closes_at"], now):
+                return PageOutcome.INVALID, None
+            q = campaign["questions"]
+            questions = domain.Questions(axes=tuple(Axis(a) for a in q["axes"]), nps=q["nps"], comment=q["comment"])
+            opened = OpenSurvey(survey, questions, campaign["title"])
         if survey.get("answered"):
-            return PageOutcome.ALREADY, survey
-        return PageOutcome.OPEN, survey
+            return PageOutcome.ALREADY, opened
+        return PageOutcome.OPEN, opened
 
     async def web_answer(self, token: str, score: int, nps: int | None, comment: str | None) -> PageOutcome:
-        outcome, survey = await self.open_survey(token)
-        if outcome is not PageOutcome.OPEN or survey is None:
-            return outcome
+        """The page's answer to a survey after a request."""
+        outcome, opened = await self.open_survey(token)
+        if outcome is not PageOutcome.OPEN or opened is None or opened.questions is not None:
+            return outcome if outcome is not PageOutcome.OPEN else PageOutcome.INVALID
+        survey = opened.survey
         answer = Answer(
             office=str(survey["office"]),
             tenant_ref=str(survey["tenant_ref"]),
@@ -387,6 +676,23 @@ class FeedbackService:
             comment=comment or None,
         )
         first = await self.record(answer, publish=True)
+        return PageOutcome.THANKS if first else PageOutcome.ALREADY
+
+    async def web_campaign_answer(
+        self, opened: OpenSurvey, axes: dict[str, int], nps: int | None, comment: str | None
+    ) -> PageOutcome:
+        """The page's answer to a campaign survey (already opened and checked by the caller)."""
+        survey = opened.survey
+        answer = CampaignAnswer(
+            office=str(survey["office"]),
+            tenant_ref=str(survey["tenant_ref"]),
+            campaign_id=str(survey["campaign_id"]),
+            survey_id=str(survey["_id"]),
+            axes=axes,
+            nps=nps,
+            comment=comment or None,
+        )
+        first = await self.record_campaign(answer, publish=True)
         return PageOutcome.THANKS if first else PageOutcome.ALREADY
 
     # --- alerts ------------------------------------------------------------------------------

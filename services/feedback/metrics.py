@@ -1,4 +1,5 @@
-"""Metrics of the feedback service. Labels are bounded: office, outcome, channel, score (1–5)."""
+"""Metrics of the feedback service. Labels are bounded: office, outcome, channel, score (1–5);
+never tenant, survey or campaign ids."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ class FeedbackMetrics:
     reminders: Counter
     answers: Counter
     open_alerts: Gauge
+    campaign_invitations: Counter
+    campaign_answers: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> FeedbackMetrics:
@@ -36,6 +39,18 @@ class FeedbackMetrics:
                 "canopee_feedback_open_alerts",
                 "Detractor alerts not yet acknowledged, by office (refreshed periodically).",
                 ["office"],
+                registry=registry,
+            ),
+            campaign_invitations=Counter(
+                "canopee_feedback_campaign_invitations_total",
+                "Campaign invitations sent (one per tenant and campaign), by office: campaign response-rate base.",
+                ["office"],
+                registry=registry,
+            ),
+            campaign_answers=Counter(
+                "canopee_feedback_campaign_answers_total",
+                "Campaign answers recorded (first per survey), by office and channel.",
+                ["office", "channel"],
                 registry=registry,
             ),
         )

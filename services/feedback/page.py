@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from html import escape
 
+from services.feedback.domain import AXIS_QUESTIONS, AXIS_TITLES, Questions
+
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:18px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
 color:#1a1a1a;background:#f6f7f5}main{max-width:36rem;margin:0 auto;padding:1rem}
@@ -64,6 +66,40 @@ def form_page(token: str, form_field: str, error: str | None = None) -> str:
         '<button type="submit">Envoyer mon avis</button></form>'
     )
     return _page("Votre avis", body)
+
+
+def campaign_page(token: str, form_field: str, title: str, questions: Questions, error: str | None = None) -> str:
+    """A campaign's form: one required 1–5 rating per charter axis asked, then the optional
+    recommendation and comment when the campaign asks them."""
+    alert = f'<p role="alert" style="color:#991b1b;font-weight:700">{escape(error)}</p>' if error else ""
+    parts = [
+        f"<h1>{escape(title)}</h1>",
+        "<p>Quelques questions sur nos services, une minute au plus. De 1 (pas du tout satisfait) "
+        "à 5 (très satisfait).</p>",
+        alert,
+        f'<form method="post" action="/s/{escape(token)}">',
+        f'<input type="hidden" name="form" value="{escape(form_field)}">',
+    ]
+    for axis in questions.axes:
+        parts.append(
+            f"<fieldset><legend>{escape(AXIS_QUESTIONS[axis])} (obligatoire)</legend>"
+            f'<p class="hint">{escape(AXIS_TITLES[axis])}</p>'
+            + _scale(f"axis_{axis.value}", range(1, 6), True, "1 = pas du tout satisfait", "5 = très satisfait")
+            + "</fieldset>"
+        )
+    if questions.nps:
+        parts.append(
+            "<fieldset><legend>Recommanderiez-vous votre bailleur à un proche ? (facultatif)</legend>"
+            + _scale("nps", range(0, 11), False, "0 = pas du tout", "10 = certainement")
+            + "</fieldset>"
+        )
+    if questions.comment:
+        parts.append(
+            '<p><label for="comment"><strong>Un commentaire ?</strong> (facultatif, 1000 caractères au plus)</label>'
+            '<textarea id="comment" name="comment" maxlength="1000"></textarea></p>'
+        )
+    parts.append('<button type="submit">Envoyer mes réponses</button></form>')
+    return _page("Votre avis", "".join(parts))
 
 
 def thanks_page() -> str:

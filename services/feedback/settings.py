@@ -18,13 +18,17 @@ class FeedbackSettings(ServiceSettings):
 
     #: public base of the survey links (``CANOPEE_FEEDBACK_SURVEY_URL_BASE``); links are base + /s/{token}
     survey_url_base: str = Field("http://127.0.0.1:8003", pattern=r"^https?://[^\s/]+(/[^\s]*)?$")
-    #: secret deriving survey tokens and form anti-forgery fields (``CANOPEE_FEEDBACK_FORM_SECRET``);
+    #: secret of the survey form's anti-forgery field (``CANOPEE_FEEDBACK_FORM_SECRET``);
     #: required, identical on every instance, at least 32 characters
     form_secret: SecretStr
     #: how often reminders due and unpublished events are looked for
     reminder_seconds: float = Field(60.0, gt=0, le=3600)
     #: events recorded but not yet published for this long are published by the sweep
     outbox_grace_seconds: float = Field(10.0, ge=0, le=3600)
+    #: campaign pacing: at most this many invitations per tick (``CANOPEE_FEEDBACK_CAMPAIGN_RATE``)
+    campaign_rate: int = Field(50, ge=1, le=10_000)
+    #: period of the campaign pacing loop (``CANOPEE_FEEDBACK_CAMPAIGN_TICK_SECONDS``)
+    campaign_tick_seconds: float = Field(1.0, gt=0, le=3600)
 
     @field_validator("form_secret")
     @classmethod

@@ -6,7 +6,11 @@ tenants are keyed ``office|ref``, surveys by their derived id, links by token ha
 Every "exactly once" decision is an insert under a unique key (FerretDB's conditional updates are
 not atomic): ``surveys._id`` (one survey per request), ``cap_claims`` (one survey per tenant and
 7-day bucket), ``reminder_claims`` (one reminder per survey), ``answers._id`` (first answer wins),
-``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id).
+``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id), campaign surveys by
+their derived id (one invitation per tenant and campaign).
+
+Survey tokens are stored as their SHA-256 only, in ``tokens`` (``_id`` = hash → survey id); the
+plaintext exists only inside the ``survey.requested`` event until it is published.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from services.feedback.domain import TenantState
 from shared.store import Document, Index
@@ -33,11 +37,14 @@ UNPARSED = "unparsed_replies"
 #: scans for other fields, so the page's hot lookup is by ``_id``
 TOKENS = "tokens"
 ERASED = "erased"
+CAMPAIGNS = "campaigns"
 
 INDEXES = (
-    Index(SURVEYS, [("office", 1), ("request_id", 1)], unique=True),
     Index(SURVEYS, [("office", 1), ("tenant_ref", 1)]),
     Index(SURVEYS, [("pending_reminder", 1), ("reminder_due_at", 1)]),
+    Index(SURVEYS, [("campaign_id", 1), ("invited", 1)]),
+    Index(REQUESTS, [("office", 1), ("opened_at", 1)]),
+    Index(ANSWERS, [("campaign_id", 1)]),
     Index(REQUESTS, [("office", 1), ("tenant_ref", 1)]),
     Index(CAP_CLAIMS, [("office", 1), ("tenant_ref", 1), ("week", 1)], unique=True),
     Index(ANSWERS, [("office", 1), ("tenant_ref", 1)]),
@@ -84,7 +91,20 @@ class FeedbackStore:
             email_consent=doc.get("email_consent", True),
             preferred_none=doc.get("preferred_none", False),
             erased=doc.get("erased", False),
+            has_phone=doc.get("has_phone", False),
+            has_email=doc.get("has_email", False),
         )
+
+    async def tenants_of(self, office: str) -> list[Document]:
+        """Every tenant of an office known from tenant events (a campaign's selection)."""
+        return [doc async for doc in self.db[TENANTS].find({"office": office})]
+
+    async def tenants_with_requests(self, office: str, start: datetime, end: datetime) -> set[str]:
+        """Tenants of an office with a request opened in [start, end)."""
+        query = {"office": office, "opened_at": {"$gte": start, "$lt": end}}
+        return {
+            doc["tenant_ref"] async for doc in self.db[REQUESTS].find(query, {"tenant_ref": 1}) if "tenant_ref" in doc
+        }
 
     async def set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
         await self.db[TENANTS].update_one(
@@ -98,30 +118,33 @@ class FeedbackStore:
     async def survey(self, survey_id: str) -> Document | None:
         return await self.db[SURVEYS].find_one({"_id": survey_id})
 
-    async def add_token(self, digest: str, survey_id: str) -> None:
-        await insert_once(self.db, TOKENS, {"_id": digest, "survey_id": survey_id})
+    async def add_token(self, digest: str, survey_id: str, office: str, tenant_ref: str) -> None:
+        link = {"_id": digest, "survey_id": survey_id, "office": office, "tenant_ref": tenant_ref}
+        await insert_once(self.db, TOKENS, link)
+
+    async def drop_token(self, digest: str) -> None:
+        await self.db[TOKENS].delete_one({"_id": digest})
 
     async def survey_by_token_hash(self, digest: str) -> Document | None:
         link = await self.db[TOKENS].find_one({"_id": digest})
         if link is None:
             return None
-        survey = await self.survey(link["survey_id"])
-        if survey is None or survey.get("token_hash") != digest:
-            return None
-        return survey
+        return await self.survey(link["survey_id"])
 
     async def last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
-        cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1).limit(2)
+        """When the tenant's latest survey after a request was created (campaigns do not count)."""
+        cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1)
         async for doc in cursor:
-            if doc["_id"] != other_than:
+            if doc["_id"] != other_than and not doc.get("campaign_id"):
                 created: datetime = doc["created_at"]
                 return created
         return None
 
     async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Document | None:
+        """The tenant's most recent unanswered, unexpired survey after a request (an SMS answers it)."""
         cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1)
         async for doc in cursor:
-            if not doc.get("answered") and doc["expires_at"] > now:
+            if not doc.get("campaign_id") and not doc.get("answered") and doc["expires_at"] > now:
                 return doc
         return None
 
@@ -143,6 +166,9 @@ class FeedbackStore:
     async def outbox_published(self, event_id: str) -> bool:
         doc = await self.db[OUTBOX].find_one({"_id": event_id}, {"published": 1})
         return bool(doc and doc.get("published"))
+
+    async def outbox_get(self, event_id: str) -> Document | None:
+        return await self.db[OUTBOX].find_one({"_id": event_id})
 
     async def outbox_done(self, event_ids: list[str]) -> None:
         # the body (personal data) is dropped once published; the id stays to deduplicate redeliveries
@@ -171,16 +197,60 @@ class FeedbackStore:
         cursor = await self.db[ALERTS].aggregate(pipeline)
         return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 
+    # --- campaigns -----------------------------------------------------------------------------
+
+    async def campaign(self, campaign_id: str) -> Document | None:
+        return await self.db[CAMPAIGNS].find_one({"_id": campaign_id})
+
+    async def campaigns(self, status: str | None = None) -> list[Document]:
+        query: dict[str, Any] = {} if status is None else {"status": status}
+        return [doc async for doc in self.db[CAMPAIGNS].find(query).sort("created_at", 1)]
+
+    async def set_campaign(self, campaign_id: str, fields: dict[str, Any]) -> None:
+        await self.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": fields})
+
+    async def add_campaign_surveys(self, docs: list[Document]) -> int:
+        """Insert a campaign's surveys (not yet invited); existing ones are kept. Returns how many are new."""
+        added = 0
+        for start in range(0, len(docs), 500):
+            chunk = docs[start : start + 500]
+            try:
+                result = await self.db[SURVEYS].insert_many(chunk, ordered=False)
+                added += len(result.inserted_ids)
+            except BulkWriteError as exc:  # some existed already: a second open, another instance
+                added += int(exc.details.get("nInserted", 0))
+        return added
+
+    async def uninvited(self, campaign_id: str, limit: int) -> list[Document]:
+        query = {"campaign_id": campaign_id, "invited": False}
+        return [doc async for doc in self.db[SURVEYS].find(query).limit(limit)]
+
+    async def campaign_counts(self, campaign_id: str) -> dict[str, dict[str, int]]:
+        """Per office: surveys targeted and invited."""
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"campaign_id": campaign_id}},
+            {"$group": {"_id": {"office": "$office", "invited": "$invited"}, "n": {"$sum": 1}}},
+        ]
+        counts: dict[str, dict[str, int]] = {}
+        async for doc in await self.db[SURVEYS].aggregate(pipeline):
+            office, invited = doc["_id"]["office"], doc["_id"]["invited"]
+            entry = counts.setdefault(office, {"targeted": 0, "invited": 0})
+            entry["targeted"] += int(doc["n"])
+            if invited:
+                entry["invited"] += int(doc["n"])
+        return counts
+
+    async def campaign_answers(self, campaign_id: str) -> list[Document]:
+        query = {"campaign_id": campaign_id}
+        return [doc async for doc in self.db[ANSWERS].find(query, {"office": 1, "axes": 1, "nps": 1})]
+
     # --- erasure -------------------------------------------------------------------------------
 
     async def erase_tenant(self, office: str, tenant_ref: str, anonymous: str) -> None:
         """Delete what identifies the tenant; scores stay for statistics under an anonymous ref."""
         who = {"office": office, "tenant_ref": tenant_ref}
-        digests = [doc["token_hash"] async for doc in self.db[SURVEYS].find(who, {"token_hash": 1})]
-        await self.db[TOKENS].delete_many({"_id": {"$in": [d for d in digests if d]}})
-        await self.db[SURVEYS].update_many(
-            who, {"$set": {"tenant_ref": anonymous, "token_hash": None, "pending_reminder": False}}
-        )
+        await self.db[TOKENS].delete_many(who)
+        await self.db[SURVEYS].update_many(who, {"$set": {"tenant_ref": anonymous, "pending_reminder": False}})
         await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
         await self.db[ALERTS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
         await self.db[UNPARSED].delete_many(who)
