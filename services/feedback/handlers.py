@@ -27,7 +27,6 @@ from services.feedback.store import (
     ANSWERS,
     CAMPAIGNS,
     CAP_CLAIMS,
-    REMINDER_CLAIMS,
     SURVEYS,
     UNPARSED,
     FeedbackStore,
@@ -281,26 +280,51 @@ class FeedbackService:
     async def _invite(self, survey: dict[str, Any], *, reminder: bool) -> bool:
         """Publish a survey's invitation (or reminder) once, with a fresh link; True if this call
         published it."""
-        survey_id = str(survey["_id"])
-        event_id = derived_id(_SURVEY_REQUESTED, survey_id, "reminder" if reminder else "first")
-        stored = await self.store.outbox_get(event_id)
-        if stored is not None:
-            if stored.get("published") or not stored.get("event"):
-                return False
-            await self.publisher.publish([parse_event(stored["event"])])
-            await self.store.outbox_done([event_id])
-            return True
-        token = domain.new_token()
-        digest = domain.token_hash(token)
-        # the link first: an event is never published with a link that does not resolve
-        await self.store.add_token(digest, survey_id, str(survey["office"]), str(survey["tenant_ref"]))
-        event = self._survey_event(survey, token, reminder=reminder)
-        if not await self.store.outbox_add(event.id, event.model_dump_json(exclude_none=True), self.clock()):
-            await self.store.drop_token(digest)  # another instance recorded it first: theirs goes out
-            return False
-        await self.publisher.publish([event])
-        await self.store.outbox_done([event.id])
-        return True
+        return bool(await self._invite_many([survey], reminder=reminder))
+
+    async def _invite_many(self, surveys: Sequence[dict[str, Any]], *, reminder: bool) -> list[dict[str, Any]]:
+        """Publish the invitations (or reminders) of several surveys, each once with a fresh link,
+        in a few bulk writes; returns the surveys whose event this call published."""
+        kind = "reminder" if reminder else "first"
+        by_event = {derived_id(_SURVEY_REQUESTED, str(s["_id"]), kind): s for s in surveys}
+        stored = await self.store.outbox_many(list(by_event))
+        to_publish: list[CloudEvent] = []
+        published: list[dict[str, Any]] = []
+        fresh: list[tuple[str, str, dict[str, Any]]] = []  # (event id, token, survey)
+        for event_id, survey in by_event.items():
+            doc = stored.get(event_id)
+            if doc is None:
+                fresh.append((event_id, domain.new_token(), survey))
+            elif not doc.get("published") and doc.get("event"):
+                # recorded by an earlier attempt: its link is the one that goes out
+                to_publish.append(parse_event(doc["event"]))
+                published.append(survey)
+        if fresh:
+            # the links first: an event is never published with a link that does not resolve
+            links = [
+                {
+                    "_id": domain.token_hash(token),
+                    "survey_id": str(survey["_id"]),
+                    "office": survey["office"],
+                    "tenant_ref": survey["tenant_ref"],
+                }
+                for _, token, survey in fresh
+            ]
+            await self.store.add_links(links)
+            events = [self._survey_event(survey, token, reminder=reminder) for _, token, survey in fresh]
+            now = self.clock()
+            rows = [{"event_id": e.id, "event": e.model_dump_json(exclude_none=True)} for e in events]
+            lost = await self.store.outbox_add_many(rows, now)
+            if lost:  # another instance recorded these first: theirs go out, our links are dropped
+                await self.store.drop_tokens([links[k]["_id"] for k in lost])
+            for k, (event, (_, _, survey)) in enumerate(zip(events, fresh, strict=True)):
+                if k not in lost:
+                    to_publish.append(event)
+                    published.append(survey)
+        if to_publish:
+            await self.publisher.publish(to_publish)
+            await self.store.outbox_done([e.id for e in to_publish])
+        return published
 
     async def _emit(self, event: CloudEvent) -> None:
         added = await self.store.outbox_add(event.id, event.model_dump_json(exclude_none=True), self.clock())
@@ -312,9 +336,12 @@ class FeedbackService:
     async def sweep(self) -> None:
         """Send the reminders due (claimed once per survey) and publish events left unpublished."""
         now = self.clock()
+        due = await self.store.reminders_due(now)
+        if due:
+            await self.store.set_surveys([d["_id"] for d in due], {"pending_reminder": False})
         campaigns: dict[str, dict[str, Any] | None] = {}
-        for survey in await self.store.reminders_due(now):
-            await self.store.set_survey(survey["_id"], {"pending_reminder": False})
+        candidates = []
+        for survey in due:
             if survey.get("answered") or survey["expires_at"] <= now or survey["tenant_ref"] == ANONYMOUS:
                 continue
             campaign_id = survey.get("campaign_id")
@@ -326,10 +353,11 @@ class FeedbackService:
                     continue
             elif not (await self.store.tenant(survey["office"], survey["tenant_ref"])).reachable:
                 continue
-            if not await insert_once(self.store.db, REMINDER_CLAIMS, {"_id": survey["_id"], "at": now}):
-                continue  # another instance sends it
-            if await self._invite(survey, reminder=True):
-                self.metrics.reminders.labels(survey["office"]).inc()
+            candidates.append(survey)
+        # a reminder is claimed by inserting the survey's id: several instances send it once
+        claimed = await self.store.claim_reminders([s["_id"] for s in candidates], now)
+        for survey in await self._invite_many([s for s in candidates if s["_id"] in claimed], reminder=True):
+            self.metrics.reminders.labels(survey["office"]).inc()
         pending = await self.store.outbox_pending(now - self.outbox_grace)
         if pending:
             await self.publisher.publish([parse_event(doc["event"]) for doc in pending if doc.get("event")])
@@ -447,15 +475,17 @@ class FeedbackService:
                 continue
             if budget <= 0:
                 break
-            for survey in await self.store.uninvited(campaign["_id"], budget):
-                fields = {"invited_at": now, "reminder_due_at": now + domain.REMINDER_AFTER, "pending_reminder": True}
-                await self.store.set_survey(survey["_id"], fields)
-                survey |= fields
-                if await self._invite(survey, reminder=False):
-                    sent += 1
-                    self.metrics.campaign_invitations.labels(survey["office"]).inc()
-                await self.store.set_survey(survey["_id"], {"invited": True})
-                budget -= 1
+            batch = await self.store.uninvited(campaign["_id"], budget)
+            if not batch:
+                continue
+            ids = [d["_id"] for d in batch]
+            fields = {"invited_at": now, "reminder_due_at": now + domain.REMINDER_AFTER, "pending_reminder": True}
+            await self.store.set_surveys(ids, fields)
+            for survey in await self._invite_many([d | fields for d in batch], reminder=False):
+                sent += 1
+                self.metrics.campaign_invitations.labels(survey["office"]).inc()
+            await self.store.set_surveys(ids, {"invited": True})
+            budget -= len(batch)
         return sent
 
     async def campaign_status(self, campaign: dict[str, Any]) -> dict[str, Any]:

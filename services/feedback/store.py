@@ -63,6 +63,20 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
     return True
 
 
+async def insert_many_once(db: AsyncDatabase[Document], collection: str, docs: list[Document]) -> set[int]:
+    """Insert ``docs`` (unordered); returns the positions whose unique key already existed."""
+    if not docs:
+        return set()
+    try:
+        await db[collection].insert_many(docs, ordered=False)
+    except BulkWriteError as exc:
+        errors = exc.details.get("writeErrors", [])
+        if any(e.get("code") != 11000 for e in errors):
+            raise
+        return {int(e["index"]) for e in errors}
+    return set()
+
+
 class FeedbackStore:
     """The collections of the feedback service."""
 
@@ -118,12 +132,21 @@ class FeedbackStore:
     async def survey(self, survey_id: str) -> Document | None:
         return await self.db[SURVEYS].find_one({"_id": survey_id})
 
-    async def add_token(self, digest: str, survey_id: str, office: str, tenant_ref: str) -> None:
-        link = {"_id": digest, "survey_id": survey_id, "office": office, "tenant_ref": tenant_ref}
-        await insert_once(self.db, TOKENS, link)
+    async def add_links(self, links: list[Document]) -> None:
+        """Insert token links (``_id`` = token hash); existing ones are kept."""
+        await insert_many_once(self.db, TOKENS, links)
 
-    async def drop_token(self, digest: str) -> None:
-        await self.db[TOKENS].delete_one({"_id": digest})
+    async def drop_tokens(self, digests: list[str]) -> None:
+        await self.db[TOKENS].delete_many({"_id": {"$in": digests}})
+
+    async def set_surveys(self, survey_ids: list[str], fields: dict[str, Any]) -> None:
+        await self.db[SURVEYS].update_many({"_id": {"$in": survey_ids}}, {"$set": fields})
+
+    async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
+        """Claim the reminders of these surveys; returns those this caller won."""
+        docs = [{"_id": s, "at": now} for s in survey_ids]
+        lost = await insert_many_once(self.db, REMINDER_CLAIMS, docs)
+        return {s for k, s in enumerate(survey_ids) if k not in lost}
 
     async def survey_by_token_hash(self, digest: str) -> Document | None:
         link = await self.db[TOKENS].find_one({"_id": digest})
@@ -167,8 +190,14 @@ class FeedbackStore:
         doc = await self.db[OUTBOX].find_one({"_id": event_id}, {"published": 1})
         return bool(doc and doc.get("published"))
 
-    async def outbox_get(self, event_id: str) -> Document | None:
-        return await self.db[OUTBOX].find_one({"_id": event_id})
+    async def outbox_many(self, event_ids: list[str]) -> dict[str, Document]:
+        cursor = self.db[OUTBOX].find({"_id": {"$in": event_ids}})
+        return {doc["_id"]: doc async for doc in cursor}
+
+    async def outbox_add_many(self, rows: list[dict[str, str]], now: datetime) -> set[int]:
+        """Record several events to publish; returns the positions of those recorded before."""
+        docs = [{"_id": r["event_id"], "event": r["event"], "published": False, "created_at": now} for r in rows]
+        return await insert_many_once(self.db, OUTBOX, docs)
 
     async def outbox_done(self, event_ids: list[str]) -> None:
         # the body (personal data) is dropped once published; the id stays to deduplicate redeliveries
@@ -214,11 +243,8 @@ class FeedbackStore:
         added = 0
         for start in range(0, len(docs), 500):
             chunk = docs[start : start + 500]
-            try:
-                result = await self.db[SURVEYS].insert_many(chunk, ordered=False)
-                added += len(result.inserted_ids)
-            except BulkWriteError as exc:  # some existed already: a second open, another instance
-                added += int(exc.details.get("nInserted", 0))
+            # some may exist already: a second open, another instance
+            added += len(chunk) - len(await insert_many_once(self.db, SURVEYS, chunk))
         return added
 
     async def uninvited(self, campaign_id: str, limit: int) -> list[Document]:
