@@ -480,11 +480,12 @@ class FeedbackService:
                 continue
             ids = [d["_id"] for d in batch]
             fields = {"invited_at": now, "reminder_due_at": now + domain.REMINDER_AFTER, "pending_reminder": True}
-            await self.store.set_surveys(ids, fields)
             for survey in await self._invite_many([d | fields for d in batch], reminder=False):
                 sent += 1
                 self.metrics.campaign_invitations.labels(survey["office"]).inc()
-            await self.store.set_surveys(ids, {"invited": True})
+            # one write after sending (updates are the slow path on FerretDB): a crash before it
+            # leaves the surveys uninvited, and the next tick finds their events already published
+            await self.store.set_surveys(ids, fields | {"invited": True})
             budget -= len(batch)
         return sent
 
