@@ -2,16 +2,25 @@
 # Local real infrastructure without Docker: Apache Kafka 4.x (KRaft, single node) from Maven
 # Central jars, and FerretDB 1.24 on SQLite (MongoDB wire protocol) built from deploy/local/ferretdb.
 #
-#   deploy/local/infra.sh up       fetch/build on first use, start both (fresh data), wait until they answer
-#   deploy/local/infra.sh down     stop both by their recorded PIDs
-#   deploy/local/infra.sh status   say what runs
+#   deploy/local/infra.sh up       fetch/build on first use, start what is not running (fresh data),
+#                                  wait until both answer (Kafka: "Kafka Server started" + port;
+#                                  FerretDB: a MongoDB ping)
+#   deploy/local/infra.sh down     stop both by their recorded PIDs (SIGTERM, SIGKILL after 20 s)
+#   deploy/local/infra.sh status   say what runs (exit 0 when both run, 3 otherwise)
 #
-# Everything lives in the git-ignored .local/ folder: cache/ (jars), bin/ (ferretdb), run/ (pids,
-# logs, data). Ports: CANOPEE_KAFKA_PORT (9092), CANOPEE_KAFKA_CONTROLLER_PORT (9093),
-# CANOPEE_MONGO_PORT (27017).
+# Everything lives in the git-ignored .local/ folder of the project:
+#   .local/cache/kafka-libs/   Kafka's jars (mvn dependency:copy-dependencies; ~/.m2 caches them)
+#   .local/bin/ferretdb        FerretDB runner (go build)
+#   .local/run/                kafka.pid, ferretdb.pid, kafka.log (log4j), kafka.out (JVM stdout/err),
+#                              ferretdb.log, kafka/ (server.properties + data), ferretdb/ (SQLite files)
+# Environment: CANOPEE_KAFKA_PORT (9092), CANOPEE_KAFKA_CONTROLLER_PORT (9093), CANOPEE_MONGO_PORT
+# (27017), CANOPEE_INFRA_WAIT (seconds to wait for readiness, 120), CANOPEE_KAFKA_HEAP (512m).
+# Processes are only ever signalled by the PID this script recorded, after checking that the PID
+# still runs the program it started (never by process name).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+HERE="$ROOT/deploy/local"
 LOCAL="$ROOT/.local"
 LIBS="$LOCAL/cache/kafka-libs"
 BIN="$LOCAL/bin"
@@ -20,50 +29,144 @@ KAFKA_PORT="${CANOPEE_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${CANOPEE_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${CANOPEE_MONGO_PORT:-27017}"
 WAIT_SECONDS="${CANOPEE_INFRA_WAIT:-120}"
-
-mkdir -p "$LOCAL/cache" "$BIN" "$RUN"
+KAFKA_HEAP="${CANOPEE_KAFKA_HEAP:-512m}"
+STOP_SECONDS=20
 
 say() { printf '[infra] %s\n' "$*"; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+now_us() { # microseconds since the epoch
+  if [[ -n "${EPOCHREALTIME:-}" ]]; then local t="${EPOCHREALTIME/[.,]/}"; echo "$((10#$t))"; else echo "$(($(date +%s%N) / 1000))"; fi
+}
+secs() { printf '%d.%d' "$(($1 / 1000000))" "$((($1 % 1000000) / 100000))"; } # µs -> "s.d"
 
-alive() { # alive NAME: the recorded PID runs
-  local pidfile="$RUN/$1.pid"
-  [[ -f "$pidfile" ]] && kill -0 "$(cat "$pidfile")" 2>/dev/null
+# ---------------------------------------------------------------- processes, by recorded PID only
+marker() { # the command-line word that identifies our process of this component
+  case "$1" in
+    kafka) echo "kafka.Kafka" ;;
+    ferretdb) echo "$BIN/ferretdb" ;;
+  esac
+}
+
+recorded_pid() { # recorded_pid NAME: print the recorded PID if the file holds one
+  local pidfile="$RUN/$1.pid" pid
+  [[ -f "$pidfile" ]] || return 1
+  pid="$(tr -dc '0-9' <"$pidfile")"
+  [[ -n "$pid" ]] || return 1
+  echo "$pid"
+}
+
+runs_ours() { # runs_ours NAME PID: PID is alive and still runs what we started (not a reused PID)
+  local args
+  kill -0 "$2" 2>/dev/null || return 1
+  if [[ -r "/proc/$2/cmdline" ]]; then
+    args="$(tr '\0' ' ' <"/proc/$2/cmdline")"
+  else
+    args="$(ps -o args= -p "$2" 2>/dev/null)" || return 1
+  fi
+  [[ "$args" == *"$(marker "$1")"* ]]
+}
+
+alive() { # alive NAME: the recorded PID runs our process
+  local pid
+  pid="$(recorded_pid "$1")" && runs_ours "$1" "$pid"
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
+launch() { # launch NAME LOGFILE CMD...: start detached (own session), record the PID
+  local name="$1" log="$2" pidfile="$RUN/$1.pid"
+  shift 2
+  rm -f "$pidfile"
+  # the inner shell writes its own PID, then exec's the program: the PID file names the program
+  # itself, whatever setsid does about forking
+  # shellcheck disable=SC2016 # expanded by the inner shell
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null &
+  local _
+  for _ in $(seq 1 50); do
+    [[ -s "$pidfile" ]] && break
+    sleep 0.1
+  done
+  [[ -s "$pidfile" ]] || die "$name did not start (no PID recorded); see ${log#"$ROOT/"}"
+}
+
+tail_logs() { # tail_logs FILE...: show the end of the logs that exist
+  local f
+  for f in "$@"; do
+    [[ -s "$f" ]] || continue
+    printf '[infra] --- last lines of %s ---\n' "${f#"$ROOT/"}" >&2
+    tail -n 40 "$f" >&2
+  done
+}
+
+# ---------------------------------------------------------------- fetch / build (first use only)
+jar_has() { # jar_has JAR ENTRY
+  if command -v unzip >/dev/null; then
+    unzip -l "$1" "$2" >/dev/null 2>&1
+  else
+    jar tf "$1" | grep -qxF "$2"
+  fi
+}
+
+verify_kafka_jars() { # verify_kafka_jars DIR
+  local jar
+  jar="$(compgen -G "$1/kafka_2.13-*.jar" | head -n1)" || return 1
+  for entry in kafka/Kafka.class kafka/tools/StorageTool.class; do
+    jar_has "$jar" "$entry" || { say "$entry not found in $(basename "$jar")"; return 1; }
+  done
+}
+
 fetch_kafka() {
-  if compgen -G "$LIBS/kafka_2.13-*.jar" >/dev/null; then return; fi
-  command -v mvn >/dev/null || die "mvn (Maven) is needed to fetch Kafka's jars"
-  say "fetching Apache Kafka jars from Maven Central (first run only)…"
+  local pom="$HERE/kafka/pom.xml" stamp="$LIBS/.pom"
+  # the cache is keyed by the pom: changing a version there fetches again
+  if [[ -f "$stamp" ]] && cmp -s "$pom" "$stamp" && verify_kafka_jars "$LIBS"; then return 0; fi
+  command -v mvn >/dev/null || die "Maven (mvn) is needed to fetch Kafka's jars"
+  say "fetching Apache Kafka jars with Maven (first use only)…"
   local tmp="$LIBS.tmp"
   rm -rf "$tmp"
-  mvn -B -q -f "$ROOT/deploy/local/kafka/pom.xml" dependency:copy-dependencies \
-    -DincludeScope=runtime -DoutputDirectory="$tmp"
-  local jar
-  jar=$(compgen -G "$tmp/kafka_2.13-*.jar" | head -n1) || die "kafka_2.13 jar missing after download"
-  for class in kafka/Kafka.class kafka/tools/StorageTool.class; do
-    unzip -l "$jar" "$class" >/dev/null 2>&1 || die "$class not found in $(basename "$jar")"
-  done
+  mvn -B -q -f "$pom" dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$tmp" ||
+    die "mvn could not fetch Kafka's jars (command: mvn -B -q -f deploy/local/kafka/pom.xml dependency:copy-dependencies -DincludeScope=runtime)"
+  verify_kafka_jars "$tmp" || die "the fetched jars do not hold kafka/Kafka.class and kafka/tools/StorageTool.class"
+  cp "$pom" "$tmp/.pom"
+  rm -rf "$LIBS"
   mv "$tmp" "$LIBS"
+  say "Kafka jars in .local/cache/kafka-libs ($(compgen -G "$LIBS/*.jar" | wc -l) jars, $(basename "$(compgen -G "$LIBS/kafka_2.13-*.jar")"))"
 }
 
 build_ferretdb() {
-  local src="$ROOT/deploy/local/ferretdb"
-  if [[ -x "$BIN/ferretdb" && "$BIN/ferretdb" -nt "$src/main.go" && "$BIN/ferretdb" -nt "$src/go.sum" ]]; then return; fi
-  command -v go >/dev/null || die "go is needed to build FerretDB"
-  say "building FerretDB 1.24 (first run only)…"
-  (cd "$src" && go build -o "$BIN/ferretdb.tmp" . && mv "$BIN/ferretdb.tmp" "$BIN/ferretdb")
+  local src="$HERE/ferretdb" f
+  if [[ -x "$BIN/ferretdb" ]]; then
+    local stale=""
+    for f in main.go go.mod go.sum; do [[ "$src/$f" -nt "$BIN/ferretdb" ]] && stale=1; done
+    [[ -z "$stale" ]] && return 0
+  fi
+  command -v go >/dev/null || die "Go is needed to build the FerretDB runner"
+  say "building FerretDB 1.24 (first use only; downloads Go modules)…"
+  (cd "$src" && go build -buildvcs=false -trimpath -o "$BIN/ferretdb.tmp" .) || die "go build of deploy/local/ferretdb failed"
+  mv "$BIN/ferretdb.tmp" "$BIN/ferretdb"
+}
+
+# ---------------------------------------------------------------- start
+new_cluster_id() { # 16 random bytes, base64url without padding (what kafka-storage random-uuid prints)
+  local id
+  while :; do
+    id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    [[ "$id" != -* && "$id" != "AAAAAAAAAAAAAAAAAAAAAA" ]] && break # a leading '-' reads as an option
+  done
+  echo "$id"
 }
 
 start_kafka() {
-  if alive kafka; then say "kafka already running (pid $(cat "$RUN/kafka.pid"))"; return; fi
-  port_open "$KAFKA_PORT" && die "port $KAFKA_PORT is taken by another process"
+  if alive kafka; then say "kafka already running (pid $(recorded_pid kafka)), left as it is"; return 0; fi
+  rm -f "$RUN/kafka.pid"
+  local port
+  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
+    port_open "$port" && die "port $port is already taken by a process this script did not start (set CANOPEE_KAFKA_PORT / CANOPEE_KAFKA_CONTROLLER_PORT)"
+  done
   local dir="$RUN/kafka"
-  rm -rf "$dir"
+  rm -rf "$dir" "$RUN"/kafka.log* "$RUN/kafka.out"
   mkdir -p "$dir/data"
   cat >"$dir/server.properties" <<PROPS
+# generated by deploy/local/infra.sh: single-node KRaft, combined broker + controller
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
@@ -74,6 +177,8 @@ inter.broker.listener.name=PLAINTEXT
 listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
 log.dirs=$dir/data
 num.partitions=3
+default.replication.factor=1
+min.insync.replicas=1
 offsets.topic.replication.factor=1
 offsets.topic.num.partitions=10
 transaction.state.log.replication.factor=1
@@ -84,90 +189,129 @@ group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=168
 PROPS
-  local java_opts=(-Xms256m -Xmx512m -XX:+UseG1GC -Djava.awt.headless=true
-    "-Dlog4j2.configurationFile=$ROOT/deploy/local/kafka/log4j2.xml")
+  local java_opts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
+    -Djava.awt.headless=true "-Dkafka.logs.dir=$RUN"
+    "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
+  # Kafka 4.x: format with static voters (controller.quorum.voters) takes no --standalone /
+  # --initial-controllers; -g (--ignore-formatted) makes a re-run harmless
   java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
-    --cluster-id="$(python3 -c 'import base64,uuid;print(base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("="))')" \
-    -c "$dir/server.properties" -g >"$dir/format.log" 2>&1 || { cat "$dir/format.log" >&2; die "kafka storage format failed"; }
-  setsid nohup java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties" \
-    >"$RUN/kafka.log" 2>&1 </dev/null &
-  echo $! >"$RUN/kafka.pid"
-  say "kafka starting (pid $!), log .local/run/kafka.log"
+    --cluster-id="$(new_cluster_id)" -c "$dir/server.properties" -g >"$dir/format.out" 2>&1 ||
+    { tail_logs "$dir/format.out" "$RUN/kafka.log"; die "kafka storage format failed"; }
+  launch kafka "$RUN/kafka.out" java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties"
+  STARTED+=" kafka"
+  say "kafka starting (pid $(recorded_pid kafka)) on 127.0.0.1:$KAFKA_PORT, log .local/run/kafka.log"
 }
 
 start_ferretdb() {
-  if alive ferretdb; then say "ferretdb already running (pid $(cat "$RUN/ferretdb.pid"))"; return; fi
-  port_open "$MONGO_PORT" && die "port $MONGO_PORT is taken by another process"
+  if alive ferretdb; then say "ferretdb already running (pid $(recorded_pid ferretdb)), left as it is"; return 0; fi
+  rm -f "$RUN/ferretdb.pid"
+  port_open "$MONGO_PORT" && die "port $MONGO_PORT is already taken by a process this script did not start (set CANOPEE_MONGO_PORT)"
   local dir="$RUN/ferretdb"
   rm -rf "$dir"
   mkdir -p "$dir"
-  setsid nohup "$BIN/ferretdb" -listen "127.0.0.1:$MONGO_PORT" -dir "$dir" \
-    >"$RUN/ferretdb.log" 2>&1 </dev/null &
-  echo $! >"$RUN/ferretdb.pid"
-  say "ferretdb starting (pid $!), log .local/run/ferretdb.log"
+  launch ferretdb "$RUN/ferretdb.log" "$BIN/ferretdb" -listen "127.0.0.1:$MONGO_PORT" -dir "$dir"
+  STARTED+=" ferretdb"
+  say "ferretdb starting (pid $(recorded_pid ferretdb)) on 127.0.0.1:$MONGO_PORT, log .local/run/ferretdb.log"
 }
+
+kafka_ready() { grep -qs "Kafka Server started" "$RUN/kafka.log" && port_open "$KAFKA_PORT"; }
+ferretdb_ready() { "$BIN/ferretdb" -ping "127.0.0.1:$MONGO_PORT" -timeout 1s >/dev/null 2>&1; }
 
 wait_ready() {
   local deadline=$((SECONDS + WAIT_SECONDS)) kafka_ok="" mongo_ok=""
-  while ((SECONDS < deadline)); do
+  while :; do
     if [[ -z "$kafka_ok" ]]; then
-      alive kafka || { tail -n 30 "$RUN/kafka.log" >&2; die "kafka exited during start-up"; }
-      if grep -q "Kafka Server started" "$RUN/kafka.log" 2>/dev/null && port_open "$KAFKA_PORT"; then
-        kafka_ok=1
-        say "kafka ready on 127.0.0.1:$KAFKA_PORT"
-      fi
+      alive kafka || { tail_logs "$RUN/kafka.out" "$RUN/kafka.log"; die "kafka exited during start-up"; }
+      kafka_ready && { kafka_ok=1; say "kafka ready on 127.0.0.1:$KAFKA_PORT"; }
     fi
     if [[ -z "$mongo_ok" ]]; then
-      alive ferretdb || { tail -n 30 "$RUN/ferretdb.log" >&2; die "ferretdb exited during start-up"; }
-      if port_open "$MONGO_PORT"; then
-        mongo_ok=1
-        say "ferretdb ready on 127.0.0.1:$MONGO_PORT"
-      fi
+      alive ferretdb || { tail_logs "$RUN/ferretdb.log"; die "ferretdb exited during start-up"; }
+      ferretdb_ready && { mongo_ok=1; say "ferretdb ready on 127.0.0.1:$MONGO_PORT (MongoDB ping ok)"; }
     fi
     [[ -n "$kafka_ok" && -n "$mongo_ok" ]] && return 0
-    sleep 0.5
+    ((SECONDS < deadline)) || break
+    sleep 0.25
   done
-  [[ -n "$kafka_ok" ]] || tail -n 30 "$RUN/kafka.log" >&2
-  [[ -n "$mongo_ok" ]] || tail -n 30 "$RUN/ferretdb.log" >&2
-  die "infrastructure not ready after ${WAIT_SECONDS}s"
+  [[ -n "$kafka_ok" ]] || tail_logs "$RUN/kafka.out" "$RUN/kafka.log"
+  [[ -n "$mongo_ok" ]] || tail_logs "$RUN/ferretdb.log"
+  local late=""
+  [[ -n "$kafka_ok" ]] || late+=" kafka"
+  [[ -n "$mongo_ok" ]] || late+=" ferretdb"
+  die "not ready after ${WAIT_SECONDS} s:$late (left running for inspection; stop with deploy/local/infra.sh down)"
 }
 
-stop() { # stop NAME: SIGTERM by recorded PID, SIGKILL after 20 s
-  local pidfile="$RUN/$1.pid" pid
-  [[ -f "$pidfile" ]] || { say "$1 not running"; return; }
-  pid=$(cat "$pidfile")
+# ---------------------------------------------------------------- stop
+stop() { # stop NAME: SIGTERM to the recorded PID, SIGKILL after STOP_SECONDS
+  local name="$1" pidfile="$RUN/$1.pid" pid
+  if ! pid="$(recorded_pid "$name")"; then
+    rm -f "$pidfile"
+    say "$name not running"
+    return 0
+  fi
+  if ! runs_ours "$name" "$pid"; then
+    say "$name not running (stale pid file: pid $pid is gone or is another program, left alone)"
+    rm -f "$pidfile"
+    return 0
+  fi
+  kill -TERM "$pid" 2>/dev/null || true
+  local deadline=$((SECONDS + STOP_SECONDS))
+  while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
   if kill -0 "$pid" 2>/dev/null; then
-    kill -TERM "$pid" 2>/dev/null || true
-    for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
-    if kill -0 "$pid" 2>/dev/null; then
-      say "$1 (pid $pid) did not stop in 20 s, killing it"
-      kill -KILL "$pid" 2>/dev/null || true
-    fi
-    say "$1 stopped (pid $pid)"
-  else
-    say "$1 not running (stale pid $pid)"
+    say "$name (pid $pid) still running after ${STOP_SECONDS} s: SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || true
+    sleep 0.2
   fi
   rm -f "$pidfile"
+  say "$name stopped (pid $pid)"
+}
+
+# ---------------------------------------------------------------- main
+lock() { # one infra.sh at a time on this project folder
+  mkdir -p "$RUN"
+  if command -v flock >/dev/null; then
+    exec 9>"$RUN/.infra.lock"
+    flock -w 300 9 || die "another deploy/local/infra.sh is running (lock .local/run/.infra.lock)"
+  fi
 }
 
 case "${1:-}" in
   up)
-    started=$SECONDS
+    mkdir -p "$LOCAL/cache" "$BIN" "$RUN"
+    lock
+    command -v java >/dev/null || die "Java (17 or later) is needed to run Kafka"
+    t0="$(now_us)"
     fetch_kafka
     build_ferretdb
+    t1="$(now_us)"
+    STARTED=""
     start_kafka
     start_ferretdb
     wait_ready
-    say "up in $((SECONDS - started)) s"
+    t2="$(now_us)"
+    say "up: fetch/build $(secs $((t1 - t0))) s, start until ready $(secs $((t2 - t1))) s, total $(secs $((t2 - t0))) s (started:${STARTED:- nothing, both were running})"
+    say "Kafka 127.0.0.1:$KAFKA_PORT, MongoDB-wire store mongodb://127.0.0.1:$MONGO_PORT"
     ;;
   down)
+    mkdir -p "$RUN"
+    lock
     stop kafka
     stop ferretdb
     ;;
   status)
+    rc=0
     for name in kafka ferretdb; do
-      if alive "$name"; then say "$name running (pid $(cat "$RUN/$name.pid"))"; else say "$name stopped"; fi
+      if alive "$name"; then
+        case "$name" in
+          kafka) port="$KAFKA_PORT"; kafka_ready && state="answers" || state="not answering yet" ;;
+          ferretdb) port="$MONGO_PORT"; ferretdb_ready && state="answers to ping" || state="not answering yet" ;;
+        esac
+        say "$name running (pid $(recorded_pid "$name")), 127.0.0.1:$port $state"
+      else
+        say "$name stopped"
+        rc=3
+      fi
     done
+    exit "$rc"
     ;;
   *)
     echo "usage: $0 up|down|status" >&2
