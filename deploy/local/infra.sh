@@ -79,8 +79,9 @@ launch() { # launch NAME LOGFILE CMD...: start detached (own session), record th
   rm -f "$pidfile"
   # the inner shell writes its own PID, then exec's the program: the PID file names the program
   # itself, whatever setsid does about forking
+  # (fd 9, the lock of this script, is closed: a daemon holding it would block every later run)
   # shellcheck disable=SC2016 # expanded by the inner shell
-  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null &
+  setsid nohup bash -c 'echo $$ >"$0"; exec "$@"' "$pidfile" "$@" >"$log" 2>&1 </dev/null 9>&- &
   local _
   for _ in $(seq 1 50); do
     [[ -s "$pidfile" ]] && break
