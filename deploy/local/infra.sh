@@ -137,12 +137,29 @@ build_ferretdb() {
   local src="$HERE/ferretdb" f
   if [[ -x "$BIN/ferretdb" ]]; then
     local stale=""
-    for f in main.go go.mod go.sum; do [[ "$src/$f" -nt "$BIN/ferretdb" ]] && stale=1; done
+    for f in main.go go.mod go.sum $(cd "$src" && find _patch -type f); do
+      [[ "$src/$f" -nt "$BIN/ferretdb" ]] && stale=1
+    done
     [[ -z "$stale" ]] && return 0
   fi
   command -v go >/dev/null || die "Go is needed to build the FerretDB runner"
-  say "building FerretDB 1.24 (first use only; downloads Go modules)…"
-  (cd "$src" && go build -buildvcs=false -trimpath -o "$BIN/ferretdb.tmp" .) || die "go build of deploy/local/ferretdb failed"
+  say "building FerretDB 1.24 with the local index patch (first use only; downloads Go modules)…"
+  # The module source is copied out of Go's read-only cache, the files of _patch/ are laid over it
+  # (deploy/local/ferretdb/README.md says why) and the runner is built against that copy through a
+  # generated go.mod whose replace directive points at it; the committed go.mod stays untouched.
+  local work="$LOCAL/cache/ferretdb-src" mod
+  (cd "$src" && go mod download github.com/FerretDB/FerretDB) || die "go could not download FerretDB (command: cd deploy/local/ferretdb && go mod download)"
+  mod="$(cd "$src" && go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)" || die "go list of the FerretDB module failed"
+  rm -rf "$work"
+  mkdir -p "$work"
+  cp -r "$mod" "$work/FerretDB"
+  chmod -R u+w "$work/FerretDB"
+  cp -r "$src/_patch/." "$work/FerretDB/"
+  cp "$src/go.mod" "$work/go.mod"
+  cp "$src/go.sum" "$work/go.sum"
+  printf '\nreplace github.com/FerretDB/FerretDB => %s\n' "$work/FerretDB" >>"$work/go.mod"
+  (cd "$src" && go build -modfile "$work/go.mod" -buildvcs=false -trimpath -o "$BIN/ferretdb.tmp" .) ||
+    die "go build of deploy/local/ferretdb failed"
   mv "$BIN/ferretdb.tmp" "$BIN/ferretdb"
 }
 

@@ -1,7 +1,7 @@
 // Command ferretdb runs FerretDB 1.24 (a MongoDB wire-protocol server) on its embedded SQLite
 // backend, for local development and tests of the Canopée services. It stops on SIGTERM/SIGINT.
 //
-//	ferretdb -listen 127.0.0.1:27017 -dir /abs/data/dir   serve until SIGTERM
+//	ferretdb -listen 127.0.0.1:27017 -dir /abs/data/dir   serve until SIGTERM (-synchronous normal)
 //	ferretdb -ping 127.0.0.1:27017                        one MongoDB `ping` command; exit 0 if ok
 //
 // FerretDB's own command (`go install .../cmd/ferretdb`) builds but panics at start-up because its
@@ -30,6 +30,9 @@ func main() {
 	dir := flag.String("dir", "", "directory of the SQLite databases (created if missing)")
 	level := flag.String("log-level", "error", "log level: debug, info, warn, error "+
 		"(warn logs every failed command in full)")
+	synchronous := flag.String("synchronous", "normal", "SQLite synchronous setting: off, normal or full. "+
+		"With WAL, normal survives a crash of this process and skips the fsync of every commit "+
+		"(a power cut may lose the last commits): right for a development and test store")
 	ping := flag.String("ping", "", "do not serve: send a MongoDB ping to this host:port and exit 0 if it answers ok")
 	timeout := flag.Duration("timeout", 2*time.Second, "time limit of -ping")
 	flag.Parse()
@@ -55,6 +58,13 @@ func main() {
 		os.Exit(1)
 	}
 
+	switch *synchronous {
+	case "off", "normal", "full":
+	default:
+		fmt.Fprintf(os.Stderr, "ferretdb: -synchronous: expected off, normal or full, got %q\n", *synchronous)
+		os.Exit(2)
+	}
+
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(*level)); err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: -log-level: %v\n", err)
@@ -70,7 +80,7 @@ func main() {
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Logger:    logger,
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + abs + "/",
+		SQLiteURL: "file:" + abs + "/?_pragma=synchronous(" + *synchronous + ")",
 	})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
