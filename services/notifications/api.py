@@ -158,6 +158,13 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
         outcome = await notifier.delivery_receipt(receipt.reference, receipt.status == "delivered", reason)
         if outcome == "unknown":
             raise Problem(404, "Not Found", "no message with that reference")
+        if outcome == "in_flight":
+            raise Problem(
+                503,
+                "Service Unavailable",
+                "the message is still being handed to the provider: send the receipt again later",
+                headers={"Retry-After": "5"},
+            )
         return {"status": outcome}
 
     return router

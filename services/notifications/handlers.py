@@ -52,6 +52,10 @@ from .templates import Templates
 log = logging.getLogger("canopee.notifications")
 
 SERVICE = "notifications"
+#: A delivery receipt for a message still being handed to the provider is tried this many times,
+#: this far apart, before the provider is asked to send it again later.
+RECEIPT_ATTEMPTS = 10
+RECEIPT_WAIT_SECONDS = 0.2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 _OUTCOME_CLASSES: dict[str, type[CloudEvent]] = {
@@ -555,12 +559,23 @@ class Notifier:
 
     async def delivery_receipt(self, reference: str, delivered: bool, reason: str | None) -> str:
         """A provider's delivery receipt for a sent SMS; a failure falls back to the other channel."""
-        now = self.clock()
         status = st.DELIVERED if delivered else st.FAILED
-        doc = await self.store.receipt(reference, status, now, reason)
-        if doc is None:
+        # A fast provider can report delivery before this service has recorded the message as sent
+        # (the send is still in flight): wait briefly for that, then ask the provider to retry.
+        for attempt in range(RECEIPT_ATTEMPTS):
+            now = self.clock()
+            doc = await self.store.receipt(reference, status, now, reason)
+            if doc is not None:
+                break
             existing = await self.store.get(reference)
-            return "unknown" if existing is None else "ignored"
+            if existing is None:
+                return "unknown"
+            if existing["status"] != st.SENDING:
+                return "ignored"
+            if attempt + 1 < RECEIPT_ATTEMPTS:
+                await asyncio.sleep(RECEIPT_WAIT_SECONDS)
+        else:
+            return "in_flight"
         self._count(doc, status)
         await self._publish_outcome(doc)
         if not delivered:
