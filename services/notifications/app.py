@@ -6,7 +6,6 @@ import contextlib
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 
-import httpx
 from fastapi import FastAPI
 
 from shared.events import (
@@ -33,7 +32,15 @@ from shared.settings import load_offices_from, load_settings
 from .api import build_router
 from .handlers import Notifier, utcnow
 from .metrics import NotificationMetrics
-from .providers import EmailProvider, FileSmsProvider, HttpSmsProvider, SmsProvider, SmtpEmailProvider, TokenBucket
+from .providers import (
+    EmailProvider,
+    FileSmsProvider,
+    HttpSmsProvider,
+    SmsProvider,
+    SmtpEmailProvider,
+    TokenBucket,
+    sms_session,
+)
 from .settings import NotificationsSettings
 from .store import INDEXES, NotificationStore
 from .templates import Templates
@@ -76,7 +83,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = Runtime.create(settings, offices)
-        http = httpx.AsyncClient(base_url=settings.sms_base_url, timeout=settings.sms_timeout_seconds)
+        http = sms_session(settings.sms_base_url, settings.sms_timeout_seconds)
         sms: SmsProvider
         if sms_provider is not None:
             sms = sms_provider
@@ -123,7 +130,7 @@ def create_app(
         finally:
             app.state.notifier = None
             await rt.stop()
-            await http.aclose()
+            await http.close()
 
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)

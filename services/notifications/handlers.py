@@ -332,8 +332,8 @@ class Notifier:
             if not office_addresses(self._office(base["office"]), base["context"].get("audience", "")):
                 await self._suppress(base, Channel.EMAIL, Reason.NO_OFFICE_ADDRESS, now)
                 return
-            channel, fallbacks = Channel.EMAIL, ()
-        await self.enqueue(base, channel, fallbacks, plan.scheduled_at, now)
+            channel, fallbacks, contact = Channel.EMAIL, (), None
+        await self.enqueue(base, channel, fallbacks, plan.scheduled_at, now, contact=contact)
 
     async def enqueue(
         self,
@@ -342,9 +342,11 @@ class Notifier:
         fallbacks: Sequence[Channel],
         scheduled_at: datetime | None,
         now: datetime,
+        *,
+        contact: Contact | None = None,
     ) -> None:
         """Build the message now (a template error fails here, never half-way at send time),
-        record it once, and send it when due."""
+        record it once, and send it when due (``contact``: the tenant's, just read, if known)."""
         office = self._office(base["office"])
         rendered = self.templates.render(office.id, base["template"], channel, base["context"])
         for other in fallbacks:  # the fallback must build too
@@ -388,7 +390,7 @@ class Notifier:
             self._count(doc, "deferred")
             await self.publisher.publish([deferred_event(doc)])
             return
-        await self._send(doc)
+        await self._send(doc, contact=contact)
 
     async def _suppress(self, base: Document, channel: Channel, reason: Reason, now: datetime) -> None:
         nid = notification_id(base["cause_id"], base["template"], channel)
@@ -433,14 +435,17 @@ class Notifier:
             return
         await self._send(doc)
 
-    async def _send(self, doc: Document) -> None:
-        """Hand a claimed message to its provider and record the outcome."""
+    async def _send(self, doc: Document, *, contact: Contact | None = None) -> None:
+        """Hand a claimed message to its provider and record the outcome. ``contact`` is the
+        tenant's as read when the message was decided an instant ago; otherwise it is read again
+        (a deferred message goes to the address the tenant has at send time)."""
         now = self.clock()
         nid = doc["_id"]
         office = self._office(doc["office"])
         channel = Channel(doc["channel"])
         if doc["recipient"] == Recipient.TENANT.value:
-            contact = await self.store.get_contact(office.id, doc["tenant_ref"]) if doc.get("tenant_ref") else None
+            if contact is None and doc.get("tenant_ref"):
+                contact = await self.store.get_contact(office.id, doc["tenant_ref"])
             reason = _unusable(contact, channel)
             if reason is not None:
                 await self._finish(doc, st.SUPPRESSED, now, reason=reason.value)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
 
-import httpx
 import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from services.notifications.providers import (
     FileSmsProvider,
@@ -16,51 +20,96 @@ from services.notifications.providers import (
     SmtpEmailProvider,
     TemporaryFailure,
     TokenBucket,
+    sms_session,
 )
 
 
-def _provider(answers: list[httpx.Response], seen: list[httpx.Request], sleeps: list[float]) -> HttpSmsProvider:
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append(request)
+@dataclass
+class Seen:
+    """What the provider's API received."""
+
+    bodies: list[dict[str, object]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+
+
+@contextlib.asynccontextmanager
+async def _provider(
+    answers: list[web.Response], sleeps: list[float], *, base_path: str = ""
+) -> AsyncIterator[tuple[HttpSmsProvider, Seen]]:
+    """The adapter against a real HTTP server on loopback answering ``answers`` in turn."""
+    seen = Seen()
+
+    async def messages(request: web.Request) -> web.Response:
+        seen.bodies.append(await request.json())
+        seen.headers.append(dict(request.headers))
         return answers.pop(0)
 
     async def sleep(seconds: float) -> None:
         sleeps.append(seconds)
 
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler), base_url="http://sms.test")
-    return HttpSmsProvider(client, token="tok", attempts=3, backoff=0.5, sleep=sleep)
+    app = web.Application()
+    app.router.add_post(f"{base_path}/messages", messages)
+    server = TestServer(app, host="127.0.0.1")
+    await server.start_server()
+    session = sms_session(str(server.make_url(base_path)), timeout_seconds=5)
+    try:
+        yield HttpSmsProvider(session, token="tok", attempts=3, backoff=0.5, sleep=sleep), seen
+    finally:
+        await session.close()
+        await server.close()
 
 
 async def test_5xx_then_success_retries_with_backoff_and_the_same_reference() -> None:
-    seen: list[httpx.Request] = []
     sleeps: list[float] = []
-    provider = _provider([httpx.Response(503), httpx.Response(201, json={"id": "p-1"})], seen, sleeps)
-    assert await provider.send_sms(to="+33612345678", sender="Office", text="Bonjour", reference="N-1") == "p-1"
-    assert len(seen) == 2 and sleeps == [0.5]
-    bodies = [json.loads(r.content) for r in seen]
-    assert bodies[0] == bodies[1] == {"to": "+33612345678", "from": "Office", "text": "Bonjour", "reference": "N-1"}
-    assert seen[0].headers["authorization"] == "Bearer tok"
+    answers = [web.Response(status=503), web.json_response({"id": "p-1"}, status=201)]
+    async with _provider(answers, sleeps, base_path="/v1") as (provider, seen):
+        assert await provider.send_sms(to="+33612345678", sender="Office", text="Bonjour", reference="N-1") == "p-1"
+    assert len(seen.bodies) == 2 and sleeps == [0.5]
+    assert (
+        seen.bodies[0]
+        == seen.bodies[1]
+        == {"to": "+33612345678", "from": "Office", "text": "Bonjour", "reference": "N-1"}
+    )
+    assert seen.headers[0]["Authorization"] == "Bearer tok"
 
 
 async def test_429_honours_retry_after() -> None:
     sleeps: list[float] = []
-    provider = _provider([httpx.Response(429, headers={"Retry-After": "7"}), httpx.Response(200)], [], sleeps)
-    await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-2")
+    answers = [web.Response(status=429, headers={"Retry-After": "7"}), web.Response(status=200)]
+    async with _provider(answers, sleeps) as (provider, _):
+        assert await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-2") is None
     assert sleeps == [7.0]
 
 
 async def test_4xx_is_permanent_and_not_retried() -> None:
-    seen: list[httpx.Request] = []
-    provider = _provider([httpx.Response(400)], seen, [])
-    with pytest.raises(PermanentFailure):
-        await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-3")
-    assert len(seen) == 1
+    async with _provider([web.Response(status=400)], []) as (provider, seen):
+        with pytest.raises(PermanentFailure):
+            await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-3")
+    assert len(seen.bodies) == 1
 
 
 async def test_unavailable_after_every_attempt_is_temporary() -> None:
-    provider = _provider([httpx.Response(500), httpx.Response(502), httpx.Response(503)], [], [])
-    with pytest.raises(TemporaryFailure):
-        await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-4")
+    answers = [web.Response(status=500), web.Response(status=502), web.Response(status=503)]
+    async with _provider(answers, []) as (provider, seen):
+        with pytest.raises(TemporaryFailure):
+            await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-4")
+    assert len(seen.bodies) == 3
+
+
+async def test_unreachable_provider_is_temporary() -> None:
+    sleeps: list[float] = []
+    session = sms_session("http://127.0.0.1:9/", timeout_seconds=2)  # discard port: nothing listens
+    try:
+        provider = HttpSmsProvider(session, token=None, attempts=2, backoff=0.5, sleep=lambda s: _record(sleeps, s))
+        with pytest.raises(TemporaryFailure, match="network error"):
+            await provider.send_sms(to="+33612345678", sender="O", text="x", reference="N-5")
+    finally:
+        await session.close()
+    assert sleeps == [0.5]
+
+
+async def _record(sleeps: list[float], seconds: float) -> None:
+    sleeps.append(seconds)
 
 
 async def test_token_bucket_waits_when_empty() -> None:
