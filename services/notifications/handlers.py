@@ -57,6 +57,9 @@ SERVICE = "notifications"
 RECEIPT_ATTEMPTS = 10
 RECEIPT_WAIT_SECONDS = 0.2
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: a send claim is forgotten this long after its lease ended, checked this often by the dispatcher
+CLAIMS_KEPT = timedelta(days=1)
+CLAIMS_PURGE_EVERY = timedelta(hours=1)
 
 _OUTCOME_CLASSES: dict[str, type[CloudEvent]] = {
     st.SENT: NotificationSent,
@@ -143,6 +146,7 @@ class Notifier:
     email_limit: TokenBucket
     clock: Callable[[], datetime] = utcnow
     perf: Callable[[], float] = field(default=time.perf_counter)
+    _next_purge: datetime = field(default=EPOCH, init=False)
 
     @property
     def lease(self) -> timedelta:
@@ -557,6 +561,9 @@ class Notifier:
         for doc in await self.store.unpublished(self.settings.dispatch_batch):
             if (doc.get("outcome_at") or now) <= stale_before:
                 await self._publish_outcome(doc)
+        if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten
+            await self.store.purge_claims(now - CLAIMS_KEPT)
+            self._next_purge = now + CLAIMS_PURGE_EVERY
         self.metrics.deferred_backlog.set(await self.store.deferred_backlog(now))
         return len(ids)
 

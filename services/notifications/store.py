@@ -239,6 +239,12 @@ class NotificationStore:
         cursor = self.notifications.find({"published": False, "status": {"$in": list(TERMINAL)}}).limit(limit)
         return [d async for d in cursor]
 
+    async def purge_claims(self, before: datetime) -> int:
+        """Forget claims whose lease ended before ``before``. A claim only matters while its lease
+        runs: once it has ended, ``claim`` treats an expired claim and a missing one alike."""
+        result = await self.claims.delete_many({"lease_until": {"$lt": before}})
+        return result.deleted_count
+
     async def deferred_backlog(self, now: datetime) -> int:
         return await self.notifications.count_documents({"status": PENDING, "send_at": {"$gt": now}})
 

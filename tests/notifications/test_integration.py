@@ -418,3 +418,28 @@ async def test_claim_is_won_by_exactly_one_of_many_concurrent_instances(env: Env
         assert sum(w is not None for w in wins) == 1
     finally:
         await client.close()
+
+
+async def test_expired_claims_are_purged_and_a_purged_claim_can_be_taken_again(env: Env) -> None:
+    from services.notifications.handlers import EPOCH
+    from services.notifications.store import NotificationStore
+
+    client = make_client(env.settings.mongo_url)
+    store = NotificationStore(client[env.settings.database])
+    now = env.clock()
+    lease = timedelta(seconds=30)
+    try:
+        await store.notifications.insert_one(
+            {"_id": "n-old", "status": "pending", "send_at": now, "lease_until": EPOCH, "attempts": 0}
+        )
+        assert await store.claim("n-old", now, lease) is not None
+        await store.claims.insert_one({"_id": "n-fresh/1", "lease_until": now + timedelta(days=2)})
+        # a day later the first claim's lease is long over: purged; the fresh one is kept
+        later = now + timedelta(days=1)
+        assert await store.purge_claims(later - timedelta(hours=1)) == 1
+        assert [d["_id"] async for d in store.claims.find({})] == ["n-fresh/1"]
+        # the message whose holder never finished can still be claimed, by exactly one instance
+        wins = await asyncio.gather(*(store.claim("n-old", later, lease) for _ in range(4)))
+        assert sum(w is not None for w in wins) == 1
+    finally:
+        await client.close()
