@@ -242,13 +242,16 @@ class TicketingService:
         they call for. Returns how many requests were recomputed."""
         started = time.perf_counter()
         now = self.clock()
-        due = await self.requests.due(now, self.sweep_batch)
-        if due:
-            await self._refresh([str(doc["_id"]) for doc in due], now)
+        batch = await self.requests.due(now, self.sweep_batch)
+        if batch.docs:
+            await self._refresh([str(doc["_id"]) for doc in batch.docs], now)
+        # only once the alerts are recorded and the projections moved on: a crash before this
+        # line leaves the slots to be read again
+        await self.requests.swept(batch)
         await self.publish_pending()
-        self.metrics.swept.inc(len(due))
+        self.metrics.swept.inc(len(batch.docs))
         self.metrics.sweep_seconds.observe(time.perf_counter() - started)
-        return len(due)
+        return len(batch.docs)
 
     async def _record(self, records: Sequence[AlertRecord], now: datetime) -> None:
         for record in await self.alerts.record(records, now):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING
+from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -29,16 +29,27 @@ REQUESTS = "requests"
 EVENTS = "request_events"
 ALERTS = "alerts"
 ALERT_CLAIMS = "alert_claims"
+SWEEPS = "sweeps"
+SWEEP_STATE = "sla-sweeper"
 DUPLICATE_KEY = 11000
 #: FerretDB 1.24 stalls on one update command of 100 or more statements that match existing
-#: documents: a bulk of updates must stay below that
+#: documents (still so with the local index patch): a bulk of updates must stay below that
 UPDATE_CHUNK = 50
+#: width of a due slot: the sweeper finds what is due by equality on the slot (a string, which
+#: the store answers from an index) rather than by a date range (which reads every projection)
+SLOT = timedelta(minutes=1)
+SLOT_FORMAT = "%Y%m%d%H%M"
+#: slots re-read behind the last swept one, for clock skew between instances
+SLOT_OVERLAP = 2
+#: beyond this many slots since the last sweep (a long stop), one date-range read is cheaper
+MAX_SLOTS = 1440
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 INDEXES = (
     Index(REQUESTS, [("office", 1), ("request_id", 1)], unique=True),
     Index(EVENTS, [("request", 1)]),
     Index(REQUESTS, [("next_check_at", 1)]),
+    Index(REQUESTS, [("due_slot", 1)]),
     Index(REQUESTS, [("office", 1), ("state", 1)]),
     Index(ALERTS, [("office", 1), ("request_id", 1), ("stage", 1), ("kind", 1)], unique=True),
     Index(ALERTS, [("published", 1)]),
@@ -77,6 +88,27 @@ class RequestFilter:
     category: str | None = None
 
 
+def slot_start(moment: datetime) -> datetime:
+    """The start of the due slot holding ``moment`` (UTC)."""
+    utc = moment.astimezone(UTC)
+    return EPOCH + ((utc - EPOCH) // SLOT) * SLOT
+
+
+def slot_name(moment: datetime | None) -> str | None:
+    """The due slot of ``moment`` as stored on a projection (None: nothing to check)."""
+    return None if moment is None else slot_start(moment).strftime(SLOT_FORMAT)
+
+
+@dataclass(frozen=True)
+class DueBatch:
+    """Projections due now, and the slot the sweeper may record as swept once they are handled."""
+
+    docs: list[Document]
+    #: the current slot, to record once ``docs`` are handled; None while more is due than one
+    #: batch takes (the next tick reads the same slots again)
+    swept_slot: str | None
+
+
 class InvalidCursor(ValueError):
     pass
 
@@ -110,6 +142,7 @@ class MongoRequestRepository:
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[REQUESTS]
         self.events = db[EVENTS]
+        self.sweeps = db[SWEEPS]
 
     async def add_events(self, facts: Mapping[str, Sequence[Fact]]) -> set[tuple[str, str]]:
         """Store new facts by request key; return the (key, event id) pairs already stored."""
@@ -141,21 +174,25 @@ class MongoRequestRepository:
         return found
 
     async def write(self, projections: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
-        """Replace (or create) the projection documents.
+        """Replace (or create) the projection documents, each in place (no moment where a request
+        is missing from lists), with its due slot derived from ``next_check_at``.
 
-        Delete then insert, in two bulk commands: FerretDB 1.24 on SQLite scans the collection for
-        every single-document update, while one ``$in`` delete scans it once. Should another
-        writer insert first, its document stays and ``stale`` decides whether to compute again.
+        Upserts by ``_id`` (indexed), in bulks below ``UPDATE_CHUNK``. Two instances upserting a
+        new request at once: one insert fails on the unique ``_id``; the document that stands is
+        checked by ``stale``, which decides whether to compute again.
         """
-        if not projections:
-            return
-        docs = [{"_id": key, **fields} for key, fields in projections]
-        await self.collection.delete_many({"_id": {"$in": [d["_id"] for d in docs]}})
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-                raise
+        docs = [
+            {**fields, "_id": key, "due_slot": slot_name(fields.get("next_check_at"))} for key, fields in projections
+        ]
+        for start in range(0, len(docs), UPDATE_CHUNK):
+            chunk = docs[start : start + UPDATE_CHUNK]
+            try:
+                await self.collection.bulk_write(
+                    [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
+                )
+            except BulkWriteError as exc:
+                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+                    raise
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         """Keys whose stored projection was computed from fewer events than are stored now (a
@@ -180,10 +217,33 @@ class MongoRequestRepository:
         facts = (await self.facts_of([request_key(office, request_id)]))[request_key(office, request_id)]
         return facts or None
 
-    async def due(self, now: datetime, limit: int) -> list[Document]:
-        """Projections whose next SLA threshold is at or before ``now``, earliest first."""
-        cursor = self.collection.find({"next_check_at": {"$lte": now}}).sort("next_check_at", ASCENDING).limit(limit)
-        return [doc async for doc in cursor]
+    async def due(self, now: datetime, limit: int) -> DueBatch:
+        """Projections whose next SLA threshold is at or before ``now``, earliest first.
+
+        Reads the due slots from the last swept one (less ``SLOT_OVERLAP``) to the current one by
+        ``$in`` on ``due_slot``; a late tick or a restart only widens the list. With no sweep
+        recorded, or more than ``MAX_SLOTS`` behind, one date-range read catches everything due.
+        """
+        current = slot_start(now)
+        state = await self.sweeps.find_one({"_id": SWEEP_STATE})
+        query: dict[str, Any] = {"next_check_at": {"$lte": now}}
+        if state is not None:
+            last = datetime.strptime(str(state["slot"]), SLOT_FORMAT).replace(tzinfo=UTC)
+            first = min(last, current) - SLOT_OVERLAP * SLOT
+            n_slots = (current - first) // SLOT + 1
+            if n_slots <= MAX_SLOTS:
+                # the store answers the $in from the index; next_check_at only trims the current slot
+                query["due_slot"] = {"$in": [(first + i * SLOT).strftime(SLOT_FORMAT) for i in range(n_slots)]}
+        cursor = self.collection.find(query).sort("next_check_at", ASCENDING).limit(limit + 1)
+        docs = [doc async for doc in cursor]
+        complete = len(docs) <= limit
+        return DueBatch(docs[:limit], current.strftime(SLOT_FORMAT) if complete else None)
+
+    async def swept(self, batch: DueBatch) -> None:
+        """Record that everything due up to the batch's slot was handled."""
+        if batch.swept_slot is not None:
+            # an older value written by a slower instance only makes the next read wider
+            await self.sweeps.replace_one({"_id": SWEEP_STATE}, {"slot": batch.swept_slot}, upsert=True)
 
     async def page(self, where: RequestFilter, limit: int, after: str | None) -> tuple[list[Document], str | None]:
         """One page of request summaries ordered by key; the cursor of the next page if any."""

@@ -354,3 +354,67 @@ async def test_concurrent_writers_of_one_request_lose_no_event(make_settings: An
     finally:
         await mongo.drop_database(settings.database)
         await mongo.close()
+
+
+async def test_the_sweeper_finds_due_requests_by_slot_across_late_ticks_and_batches(
+    make_settings: Any, infra: dict[str, str]
+) -> None:
+    settings = ticketing_settings(make_settings)
+    mongo = make_client(settings.mongo_url)
+    try:
+        db = mongo[settings.database]
+        await ensure_indexes(db, INDEXES)
+        from prometheus_client import CollectorRegistry
+
+        clock = ManualClock(T0)
+
+        def instance(batch: int) -> tuple[TicketingService, FlakyPublisher]:
+            publisher = FlakyPublisher(0)
+            svc = TicketingService(
+                offices=load_offices_from(settings),
+                requests=MongoRequestRepository(db),
+                alerts=MongoAlertRepository(db),
+                publisher=publisher,
+                metrics=TicketingMetrics.create(CollectorRegistry()),
+                clock=clock,
+                sweep_batch=batch,
+            )
+            return svc, publisher
+
+        svc, publisher = instance(batch=2)
+        ids = [f"REQ-SLOT-{n}" for n in range(5)]
+        # U1: at risk at 3 h 12, breached at 4 h; one request opened a minute later
+        await svc.apply([request_event("request.opened", r, T0, urgency="U1", category="repair") for r in ids[:4]])
+        await svc.apply([request_event("request.opened", ids[4], T0 + timedelta(minutes=1), urgency="U1")])
+        stored = await db["requests"].find_one({"_id": f"demo-nord|{ids[0]}"})
+        assert stored is not None and stored["due_slot"] == "202611261112"  # 08:00 + 3 h 12, UTC
+        assert await svc.sweep() == 0  # first tick: no sweep recorded yet, one date-range read
+        assert (await db["sweeps"].find_one({}) or {}).get("slot") == "202611260800"
+
+        # a tick in the at-risk slot, before the later request's threshold: only the first four,
+        # two per tick (the batch), and the slot is not recorded until all of them are handled
+        clock.now = T0 + timedelta(hours=3, minutes=12, seconds=30)
+        assert await svc.sweep() == 2
+        assert (await db["sweeps"].find_one({}) or {}).get("slot") == "202611260800"
+        assert await svc.sweep() == 2
+        assert await svc.sweep() == 0
+        assert (await db["sweeps"].find_one({}) or {}).get("slot") == "202611261112"
+        assert sorted(e.subject for e in publisher.published) == ids[:4]
+
+        # a restarted instance, late by several minutes: the later request's at-risk is still found
+        svc, publisher = instance(batch=1000)
+        clock.now = T0 + timedelta(hours=3, minutes=40)
+        assert await svc.sweep() == 1
+        assert [(e.subject, e.type) for e in publisher.published] == [(ids[4], "fr.canopee.sla.at_risk.v1")]
+
+        # past every deadline: each breach once, however many ticks follow
+        clock.now = T0 + timedelta(hours=4, minutes=2)
+        assert await svc.sweep() == 5
+        assert await svc.sweep() == 0
+        clock.now += timedelta(minutes=5)
+        assert await svc.sweep() == 0
+        breached = [e.subject for e in publisher.published if e.type == "fr.canopee.sla.breached.v1"]
+        assert sorted(breached) == ids
+    finally:
+        await mongo.drop_database(settings.database)
+        await mongo.close()
