@@ -51,6 +51,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         app.include_router(health_router(rt.registry, rt.readiness))
         health_routes = app.router.routes[before:]
         await rt.start(indexes=INDEXES)
+        rt.every(settings.rollup_seconds, svc.refresh_rollups, name="rollups")
         rt.every(settings.gauge_seconds, svc.refresh_gauges, name="business-gauges")
         lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
         rt.every(settings.lag_seconds, lag.refresh, name="consumer-lag")

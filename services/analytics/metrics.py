@@ -22,6 +22,8 @@ class AnalyticsMetrics:
     breach_rate: Gauge
     open_alerts: Gauge
     query_seconds: Histogram
+    rollups_written: Counter
+    rollup_seconds: Histogram
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AnalyticsMetrics:
@@ -77,6 +79,17 @@ class AnalyticsMetrics:
             query_seconds=Histogram(
                 "canopee_analytics_query_seconds",
                 "Time to answer one indicator query.",
+                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                registry=registry,
+            ),
+            rollups_written=Counter(
+                "canopee_analytics_rollups_written_total",
+                "Daily rollups (office, day) computed from their facts and written.",
+                registry=registry,
+            ),
+            rollup_seconds=Histogram(
+                "canopee_analytics_rollup_seconds",
+                "Time to compute and write the rollups of one set of changed days.",
                 buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
                 registry=registry,
             ),

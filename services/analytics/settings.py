@@ -18,6 +18,9 @@ class AnalyticsSettings(ServiceSettings):
 
     #: how often the business gauges (backlog, CSAT, within target, open alerts) are recomputed
     gauge_seconds: float = Field(60.0, gt=0, le=3600)
+    #: how often the daily rollups of the days changed by consumed events are computed (a query
+    #: computes the stale rollups it needs itself, so this only moves that work off queries)
+    rollup_seconds: float = Field(5.0, gt=0, le=3600)
     #: the window (days) of the rate gauges (CSAT, within target)
     gauge_window_days: int = Field(30, ge=1, le=366)
     #: longest period one indicator query may span

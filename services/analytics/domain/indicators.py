@@ -111,8 +111,8 @@ class Bucket:
             self.within[k] = [a + b for a, b in zip(self.within[k], other.within[k], strict=True)]
         self.scores.extend(other.scores)
         self.nps.extend(other.nps)
-        for channel in self.notifications:
-            self.notifications[channel].update(other.notifications[channel])
+        for channel, counts in other.notifications.items():
+            self.notifications.setdefault(channel, Counter()).update(counts)
         self.transfer = [a + b for a, b in zip(self.transfer, other.transfer, strict=True)]
 
     def result(self) -> Doc:
