@@ -17,7 +17,7 @@ CAL = WorkingCalendar(PARIS)
 
 
 def paris(*args: int) -> datetime:
-    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc]
+    return datetime(*args, tzinfo=PARIS)  # type: ignore[misc,arg-type]
 
 
 def test_a_working_day_is_ten_hours_by_default() -> None:
