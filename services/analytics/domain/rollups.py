@@ -10,9 +10,10 @@ facts; answers from rollups equal answers from facts.
 
 from __future__ import annotations
 
+import struct
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -28,6 +29,29 @@ from services.analytics.domain.indicators import (
 
 #: the outcomes of a tenant notification that acknowledge the request it was sent for
 ACK_OUTCOMES = ("sent", "delivered")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+# Value lists (durations, instants) are stored packed in one binary field: the store decodes a
+# document value by value, so a day's hundreds of values cost one value instead of hundreds.
+def pack_floats(values: Sequence[float]) -> bytes:
+    """Little-endian IEEE doubles: exact."""
+    return struct.pack(f"<{len(values)}d", *values)
+
+
+def unpack_floats(data: bytes) -> list[float]:
+    """The values of ``pack_floats``."""
+    return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+
+def pack_times(values: Sequence[datetime]) -> bytes:
+    """Microseconds since the epoch, little-endian int64: exact."""
+    return struct.pack(f"<{len(values)}q", *((v - EPOCH) // timedelta(microseconds=1) for v in values))
+
+
+def unpack_times(data: bytes) -> list[datetime]:
+    """The instants of ``pack_times`` (UTC)."""
+    return [EPOCH + timedelta(microseconds=v) for v in struct.unpack(f"<{len(data) // 8}q", data)]
 
 
 def day_key(office: str, day: date) -> str:
@@ -91,8 +115,8 @@ def bucket_doc(b: Bucket) -> Doc:
         "digital": b.digital,
         "acknowledged": b.acknowledged,
         "reassigned": b.reassigned,
-        "first_response": list(b.first_response),
-        "repair": {u: list(b.repair[u]) for u in URGENCIES},
+        "first_response": pack_floats(b.first_response),
+        "repair": {u: pack_floats(b.repair[u]) for u in URGENCIES},
         "within": {k: list(v) for k, v in b.within.items()},
         "stage_applicable": dict(b.stage_applicable),
         "stage_breached": dict(b.stage_breached),
@@ -125,8 +149,8 @@ def bucket_of(doc: Mapping[str, Any]) -> Bucket:
         setattr(b, name, int(doc[name]))
     for name in ("by_category", "by_urgency", "by_channel", "stage_applicable", "stage_breached", "missed"):
         setattr(b, name, Counter({k: int(v) for k, v in doc[name].items()}))
-    b.first_response = [float(v) for v in doc["first_response"]]
-    b.repair = {u: [float(v) for v in doc["repair"].get(u, ())] for u in URGENCIES}
+    b.first_response = unpack_floats(doc["first_response"])
+    b.repair = {u: unpack_floats(doc["repair"].get(u, b"")) for u in URGENCIES}
     b.within = {k: [int(x) for x in v] for k, v in doc["within"].items()}
     b.scores = _expand(doc["scores"])
     b.nps = _expand(doc["nps"])
@@ -212,8 +236,8 @@ def rollup(office: str, day: date, facts: Iterable[Doc], acknowledged: Iterable[
         "day": day.isoformat(),
         "bucket": bucket_doc(acc.totals[office]),
         "campaigns": _campaign_entries(office, day, surveys, tz),
-        "starts": sorted(starts),
-        "ends": sorted(ends),
+        "starts": pack_times(sorted(starts)),
+        "ends": pack_times(sorted(ends)),
         "net": len(starts) - len(ends),
         "n_facts": len(unique),
     }
@@ -267,4 +291,5 @@ def open_now(now: datetime, net_before_today: int, today: Doc | None) -> int:
     up to ``now`` (an interval is open from its start, inclusive, to its end, exclusive)."""
     if today is None:
         return net_before_today
-    return net_before_today + sum(1 for s in today["starts"] if s <= now) - sum(1 for e in today["ends"] if e <= now)
+    starts, ends = unpack_times(today["starts"]), unpack_times(today["ends"])
+    return net_before_today + sum(1 for s in starts if s <= now) - sum(1 for e in ends if e <= now)
