@@ -119,10 +119,13 @@ done
 # show; notifications only text about the last 48 hours), then live traffic in real time
 if [[ " ${STARTED[*]} " == *" gateway "* ]]; then
   GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
-  if [[ ! -e "$RUN/backfill.done" ]] && ((BACKFILL_DAYS > 0)); then
+  # the store starts empty with each start of the infrastructure, so the history is sent once per
+  # store process: the marker holds the PID of the store it was sent to
+  store_pid="$(cat "$RUN/ferretdb.pid" 2>/dev/null || true)"
+  if [[ "$(cat "$RUN/backfill.done" 2>/dev/null || true)" != "$store_pid" ]] && ((BACKFILL_DAYS > 0)); then
     say "sending $BACKFILL_DAYS days of history through the gateway"
     "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed 1 --days "$BACKFILL_DAYS" \
-      && touch "$RUN/backfill.done"
+      && echo "$store_pid" >"$RUN/backfill.done"
   fi
   start simulator "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed "$(date +%s)" \
     --start "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" --speed 1 --requests-per-day "$SIM_RATE" \
