@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+#: durations of queries and rollup computations, from 10 ms to 30 s
+SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
 
 @dataclass(frozen=True)
 class AnalyticsMetrics:
@@ -79,7 +82,7 @@ class AnalyticsMetrics:
             query_seconds=Histogram(
                 "canopee_analytics_query_seconds",
                 "Time to answer one indicator query.",
-                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                buckets=SECONDS_BUCKETS,
                 registry=registry,
             ),
             rollups_written=Counter(
@@ -90,7 +93,7 @@ class AnalyticsMetrics:
             rollup_seconds=Histogram(
                 "canopee_analytics_rollup_seconds",
                 "Time to compute and write the rollups of one set of changed days.",
-                buckets=(0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+                buckets=SECONDS_BUCKETS,
                 registry=registry,
             ),
         )

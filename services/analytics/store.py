@@ -2,8 +2,8 @@
 
 ``events``: every kept event once, ``_id`` = the event id (a duplicate insert is a no-op), with
 the key of the fact it belongs to. ``facts``: one document per key, computed from all the key's
-events and replaced as a whole (delete + insert: FerretDB 1.24 on SQLite scans a collection for
-every single-document update and its conditional updates are not atomic), with the number of
+events and replaced as a whole (delete + insert: FerretDB 1.24's conditional updates are not
+atomic), with the number of
 events it was computed from, so a projection written by a concurrent instance from fewer events
 is detected and computed again.
 
@@ -148,30 +148,22 @@ class MongoFactStore:
         try:
             await self.events.insert_many(list(docs), ordered=False)
         except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", ()):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                duplicates.add(str(docs[error["index"]]["_id"]))
+            _raise_unless_duplicates(exc)
+            duplicates.update(str(docs[e["index"]]["_id"]) for e in exc.details.get("writeErrors", ()))
         return duplicates
 
     async def events_of(self, keys: Iterable[str]) -> dict[str, list[Doc]]:
-        wanted = list(dict.fromkeys(keys))
-        found: dict[str, list[Doc]] = {k: [] for k in wanted}
-        if wanted:
-            async for doc in self.events.find({"key": {"$in": wanted}}):
-                found.setdefault(str(doc["key"]), []).append(doc)
+        found: dict[str, list[Doc]] = {k: [] for k in keys}
+        for doc in await _find_in(self.events, "key", found):
+            found.setdefault(str(doc["key"]), []).append(doc)
         return found
 
     async def write_facts(self, facts: Sequence[Doc]) -> None:
         if not facts:
             return
         await self.facts_collection.delete_many({"_id": {"$in": [f["_id"] for f in facts]}})
-        try:
-            await self.facts_collection.insert_many([dict(f) for f in facts], ordered=False)
-        except BulkWriteError as exc:
-            # another instance inserted first: ``stale`` decides whether to compute again
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-                raise
+        # another instance may insert first: ``stale`` decides whether to compute again
+        await _insert_ignoring_duplicates(self.facts_collection, [dict(f) for f in facts])
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(keys))
@@ -184,56 +176,38 @@ class MongoFactStore:
         ]
         async for row in await self.events.aggregate(pipeline):
             counts[str(row["_id"])] = int(row["n"])
-        written: dict[str, int] = {}
-        async for doc in self.facts_collection.find({"_id": {"$in": wanted}}, {"n_events": 1}):
-            written[str(doc["_id"])] = int(doc.get("n_events", -1))
+        written = {
+            str(d["_id"]): int(d.get("n_events", -1))
+            for d in await _find_in(self.facts_collection, "_id", wanted, {"n_events": 1})
+        }
         return [k for k in wanted if written.get(k) != counts.get(k, 0)]
 
     async def facts(self, offices: Sequence[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(offices))
-        if not wanted:
-            return []
-        # one read for every office asked: FerretDB 1.24 on SQLite scans the collection for any
-        # filter other than an ``_id`` equality, so one query per office would scan it once per office
-        query: Document = {"office": wanted[0]} if len(wanted) == 1 else {"office": {"$in": wanted}}
-        return [doc async for doc in self.facts_collection.find(query)]
+        # one read for every office asked (the office index answers the $in)
+        return await _find_in(self.facts_collection, "office", offices)
 
     async def days_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-        cursor = self.facts_collection.find({"_id": {"$in": wanted}}, {"days": 1})
-        return {str(d["_id"]): list(d.get("days") or ()) async for d in cursor}
+        docs = await _find_in(self.facts_collection, "_id", keys, {"days": 1})
+        return {str(d["_id"]): list(d.get("days") or ()) for d in docs}
 
     async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
         docs = [{"_id": f"{day}|{key}", "day": day, "fact": key} for day, key in dict.fromkeys(members)]
         await _insert_ignoring_duplicates(self.fact_days, docs)
 
     async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
-        wanted = list(dict.fromkeys(days))
-        found: dict[str, list[str]] = {d: [] for d in wanted}
-        if wanted:
-            async for doc in self.fact_days.find({"day": {"$in": wanted}}):
-                found.setdefault(str(doc["day"]), []).append(str(doc["fact"]))
+        found: dict[str, list[str]] = {d: [] for d in days}
+        for doc in await _find_in(self.fact_days, "day", found):
+            found.setdefault(str(doc["day"]), []).append(str(doc["fact"]))
         return found
 
     async def facts_by_key(self, keys: Iterable[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return []
-        return [doc async for doc in self.facts_collection.find({"_id": {"$in": wanted}})]
+        return await _find_in(self.facts_collection, "_id", keys)
 
     async def opened_by(self, event_ids: Iterable[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(event_ids))
-        if not wanted:
-            return []
-        return [doc async for doc in self.facts_collection.find({"opened_event": {"$in": wanted}})]
+        return await _find_in(self.facts_collection, "opened_event", event_ids)
 
     async def acknowledging(self, event_ids: Iterable[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(event_ids))
-        if not wanted:
-            return []
-        return [doc async for doc in self.facts_collection.find({"cause_id": {"$in": wanted}})]
+        return await _find_in(self.facts_collection, "cause_id", event_ids)
 
     async def alerts(self, offices: Sequence[str]) -> list[Doc]:
         wanted = list(dict.fromkeys(offices))
@@ -250,24 +224,15 @@ class MongoFactStore:
             await self.dirty_collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             # two upserts of the same new marker at once: the loser replaces the winner's
+            _raise_unless_duplicates(exc)
             failed = [e["index"] for e in exc.details.get("writeErrors", ())]
-            if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-                raise
             await self.dirty_collection.bulk_write([ops[i] for i in failed], ordered=False)
 
     async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(offices))
-        if not wanted:
-            return {}
-        cursor = self.dirty_collection.find({"office": {"$in": wanted}})
-        return {str(d["_id"]): str(d["gen"]) async for d in cursor}
+        return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "office", offices)}
 
     async def dirty_of(self, days: Iterable[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(days))
-        if not wanted:
-            return {}
-        cursor = self.dirty_collection.find({"_id": {"$in": wanted}})
-        return {str(d["_id"]): str(d["gen"]) async for d in cursor}
+        return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "_id", days)}
 
     async def write_rollups(self, rollups: Sequence[Doc]) -> None:
         if not rollups:
@@ -280,20 +245,30 @@ class MongoFactStore:
         )
 
     async def rollups(self, days: Iterable[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(days))
-        if not wanted:
-            return []
-        return [doc async for doc in self.rollups_collection.find({"_id": {"$in": wanted}})]
+        return await _find_in(self.rollups_collection, "_id", days)
 
     async def nets(self, offices: Sequence[str]) -> list[Doc]:
-        wanted = list(dict.fromkeys(offices))
-        if not wanted:
-            return []
-        return [doc async for doc in self.nets_collection.find({"office": {"$in": wanted}})]
+        return await _find_in(self.nets_collection, "office", offices)
 
 
 def _net(rollup: Doc) -> Doc:
     return {k: rollup[k] for k in ("_id", "office", "day", "net", "gen")}
+
+
+async def _find_in(
+    collection: AsyncCollection[Document], field: str, values: Iterable[str], projection: Document | None = None
+) -> list[Doc]:
+    """Every document whose ``field`` is one of ``values`` (none asked: no read)."""
+    wanted = list(dict.fromkeys(values))
+    if not wanted:
+        return []
+    return [doc async for doc in collection.find({field: {"$in": wanted}}, projection)]
+
+
+def _raise_unless_duplicates(exc: BulkWriteError) -> None:
+    """A bulk write whose only errors are duplicate keys did what it had to; anything else is raised."""
+    if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
+        raise exc
 
 
 async def _insert_ignoring_duplicates(collection: AsyncCollection[Document], docs: Sequence[Doc]) -> None:
@@ -302,8 +277,7 @@ async def _insert_ignoring_duplicates(collection: AsyncCollection[Document], doc
     try:
         await collection.insert_many(list(docs), ordered=False)
     except BulkWriteError as exc:
-        if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-            raise
+        _raise_unless_duplicates(exc)
 
 
 class MemoryFactStore:
