@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
 from services.ticketing.app import create_app
 from services.ticketing.handlers import TicketingService
@@ -279,26 +280,42 @@ class FlakyPublisher:
         self.published.extend(events)
 
 
-async def test_an_alert_whose_publish_failed_is_published_by_the_next_sweep_once(
-    make_settings: Any, infra: dict[str, str]
-) -> None:
-    settings = ticketing_settings(make_settings)
+@asynccontextmanager
+async def service_store(settings: TicketingSettings) -> AsyncIterator[Any]:
+    """The service's database on the real store, indexed, dropped afterwards."""
     mongo = make_client(settings.mongo_url)
     try:
         db = mongo[settings.database]
         await ensure_indexes(db, INDEXES)
-        from prometheus_client import CollectorRegistry
+        yield db
+    finally:
+        await mongo.drop_database(settings.database)
+        await mongo.close()
 
+
+def store_instance(
+    settings: TicketingSettings, db: Any, publisher: FlakyPublisher, clock: ManualClock, **options: Any
+) -> TicketingService:
+    """One service instance on ``db`` without Kafka: events applied and sweeps run by the test."""
+    return TicketingService(
+        offices=load_offices_from(settings),
+        requests=MongoRequestRepository(db),
+        alerts=MongoAlertRepository(db),
+        publisher=publisher,
+        metrics=TicketingMetrics.create(CollectorRegistry()),
+        clock=clock,
+        **options,
+    )
+
+
+async def test_an_alert_whose_publish_failed_is_published_by_the_next_sweep_once(
+    make_settings: Any, infra: dict[str, str]
+) -> None:
+    settings = ticketing_settings(make_settings)
+    async with service_store(settings) as db:
         publisher = FlakyPublisher(failures=1)
         clock = ManualClock(T0 + timedelta(hours=5))
-        svc = TicketingService(
-            offices=load_offices_from(settings),
-            requests=MongoRequestRepository(db),
-            alerts=MongoAlertRepository(db),
-            publisher=publisher,
-            metrics=TicketingMetrics.create(CollectorRegistry()),
-            clock=clock,
-        )
+        svc = store_instance(settings, db, publisher, clock)
         late: Sequence[CloudEvent] = [request_event("request.opened", "REQ-FLAKY", T0, urgency="U1", category="repair")]
         with pytest.raises(ConnectionError):
             await svc.apply(late)  # recorded, not published: the batch would be retried
@@ -311,30 +328,12 @@ async def test_an_alert_whose_publish_failed_is_published_by_the_next_sweep_once
         await svc.sweep()
         assert len(publisher.published) == 2  # breached intervention, then breached first response
         assert len({e.id for e in publisher.published}) == 2
-    finally:
-        await mongo.drop_database(settings.database)
-        await mongo.close()
 
 
 async def test_concurrent_writers_of_one_request_lose_no_event(make_settings: Any, infra: dict[str, str]) -> None:
     settings = ticketing_settings(make_settings)
-    mongo = make_client(settings.mongo_url)
-    try:
-        db = mongo[settings.database]
-        await ensure_indexes(db, INDEXES)
-        from prometheus_client import CollectorRegistry
-
-        def instance() -> TicketingService:
-            return TicketingService(
-                offices=load_offices_from(settings),
-                requests=MongoRequestRepository(db),
-                alerts=MongoAlertRepository(db),
-                publisher=FlakyPublisher(0),
-                metrics=TicketingMetrics.create(CollectorRegistry()),
-                clock=ManualClock(T0),
-            )
-
-        a, b = instance(), instance()
+    async with service_store(settings) as db:
+        a, b = (store_instance(settings, db, FlakyPublisher(0), ManualClock(T0)) for _ in range(2))
         rid = "REQ-RACE"
         await asyncio.gather(
             a.apply([request_event("request.opened", rid, T0, category="repair")]),
@@ -351,35 +350,18 @@ async def test_concurrent_writers_of_one_request_lose_no_event(make_settings: An
             "request.resumed",
         ]
         assert found.request.state.value == "assigned"
-    finally:
-        await mongo.drop_database(settings.database)
-        await mongo.close()
 
 
 async def test_the_sweeper_finds_due_requests_by_slot_across_late_ticks_and_batches(
     make_settings: Any, infra: dict[str, str]
 ) -> None:
     settings = ticketing_settings(make_settings)
-    mongo = make_client(settings.mongo_url)
-    try:
-        db = mongo[settings.database]
-        await ensure_indexes(db, INDEXES)
-        from prometheus_client import CollectorRegistry
-
+    async with service_store(settings) as db:
         clock = ManualClock(T0)
 
         def instance(batch: int) -> tuple[TicketingService, FlakyPublisher]:
             publisher = FlakyPublisher(0)
-            svc = TicketingService(
-                offices=load_offices_from(settings),
-                requests=MongoRequestRepository(db),
-                alerts=MongoAlertRepository(db),
-                publisher=publisher,
-                metrics=TicketingMetrics.create(CollectorRegistry()),
-                clock=clock,
-                sweep_batch=batch,
-            )
-            return svc, publisher
+            return store_instance(settings, db, publisher, clock, sweep_batch=batch), publisher
 
         svc, publisher = instance(batch=2)
         ids = [f"REQ-SLOT-{n}" for n in range(5)]
@@ -415,6 +397,3 @@ async def test_the_sweeper_finds_due_requests_by_slot_across_late_ticks_and_batc
         assert await svc.sweep() == 0
         breached = [e.subject for e in publisher.published if e.type == "fr.canopee.sla.breached.v1"]
         assert sorted(breached) == ids
-    finally:
-        await mongo.drop_database(settings.database)
-        await mongo.close()
