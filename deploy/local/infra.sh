@@ -14,7 +14,8 @@
 #   .local/run/                kafka.pid, ferretdb.pid, kafka.log (log4j), kafka.out (JVM stdout/err),
 #                              ferretdb.log, kafka/ (server.properties + data), ferretdb/ (SQLite files)
 # Environment: CANOPEE_KAFKA_PORT (9092), CANOPEE_KAFKA_CONTROLLER_PORT (9093), CANOPEE_MONGO_PORT
-# (27017), CANOPEE_INFRA_WAIT (seconds to wait for readiness, 120), CANOPEE_KAFKA_HEAP (512m).
+# (27017), CANOPEE_INFRA_WAIT (seconds to wait for readiness, 120), CANOPEE_KAFKA_HEAP (512m),
+# CANOPEE_FERRETDB_DEBUG_ADDR (host:port where the store serves Go's /debug/pprof/; unset: off).
 # Processes are only ever signalled by the PID this script recorded, after checking that the PID
 # still runs the program it started (never by process name).
 set -euo pipefail
@@ -30,6 +31,7 @@ CONTROLLER_PORT="${CANOPEE_KAFKA_CONTROLLER_PORT:-9093}"
 MONGO_PORT="${CANOPEE_MONGO_PORT:-27017}"
 WAIT_SECONDS="${CANOPEE_INFRA_WAIT:-120}"
 KAFKA_HEAP="${CANOPEE_KAFKA_HEAP:-512m}"
+FERRETDB_DEBUG_ADDR="${CANOPEE_FERRETDB_DEBUG_ADDR:-}"
 STOP_SECONDS=20
 
 say() { printf '[infra] %s\n' "$*"; }
@@ -143,7 +145,7 @@ build_ferretdb() {
     [[ -z "$stale" ]] && return 0
   fi
   command -v go >/dev/null || die "Go is needed to build the FerretDB runner"
-  say "building FerretDB 1.24 with the local index patch (first use only; downloads Go modules)…"
+  say "building FerretDB 1.24 with the local patch (first use only; downloads Go modules)…"
   # The module source is copied out of Go's read-only cache, the files of _patch/ are laid over it
   # (deploy/local/ferretdb/README.md says why) and the runner is built against that copy through a
   # generated go.mod whose replace directive points at it; the committed go.mod stays untouched.
@@ -227,7 +229,9 @@ start_ferretdb() {
   local dir="$RUN/ferretdb"
   rm -rf "$dir"
   mkdir -p "$dir"
-  launch ferretdb "$RUN/ferretdb.log" "$BIN/ferretdb" -listen "127.0.0.1:$MONGO_PORT" -dir "$dir"
+  local extra=()
+  [[ -n "$FERRETDB_DEBUG_ADDR" ]] && extra=(-debug-addr "$FERRETDB_DEBUG_ADDR")
+  launch ferretdb "$RUN/ferretdb.log" "$BIN/ferretdb" -listen "127.0.0.1:$MONGO_PORT" -dir "$dir" "${extra[@]}"
   STARTED+=" ferretdb"
   say "ferretdb starting (pid $(recorded_pid ferretdb)) on 127.0.0.1:$MONGO_PORT, log .local/run/ferretdb.log"
 }

@@ -3,6 +3,7 @@
 //
 //	ferretdb -listen 127.0.0.1:27017 -dir /abs/data/dir   serve until SIGTERM (-synchronous normal)
 //	ferretdb -ping 127.0.0.1:27017                        one MongoDB `ping` command; exit 0 if ok
+//	ferretdb ... -debug-addr 127.0.0.1:6060               also serve Go's /debug/pprof/ (profiling)
 //
 // FerretDB's own command (`go install .../cmd/ferretdb`) builds but panics at start-up because its
 // version file is not in the module zip; the embeddable package below has no such problem.
@@ -13,6 +14,8 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
+	_ "net/http/pprof" // served only with -debug-addr
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -35,6 +38,8 @@ func main() {
 		"(a power cut may lose the last commits): right for a development and test store")
 	ping := flag.String("ping", "", "do not serve: send a MongoDB ping to this host:port and exit 0 if it answers ok")
 	timeout := flag.Duration("timeout", 2*time.Second, "time limit of -ping")
+	debugAddr := flag.String("debug-addr", "", "also serve Go's /debug/pprof/ on this host:port (off when empty); "+
+		"e.g. go tool pprof -top http://127.0.0.1:6060/debug/pprof/profile?seconds=10")
 	flag.Parse()
 
 	if *ping != "" {
@@ -85,6 +90,14 @@ func main() {
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "ferretdb: %v\n", err)
 		os.Exit(1)
+	}
+
+	if *debugAddr != "" {
+		go func() {
+			if err := http.ListenAndServe(*debugAddr, nil); err != nil { //nolint:gosec // local profiling only
+				fmt.Fprintf(os.Stderr, "ferretdb: -debug-addr: %v\n", err)
+			}
+		}()
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)

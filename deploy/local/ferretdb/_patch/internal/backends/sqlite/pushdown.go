@@ -47,6 +47,8 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 
 	var conds []string
 	var args []any
+	var pushed []string // the key of each condition
+	var idArgs []any    // the arguments of the _id condition
 
 	for _, key := range filter.Keys() {
 		if !pushableKey(key) {
@@ -59,6 +61,10 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 		if arg, ok := pushableValue(value); ok {
 			conds = append(conds, column+" = ?")
 			args = append(args, arg)
+			pushed = append(pushed, key)
+			if key == "_id" {
+				idArgs = []any{arg}
+			}
 			continue
 		}
 
@@ -71,6 +77,10 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 			if arg, ok := pushableValue(eq); ok {
 				conds = append(conds, column+" = ?")
 				args = append(args, arg)
+				pushed = append(pushed, key)
+				if key == "_id" {
+					idArgs = []any{arg}
+				}
 			}
 			continue
 		}
@@ -101,10 +111,22 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 
 		conds = append(conds, column+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(inArgs)), ", ")+")")
 		args = append(args, inArgs...)
+		pushed = append(pushed, key)
+		if key == "_id" {
+			idArgs = inArgs
+		}
 	}
 
 	if len(conds) == 0 {
 		return "", nil
+	}
+
+	// a condition on _id (unique) is all SQLite needs: with others beside it, the planner may
+	// pick a less selective index (e.g. a status shared by many documents) and read them all
+	for i, key := range pushed {
+		if key == "_id" {
+			return " WHERE " + conds[i], idArgs
+		}
 	}
 
 	return " WHERE " + strings.Join(conds, " AND "), args
