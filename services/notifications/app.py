@@ -129,6 +129,7 @@ def create_app(
             yield
         finally:
             app.state.notifier = None
+            await notifier.drain(settings.drain_seconds)
             await rt.stop()
             await http.close()
 

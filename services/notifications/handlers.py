@@ -147,6 +147,11 @@ class Notifier:
     clock: Callable[[], datetime] = utcnow
     perf: Callable[[], float] = field(default=time.perf_counter)
     _next_purge: datetime = field(default=EPOCH, init=False)
+    #: sends handed off by the consumer, each with the key of its request (or subject)
+    _sends: dict[asyncio.Task[None], tuple[str, str]] = field(default_factory=dict, init=False)
+    #: the last send started per request: the next one for the same request waits for it
+    _last_send: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _send_slots: asyncio.Semaphore | None = field(default=None, init=False)
 
     @property
     def lease(self) -> timedelta:
@@ -197,22 +202,25 @@ class Notifier:
         request_id = getattr(event.data, "request_id", None)
         if isinstance(event, RequestOpened):
             d = event.data
-            await self.store.save_request(
-                office.id,
-                d.request_id,
-                {
-                    "tenant_ref": d.tenant_ref,
-                    "category": d.category.value,
-                    "urgency": d.urgency.value if d.urgency else None,
-                },
-            )
-        elif isinstance(event, RequestAssigned):
+            details = {
+                "tenant_ref": d.tenant_ref,
+                "category": d.category.value,
+                "urgency": d.urgency.value if d.urgency else None,
+            }
+            # the request's own messages need none of it: saved while they are decided
+            saved = asyncio.ensure_future(self.store.save_request(office.id, d.request_id, details))
+            try:
+                await self._decide_all(event, office, None, None)
+            finally:
+                await saved
+            return
+        if isinstance(event, RequestAssigned):
             if event.data.assignee_kind.value == "contractor" and event.data.assignee_name:
                 await self.store.save_request(
                     office.id, event.data.request_id, {"contractor": event.data.assignee_name}
                 )
             return
-        if request_id is not None and not isinstance(event, RequestOpened):
+        if request_id is not None:
             request = await self._request(office.id, request_id)
         if isinstance(event, AppointmentScheduled):
             a = event.data
@@ -251,6 +259,11 @@ class Notifier:
                 {"office": office.id, "request_id": event.data.request_id, "template": "appointment_reminder"},
                 Reason.CANCELLED,
             )
+        await self._decide_all(event, office, request, appointment)
+
+    async def _decide_all(
+        self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
+    ) -> None:
         now = self.clock()
         plans = plans_for(
             event,
@@ -337,7 +350,7 @@ class Notifier:
                 await self._suppress(base, Channel.EMAIL, Reason.NO_OFFICE_ADDRESS, now)
                 return
             channel, fallbacks, contact = Channel.EMAIL, (), None
-        await self.enqueue(base, channel, fallbacks, plan.scheduled_at, now, contact=contact)
+        await self.enqueue(base, channel, fallbacks, plan.scheduled_at, now, contact=contact, hand_off=True)
 
     async def enqueue(
         self,
@@ -348,9 +361,13 @@ class Notifier:
         now: datetime,
         *,
         contact: Contact | None = None,
+        hand_off: bool = False,
     ) -> None:
         """Build the message now (a template error fails here, never half-way at send time),
-        record it once, and send it when due (``contact``: the tenant's, just read, if known)."""
+        record it once, and send it when due (``contact``: the tenant's, just read, if known).
+
+        ``hand_off``: the send runs in the background (see ``_hand_off``) and this returns once
+        the message is recorded and claimed, so the consumer goes on with its next batch."""
         office = self._office(base["office"])
         rendered = self.templates.render(office.id, base["template"], channel, base["context"])
         for other in fallbacks:  # the fallback must build too
@@ -394,7 +411,10 @@ class Notifier:
             self._count(doc, "deferred")
             await self.publisher.publish([deferred_event(doc)])
             return
-        await self._send(doc, contact=contact)
+        if hand_off:
+            await self._hand_off(doc, contact)
+        else:
+            await self._send(doc, contact=contact)
 
     async def _suppress(self, base: Document, channel: Channel, reason: Reason, now: datetime) -> None:
         nid = notification_id(base["cause_id"], base["template"], channel)
@@ -430,6 +450,48 @@ class Notifier:
             await self.dispatch(nid)
 
     # --- sending --------------------------------------------------------------------------------
+
+    async def _hand_off(self, doc: Document, contact: Contact | None) -> None:
+        """Send a claimed message in the background, at most ``send_concurrency`` at a time
+        (the caller waits for a free slot: that is the consumer's back-pressure).
+
+        The message is recorded as being sent by this instance until its lease ends: should the
+        process die before the outcome is recorded, the dispatcher of any instance sends it after
+        the lease. Messages of one request go out in the order they were decided."""
+        if self._send_slots is None:
+            self._send_slots = asyncio.Semaphore(self.settings.send_concurrency)
+        await self._send_slots.acquire()
+        key = (doc["office"], doc.get("request_id") or doc["subject"])
+        before = self._last_send.get(key)
+        task = asyncio.create_task(self._send_after(doc, contact, before), name=f"send {doc['_id']}")
+        self._sends[task] = key
+        self._last_send[key] = task
+        task.add_done_callback(self._sent)
+
+    async def _send_after(self, doc: Document, contact: Contact | None, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await self._send(doc, contact=contact)
+        except Exception:  # the lease ends and the dispatcher sends it: nothing is lost
+            log.exception("sending a message failed, the dispatcher will take it over", extra={"office": doc["office"]})
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        key = self._sends.pop(task)
+        if self._last_send.get(key) is task:
+            del self._last_send[key]
+        assert self._send_slots is not None
+        self._send_slots.release()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the sends in the background are done (at stop); False if some are left."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._sends:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(list(self._sends), timeout=left)
+        return True
 
     async def dispatch(self, nid: str) -> None:
         """Send one due message if this instance wins its claim."""
@@ -509,7 +571,7 @@ class Notifier:
         except Exception:  # the broker is away: record the outcome anyway, re-emit later
             log.warning("outcome not published yet", extra={"office": doc["office"], "outcome": status})
             published = False
-        if await self.store.finish(doc["_id"], status, now, published=published, **values):
+        if await self.store.finish(doc["_id"], int(doc.get("attempts", 0)), status, now, published=published, **values):
             self._count(doc, status)
 
     async def _fallback(self, doc: Document, now: datetime) -> None:

@@ -8,10 +8,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared.batching import Coalescer
 from shared.events import Channel, PreferredChannel
 from shared.store import Document, Index
 
@@ -42,8 +44,71 @@ INDEXES = [
 ]
 
 
+DUPLICATE_KEY = 11000
+
+
 def _key(*parts: str) -> str:
     return "/".join(parts)
+
+
+def _reader(collection: AsyncCollection[Document]) -> Coalescer[str, Document | None]:
+    """Reads by ``_id`` made at the same time go as one ``$in`` query."""
+
+    async def run(keys: list[str]) -> list[Document | None]:
+        found = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(set(keys))}})}
+        return [found.get(key) for key in keys]
+
+    return Coalescer(run)
+
+
+def _inserter(collection: AsyncCollection[Document]) -> Coalescer[Document, bool]:
+    """Inserts made at the same time go as one unordered ``insert_many``; each caller learns
+    whether its document went in (False: the ``_id`` or a unique key was already taken)."""
+
+    async def run(docs: list[Document]) -> list[bool | BaseException]:
+        results: list[bool | BaseException] = [True] * len(docs)
+        try:
+            await collection.insert_many(docs, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                index = error["index"]
+                failed = RuntimeError(f"insert failed: {error.get('errmsg')}")
+                results[index] = False if error.get("code") == DUPLICATE_KEY else failed
+        return results
+
+    return Coalescer(run)
+
+
+#: an update of a batch: filter, change, upsert
+Update = tuple[Document, Document, bool]
+
+
+def _updater(collection: AsyncCollection[Document]) -> Coalescer[Update, bool | None]:
+    """Updates made at the same time go as one unordered ``bulk_write``. A bulk only tells how
+    many documents changed in all: each caller gets True when every update of the batch changed
+    its document, False when none did, None when some did (the caller checks if it needs to know)."""
+
+    async def run(updates: list[Update]) -> list[bool | BaseException | None]:
+        requests = [UpdateOne(query, change, upsert=upsert) for query, change, upsert in updates]
+        results: list[bool | BaseException | None] = [None] * len(updates)
+        try:
+            result = await collection.bulk_write(requests, ordered=False)
+        except BulkWriteError as exc:
+            for error in exc.details.get("writeErrors", []):
+                index = error["index"]
+                if error.get("code") == DUPLICATE_KEY and updates[index][2]:
+                    # two upserts of one new document raced (another instance): once more, it exists now
+                    query, change, _ = updates[index]
+                    await collection.update_one(query, change)
+                else:
+                    results[index] = RuntimeError(f"update failed: {error.get('errmsg')}")
+            return results
+        changed = result.modified_count + result.upserted_count
+        if changed in (0, len(updates)):
+            return [changed > 0] * len(updates)
+        return results
+
+    return Coalescer(run)
 
 
 class NotificationStore:
@@ -56,6 +121,14 @@ class NotificationStore:
         self.appointments = db[APPOINTMENTS]
         self.notifications = db[NOTIFICATIONS]
         self.claims = db[CLAIMS]
+        # the hot path of a consumed batch: its messages' reads and writes go in bulk
+        self._contact = _reader(self.contacts)
+        self._request = _reader(self.requests)
+        self._notification = _reader(self.notifications)
+        self._insert = _inserter(self.notifications)
+        self._insert_request = _inserter(self.requests)
+        self._update_request = _updater(self.requests)
+        self._update_notification = _updater(self.notifications)
 
     # --- contacts and consents ------------------------------------------------------------------
 
@@ -92,7 +165,7 @@ class NotificationStore:
         return await self._upsert_if_newer(_key(office, tenant_ref), f"{channel.value}_consent_time", at, values)
 
     async def get_contact(self, office: str, tenant_ref: str) -> Contact | None:
-        doc = await self.contacts.find_one({"_id": _key(office, tenant_ref)})
+        doc = await self._contact(_key(office, tenant_ref))
         if doc is None or (not doc.get("phone") and not doc.get("email") and "preferred" not in doc):
             return None
         return Contact(
@@ -129,14 +202,13 @@ class NotificationStore:
     # --- request details ------------------------------------------------------------------------
 
     async def save_request(self, office: str, request_id: str, values: Document) -> None:
-        await self.requests.update_one(
-            {"_id": _key(office, request_id)},
-            {"$set": {"office": office, "request_id": request_id, **values}},
-            upsert=True,
-        )
+        values = {"office": office, "request_id": request_id, **values}
+        # usually the first fact of the request: an insert (cheap in bulk), else an update
+        if not await self._insert_request({"_id": _key(office, request_id), **values}):
+            await self._update_request(({"_id": _key(office, request_id)}, {"$set": values}, True))
 
     async def get_request(self, office: str, request_id: str) -> Document | None:
-        return await self.requests.find_one({"_id": _key(office, request_id)})
+        return await self._request(_key(office, request_id))
 
     async def save_appointment(self, office: str, request_id: str, appointment_id: str, values: Document) -> None:
         await self.appointments.update_one(
@@ -150,14 +222,10 @@ class NotificationStore:
 
     async def insert(self, doc: Document) -> bool:
         """Record a decided message; False when it was already decided (redelivery, instance)."""
-        try:
-            await self.notifications.insert_one(doc)
-        except DuplicateKeyError:
-            return False
-        return True
+        return await self._insert(doc)
 
     async def get(self, notification_id: str) -> Document | None:
-        return await self.notifications.find_one({"_id": notification_id})
+        return await self._notification(notification_id)
 
     async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Document | None:
         """Take a due message for sending: only one instance wins until its lease expires.
@@ -189,13 +257,16 @@ class NotificationStore:
             return {**doc, **values}
         return None
 
-    async def finish(self, notification_id: str, status: str, now: datetime, **values: Any) -> bool:
-        """A claimed message reached ``status`` (``values`` say whether its outcome is on Kafka)."""
-        result = await self.notifications.update_one(
-            {"_id": notification_id, "status": SENDING},
-            {"$set": {"status": status, "outcome_at": now, **values}},
-        )
-        return result.modified_count > 0
+    async def finish(self, notification_id: str, attempt: int, status: str, now: datetime, **values: Any) -> bool:
+        """The holder of claim ``attempt`` of a message saw it reach ``status`` (``values`` say
+        whether its outcome is on Kafka). False when that claim had been taken over meanwhile."""
+        query = {"_id": notification_id, "status": SENDING, "attempts": attempt}
+        change = {"$set": {"status": status, "outcome_at": now, **values}}
+        changed = await self._update_notification((query, change, False))
+        if changed is None:  # the batch does not tell: this attempt's outcome is recorded, or not
+            doc = await self.get(notification_id)
+            changed = doc is not None and doc["status"] == status and doc.get("attempts") == attempt
+        return changed
 
     async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None:
         """The provider was unavailable: try again at ``retry_at``."""
@@ -213,7 +284,8 @@ class NotificationStore:
         )
 
     async def mark_published(self, notification_id: str, status: str) -> None:
-        await self.notifications.update_one({"_id": notification_id, "status": status}, {"$set": {"published": True}})
+        query = {"_id": notification_id, "status": status}
+        await self._update_notification((query, {"$set": {"published": True}}, False))
 
     async def cancel_pending(self, query: Document, reason: str, now: datetime) -> list[Document]:
         """Suppress messages still waiting (e.g. the reminder of a re-scheduled appointment)."""

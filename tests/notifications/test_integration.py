@@ -443,3 +443,40 @@ async def test_expired_claims_are_purged_and_a_purged_claim_can_be_taken_again(e
         assert sum(w is not None for w in wins) == 1
     finally:
         await client.close()
+
+
+async def test_store_batches_concurrent_writes_and_tells_each_caller_its_own_result(env: Env) -> None:
+    """The hot path's reads and writes go in bulk (one insert_many, one bulk_write, one $in read);
+    each caller still learns what happened to its own document, on the real store."""
+    from services.notifications.handlers import EPOCH
+    from services.notifications.store import SENDING, SENT, NotificationStore
+
+    client = make_client(env.settings.mongo_url)
+    store = NotificationStore(client[env.settings.database])
+    now = env.clock()
+
+    def doc(n: int) -> dict[str, Any]:
+        return {"_id": f"b-{n}", "status": SENDING, "send_at": now, "lease_until": EPOCH, "attempts": 1}
+
+    try:
+        await store.insert(doc(3))  # decided before: its second insertion must say so
+        inserted = await asyncio.gather(*(store.insert(doc(n)) for n in range(8)))
+        assert inserted == [n != 3 for n in range(8)]
+        found = await asyncio.gather(*(store.get(f"b-{n}") for n in (0, 5, 99)))
+        assert [d["_id"] if d else None for d in found] == ["b-0", "b-5", None]
+        # another instance took message 6 over (attempt 2): attempt 1's outcome must not count
+        await store.notifications.update_one({"_id": "b-6"}, {"$set": {"attempts": 2}})
+        finished = await asyncio.gather(*(store.finish(f"b-{n}", 1, SENT, now, published=True) for n in range(8)))
+        assert finished == [n != 6 for n in range(8)]
+        statuses = {d["_id"]: d["status"] async for d in store.notifications.find({})}
+        assert statuses == {f"b-{n}": SENDING if n == 6 else SENT for n in range(8)}
+        # a second finish of the same attempt changes nothing and says so
+        assert await store.finish("b-0", 1, SENT, now) is False
+        # request details: concurrent upserts of new and existing documents all land
+        await store.save_request("o", "r-1", {"category": "repair"})
+        await asyncio.gather(*(store.save_request("o", f"r-{n}", {"tenant_ref": f"t-{n}"}) for n in range(4)))
+        requests = await asyncio.gather(*(store.get_request("o", f"r-{n}") for n in range(4)))
+        assert [r["tenant_ref"] for r in requests if r] == ["t-0", "t-1", "t-2", "t-3"]
+        assert requests[1] is not None and requests[1]["category"] == "repair"
+    finally:
+        await client.close()
