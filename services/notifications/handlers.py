@@ -41,7 +41,16 @@ from . import store as st
 from .domain.calendar import next_opening
 from .domain.masking import mask_recipient
 from .domain.messages import AppointmentInfo, RequestInfo, office_addresses, plans_for
-from .domain.policy import Contact, InvalidContact, MessagePlan, Reason, choose_channels, is_stale, normalise_phone
+from .domain.policy import (
+    Contact,
+    InvalidContact,
+    MessagePlan,
+    Policy,
+    Reason,
+    choose_channels,
+    is_stale,
+    normalise_phone,
+)
 from .domain.sms import prepare_sms
 from .metrics import NotificationMetrics
 from .providers import EmailProvider, PermanentFailure, SmsProvider, TemporaryFailure, TokenBucket
@@ -313,6 +322,7 @@ class Notifier:
                 email=d.email.strip() if d.email else None,
                 preferred=d.preferred_channel,
             )
+            await self._decide_awaiting(await self.store.awaiting_for(office, d.tenant_ref))
         elif isinstance(event, TenantConsentChanged):
             d2 = event.data
             await self.store.update_consent(office, d2.tenant_ref, d2.channel, d2.granted, event.time)
@@ -320,6 +330,11 @@ class Notifier:
             tenant = event.data.tenant_ref
             await self.store.erase_contact(office, tenant, event.time)
             await self._cancel({"office": office, "tenant_ref": tenant}, Reason.ERASED)
+            for waiting in await self.store.awaiting_for(office, tenant):
+                base = waiting["message"]
+                nominal = Channel.EMAIL if base["policy"] == Policy.EMAIL_FIRST.value else Channel.SMS
+                await self._suppress(base, nominal, Reason.ERASED, self.clock())
+                await self.store.forget_awaiting(waiting["_id"])
             await self.store.mask_log(office, tenant)
 
     async def _cancel(self, query: Document, reason: Reason) -> None:
@@ -329,8 +344,17 @@ class Notifier:
 
     # --- deciding ---------------------------------------------------------------------------------
 
-    async def decide(self, base: Document, plan: MessagePlan, cause_time: datetime, now: datetime) -> None:
-        """Pick the channel (or the reason not to send) and record the message, then send it if due."""
+    async def decide(
+        self,
+        base: Document,
+        plan: MessagePlan,
+        cause_time: datetime,
+        now: datetime,
+        *,
+        waiting_until: datetime | None = None,
+    ) -> None:
+        """Pick the channel (or the reason not to send) and record the message, then send it if due.
+        ``waiting_until``: the message already waited for its tenant's first contact."""
         if plan.recipient is Recipient.TENANT:
             tenant = base["tenant_ref"]
             if tenant is None:
@@ -340,6 +364,19 @@ class Notifier:
             choice = choose_channels(contact, plan.policy)
             if is_stale(cause_time, now, timedelta(hours=self.settings.stale_horizon_hours)):
                 await self._suppress(base, choice.nominal, Reason.STALE, now)
+                return
+            if (
+                contact is None
+                and waiting_until is None
+                and self.settings.contact_wait_seconds > 0
+                and not await self.store.has_contact_record(base["office"], tenant)
+            ):
+                # nothing known of this tenant yet: its first contact event may be on its way on
+                # the other topic; the message waits for it (or for the deadline)
+                until = now + timedelta(seconds=self.settings.contact_wait_seconds)
+                key = notification_id(base["cause_id"], base["template"], Channel.SMS) + "/contact"
+                message = {**base, "scheduled_at": plan.scheduled_at}
+                await self.store.await_contact(key, base["office"], tenant, message, until)
                 return
             if choice.suppressed is not None:
                 await self._suppress(base, choice.nominal, choice.suppressed, now)
@@ -351,6 +388,21 @@ class Notifier:
                 return
             channel, fallbacks, contact = Channel.EMAIL, (), None
         await self.enqueue(base, channel, fallbacks, plan.scheduled_at, now, contact=contact, hand_off=True)
+
+    async def _decide_awaiting(self, waiting: Sequence[Document]) -> None:
+        """Decide messages that waited for their tenant's first contact (it came, or time is up)."""
+        for doc in waiting:
+            base = {k: v for k, v in doc["message"].items() if k != "scheduled_at"}
+            plan = MessagePlan(
+                template=base["template"],
+                recipient=Recipient(base["recipient"]),
+                policy=Policy(base["policy"]),
+                context=base["context"],
+                scheduled_at=doc["message"].get("scheduled_at"),
+                urgent=base["urgent"],
+            )
+            await self.decide(base, plan, base["cause_time"], self.clock(), waiting_until=doc["until"])
+            await self.store.forget_awaiting(doc["_id"])
 
     async def enqueue(
         self,
@@ -626,6 +678,8 @@ class Notifier:
         if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten
             await self.store.purge_claims(now - CLAIMS_KEPT)
             self._next_purge = now + CLAIMS_PURGE_EVERY
+        # messages whose tenant's first contact did not come in time: no_contact
+        await self._decide_awaiting(await self.store.awaiting_due(now, self.settings.dispatch_batch))
         self.metrics.deferred_backlog.set(await self.store.deferred_backlog(now))
         return len(ids)
 

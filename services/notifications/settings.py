@@ -19,6 +19,10 @@ class NotificationsSettings(ServiceSettings):
 
     #: a cause older than this when it arrives sends nothing to a tenant (reason ``stale``)
     stale_horizon_hours: float = Field(48.0, gt=0)
+    #: a tenant message whose tenant has no contact on record yet waits this long for its first
+    #: contact event (topics are not ordered with each other) before it is suppressed ``no_contact``;
+    #: 0: suppressed at once
+    contact_wait_seconds: float = Field(120.0, ge=0)
     #: directory of per-office template overrides: ``<dir>/<office id>/<template>.<part>.j2``
     templates_dir: Path | None = None
     #: local time (office zone) at which the appointment reminder goes out the day before the slot

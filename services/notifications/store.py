@@ -4,6 +4,7 @@ notifications log, which is also the queue of scheduled and deferred sends."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ REQUESTS = "requests"
 APPOINTMENTS = "appointments"
 NOTIFICATIONS = "notifications"
 CLAIMS = "claims"
+AWAITING = "awaiting_contact"
 
 #: statuses of a notification
 PENDING = "pending"  # waiting for its send time (deferred, scheduled, retried later)
@@ -41,6 +43,7 @@ INDEXES = [
     Index(NOTIFICATIONS, [("office", 1), ("tenant_ref", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
     Index(CONTACTS, [("phone", 1)]),
+    Index(AWAITING, [("office", 1), ("tenant_ref", 1)]),
 ]
 
 
@@ -121,6 +124,7 @@ class NotificationStore:
         self.appointments = db[APPOINTMENTS]
         self.notifications = db[NOTIFICATIONS]
         self.claims = db[CLAIMS]
+        self.awaiting = db[AWAITING]
         # the hot path of a consumed batch: its messages' reads and writes go in bulk
         self._contact = _reader(self.contacts)
         self._request = _reader(self.requests)
@@ -176,6 +180,10 @@ class NotificationStore:
             email_consent=doc.get("email_consent", True),
         )
 
+    async def has_contact_record(self, office: str, tenant_ref: str) -> bool:
+        """Whether any fact about the tenant's contact arrived (an erased tenant has one too)."""
+        return await self._contact(_key(office, tenant_ref)) is not None
+
     async def contacts_by_phone(self, phone: str) -> list[Document]:
         return [d async for d in self.contacts.find({"phone": phone}, {"office": 1, "tenant_ref": 1})]
 
@@ -198,6 +206,24 @@ class NotificationStore:
             {"office": office, "tenant_ref": tenant_ref},
             {"$set": {"recipient_masked": "effacé", "tenant_ref": None, "text": None, "html": None, "context": {}}},
         )
+
+    # --- messages waiting for their tenant's first contact ----------------------------------
+
+    async def await_contact(self, key: str, office: str, tenant_ref: str, message: Document, until: datetime) -> None:
+        """Keep a tenant message decided before any contact of its tenant arrived (events of
+        different topics are not ordered) until ``until``; once only (``key``)."""
+        doc = {"_id": key, "office": office, "tenant_ref": tenant_ref, "message": message, "until": until}
+        with contextlib.suppress(DuplicateKeyError):
+            await self.awaiting.insert_one(doc)
+
+    async def awaiting_for(self, office: str, tenant_ref: str) -> list[Document]:
+        return [d async for d in self.awaiting.find({"office": office, "tenant_ref": tenant_ref})]
+
+    async def awaiting_due(self, now: datetime, limit: int) -> list[Document]:
+        return [d async for d in self.awaiting.find({"until": {"$lte": now}}).limit(limit)]
+
+    async def forget_awaiting(self, key: str) -> None:
+        await self.awaiting.delete_one({"_id": key})
 
     # --- request details ------------------------------------------------------------------------
 

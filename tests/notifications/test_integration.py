@@ -480,3 +480,50 @@ async def test_store_batches_concurrent_writes_and_tells_each_caller_its_own_res
         assert requests[1] is not None and requests[1]["category"] == "repair"
     finally:
         await client.close()
+
+
+async def test_a_request_opened_before_the_tenants_first_contact_waits_for_it(env: Env) -> None:
+    """Topics are not ordered with each other: the acknowledgement waits for the contact event
+    that comes after it, and goes out as soon as it arrives."""
+    async with service(env):
+        await env.produce(env.opened())
+        await asyncio.sleep(1.0)  # handled: nothing known of the tenant, nothing sent nor suppressed
+        assert env.sms.received == []
+        assert await env.db.awaiting_contact.count_documents({"tenant_ref": env.tenant}) == 1
+        await env.produce(env.contact())
+        await wait_for(lambda: len(env.sms.received) == 1)
+        outcomes = await env.outcomes(1, settle=0.5)
+    assert [o["data"]["channel"] for o in of_type(outcomes, "notification.sent")] == ["sms"]
+    assert of_type(outcomes, "notification.suppressed") == []
+    assert await env.db.awaiting_contact.count_documents({}) == 0
+
+
+async def test_a_message_whose_tenant_never_gets_a_contact_is_suppressed_after_the_wait(env: Env) -> None:
+    env.settings = env.settings.model_copy(update={"contact_wait_seconds": 60.0})
+    async with service(env):
+        await env.produce(env.opened())
+        await asyncio.sleep(1.0)
+        assert await env.db.awaiting_contact.count_documents({"tenant_ref": env.tenant}) == 1
+        env.clock.now += timedelta(seconds=61)  # the wait is over: the dispatcher decides it
+        outcomes = await env.outcomes(1, settle=0.5)
+        assert env.sms.received == []
+        # the contact arriving later changes nothing: the message was decided
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await asyncio.sleep(1.0)
+    assert env.sms.received == []
+    [suppressed] = of_type(outcomes, "notification.suppressed")
+    assert suppressed["data"]["reason"] == "no_contact"
+    assert await env.db.awaiting_contact.count_documents({}) == 0
+
+
+async def test_erasure_of_a_tenant_whose_message_waits_suppresses_it(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.opened())
+        await asyncio.sleep(1.0)
+        erased = at(sample("tenant.erased", tenant_ref=env.tenant), env.clock.now, env.tenant)
+        await env.produce(erased)
+        outcomes = await env.outcomes(1, settle=0.5)
+    [suppressed] = of_type(outcomes, "notification.suppressed")
+    assert suppressed["data"]["reason"] == "erased"
+    assert await env.db.awaiting_contact.count_documents({}) == 0
