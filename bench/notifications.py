@@ -3,8 +3,8 @@ instance (provider on loopback) against a raw baseline (the same number of plain
 the same local SMS API), then end-to-end latency from ``request.opened`` produced to the SMS
 received by the provider at a steady rate.
 
-Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (default 300), ``CANOPEE_BENCH_NOTIF_RATE`` (events/s,
-default 10; the store bounds it, see docs/perf/notifications.md) and ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20).
+Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (backlog, default 1500), ``CANOPEE_BENCH_NOTIF_RATE``
+(events/s, default 200, the issue's steady rate) and ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import resource
 import secrets
 import socket
 import statistics
@@ -84,8 +85,8 @@ async def _wait(predicate: Any, timeout: float) -> None:
 
 
 async def run() -> None:
-    count = int(os.environ.get("CANOPEE_BENCH_NOTIF_COUNT", "300"))
-    rate = float(os.environ.get("CANOPEE_BENCH_NOTIF_RATE", "10"))
+    count = int(os.environ.get("CANOPEE_BENCH_NOTIF_COUNT", "1500"))
+    rate = float(os.environ.get("CANOPEE_BENCH_NOTIF_RATE", "200"))
     seconds = float(os.environ.get("CANOPEE_BENCH_NOTIF_SECONDS", "20"))
     tag = secrets.token_hex(4)
     prefix = f"bench{tag}."
@@ -133,6 +134,7 @@ async def run() -> None:
                 throughput = len(sms.received) / elapsed
                 print(f"baseline (plain HTTP POSTs to the local SMS API): {baseline:8.0f} req/s")
                 print(f"notifications, one instance (decide + SMS API):   {throughput:8.0f} msg/s  ({count} messages)")
+                print(f"ratio                                             {throughput / baseline:8.2f}")
 
                 # latency at a steady rate
                 sms.received.clear()
@@ -165,6 +167,8 @@ async def run() -> None:
                 f"end-to-end request.opened -> SMS received at {achieved:.0f} events/s for {seconds:.0f} s: "
                 f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} messages)"
             )
+            rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+            print(f"max RSS of this process (service + local SMS API + producer): {rss:.0f} MB")
     finally:
         await producer.stop()
         await mongo.drop_database(settings.database)
