@@ -177,18 +177,24 @@ class Notifier:
     async def handle_batch(self, events: Sequence[CloudEvent]) -> None:
         """Apply a batch; every effect is idempotent, so a redelivery changes nothing.
 
-        Tenant events go first, in order (a contact must be known before a message is decided);
-        then each subject's events are applied in order, different subjects concurrently (the
-        store and provider round trips overlap instead of adding up).
+        Tenant events go first (a contact must be known before a message is decided), each
+        tenant's in order; then each subject's events in order. Different tenants, then different
+        subjects, are handled concurrently: their store round trips go in bulk or overlap.
         """
+        by_tenant: dict[tuple[str, str], list[CloudEvent]] = {}
         by_subject: dict[tuple[str, str], list[CloudEvent]] = {}
         for event in events:
             if isinstance(event, TenantContactUpdated | TenantConsentChanged | TenantErased):
-                await self.handle(event)
+                by_tenant.setdefault((event.officeid, event.data.tenant_ref), []).append(event)
             else:
                 by_subject.setdefault((event.officeid, event.subject), []).append(event)
-        if len(by_subject) <= 1:
-            for group in by_subject.values():
+        await self._apply_groups(list(by_tenant.values()))
+        await self._apply_groups(list(by_subject.values()))
+
+    async def _apply_groups(self, groups: list[list[CloudEvent]]) -> None:
+        """Each group's events in order, up to ``concurrency`` groups at the same time."""
+        if len(groups) <= 1:
+            for group in groups:
                 for event in group:
                     await self.handle(event)
             return
@@ -199,7 +205,7 @@ class Notifier:
                 for event in group:
                     await self.handle(event)
 
-        await asyncio.gather(*(apply(group) for group in by_subject.values()))
+        await asyncio.gather(*(apply(group) for group in groups))
 
     async def handle(self, event: CloudEvent) -> None:
         office = self._office(event.officeid)

@@ -43,7 +43,7 @@ INDEXES = [
     Index(NOTIFICATIONS, [("office", 1), ("tenant_ref", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
     Index(CONTACTS, [("phone", 1)]),
-    Index(AWAITING, [("office", 1), ("tenant_ref", 1)]),
+    Index(AWAITING, [("tenant_key", 1)]),
 ]
 
 
@@ -60,6 +60,18 @@ def _reader(collection: AsyncCollection[Document]) -> Coalescer[str, Document | 
     async def run(keys: list[str]) -> list[Document | None]:
         found = {d["_id"]: d async for d in collection.find({"_id": {"$in": list(set(keys))}})}
         return [found.get(key) for key in keys]
+
+    return Coalescer(run)
+
+
+def _grouped_reader(collection: AsyncCollection[Document], field: str) -> Coalescer[str, list[Document]]:
+    """Reads of the documents whose ``field`` is a value, made at the same time, go as one ``$in``."""
+
+    async def run(values: list[str]) -> list[list[Document]]:
+        found: dict[str, list[Document]] = {}
+        async for doc in collection.find({field: {"$in": list(set(values))}}):
+            found.setdefault(doc[field], []).append(doc)
+        return [found.get(value, []) for value in values]
 
     return Coalescer(run)
 
@@ -127,6 +139,7 @@ class NotificationStore:
         self.awaiting = db[AWAITING]
         # the hot path of a consumed batch: its messages' reads and writes go in bulk
         self._contact = _reader(self.contacts)
+        self._awaiting = _grouped_reader(self.awaiting, "tenant_key")
         self._request = _reader(self.requests)
         self._notification = _reader(self.notifications)
         self._insert = _inserter(self.notifications)
@@ -212,12 +225,12 @@ class NotificationStore:
     async def await_contact(self, key: str, office: str, tenant_ref: str, message: Document, until: datetime) -> None:
         """Keep a tenant message decided before any contact of its tenant arrived (events of
         different topics are not ordered) until ``until``; once only (``key``)."""
-        doc = {"_id": key, "office": office, "tenant_ref": tenant_ref, "message": message, "until": until}
+        doc = {"_id": key, "tenant_key": _key(office, tenant_ref), "message": message, "until": until}
         with contextlib.suppress(DuplicateKeyError):
             await self.awaiting.insert_one(doc)
 
     async def awaiting_for(self, office: str, tenant_ref: str) -> list[Document]:
-        return [d async for d in self.awaiting.find({"office": office, "tenant_ref": tenant_ref})]
+        return await self._awaiting(_key(office, tenant_ref))
 
     async def awaiting_due(self, now: datetime, limit: int) -> list[Document]:
         return [d async for d in self.awaiting.find({"until": {"$lte": now}}).limit(limit)]
