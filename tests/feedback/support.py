@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -33,18 +31,3 @@ def event(kind: str, subject: str, at: datetime, office: str = "demo-nord", **da
     if raw["source"].startswith("/offices/"):
         raw["source"] = f"/offices/{office}/ikos"
     return parse_event(json.dumps(raw))
-
-
-async def eventually(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Await ``check()`` (sync or async) until it returns something truthy."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        result = check()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if loop.time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)

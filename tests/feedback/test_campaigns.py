@@ -16,9 +16,10 @@ import pytest
 
 from shared.events import CloudEvent, Topics
 from tests.conftest import ADMIN_TOKEN
-from tests.feedback.support import ManualClock, event, eventually
+from tests.feedback.support import ManualClock, event
 from tests.feedback.test_integration import feedback_settings, service, token_of, topic_events
 from tests.support import kafka as ks
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

@@ -19,9 +19,10 @@ from services.feedback.settings import FeedbackSettings
 from shared.events import CloudEvent, Topics, parse_event
 from shared.store import make_client
 from tests.conftest import ADMIN_TOKEN, free_port
-from tests.feedback.support import SECRET, ManualClock, event, eventually
+from tests.feedback.support import SECRET, ManualClock, event
 from tests.support import kafka as ks
 from tests.support.http import running
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 

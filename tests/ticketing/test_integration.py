@@ -25,7 +25,8 @@ from shared.store import ensure_indexes, make_client
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support import kafka as ks
 from tests.support.http import running
-from tests.ticketing.support import ManualClock, eventually, request_event
+from tests.support.waiting import eventually
+from tests.ticketing.support import ManualClock, request_event
 
 pytestmark = pytest.mark.integration
 
