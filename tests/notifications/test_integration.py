@@ -527,3 +527,53 @@ async def test_erasure_of_a_tenant_whose_message_waits_suppresses_it(env: Env) -
     [suppressed] = of_type(outcomes, "notification.suppressed")
     assert suppressed["data"]["reason"] == "erased"
     assert await env.db.awaiting_contact.count_documents({}) == 0
+
+
+async def test_stop_waits_for_a_send_in_progress(env: Env) -> None:
+    """Sends run beside the consumer: stopping the service lets the one in progress finish and
+    record its outcome."""
+    env.sms.hold = asyncio.Event()
+    stopped = asyncio.Event()
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        await wait_for(lambda: len(env.sms.attempts) == 1)
+
+        async def answer_later() -> None:
+            await asyncio.sleep(0.5)
+            assert not stopped.is_set()  # the stop is still waiting for the send
+            env.sms.hold.set()  # type: ignore[union-attr]
+
+        releasing = asyncio.create_task(answer_later())
+    stopped.set()
+    await releasing
+    [doc] = [d async for d in env.db.notifications.find({})]
+    assert doc["status"] == "sent" and len(env.sms.received) == 1
+    assert len(of_type(await env.outcomes(1), "notification.sent")) == 1
+
+
+async def test_a_send_cut_short_by_a_stop_goes_out_after_its_lease_once(env: Env) -> None:
+    """The process stops while its send is stuck (no time left to drain): the message stays
+    claimed; after the lease the next instance's dispatcher sends it, once."""
+    env.settings = env.settings.model_copy(update={"drain_seconds": 0.0})
+    env.sms.hold = asyncio.Event()
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        await wait_for(lambda: len(env.sms.attempts) == 1)
+    [doc] = [d async for d in env.db.notifications.find({})]
+    assert doc["status"] in ("sending", "pending")  # claimed (or handed back), not sent
+    stuck, env.sms.hold = env.sms.hold, None
+    env.clock.now += timedelta(seconds=env.settings.lease_seconds + 1)
+    async with service(env):
+        await wait_for(lambda: len(env.sms.received) == 1)
+        await asyncio.sleep(1.0)  # more dispatcher ticks: nothing else goes out
+    assert len(env.sms.received) == 1
+    assert env.sms.received[0]["reference"] == env.sms.attempts[0]["reference"] == doc["_id"]
+    [doc] = [d async for d in env.db.notifications.find({})]
+    assert doc["status"] == "sent"
+    sent = of_type(await env.outcomes(1, settle=0.5), "notification.sent")
+    assert len({o["id"] for o in sent}) == 1
+    stuck.set()  # the provider's stuck request ends (its client is long gone)

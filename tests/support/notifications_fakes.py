@@ -26,6 +26,8 @@ class SmsApi:
     attempts: list[dict[str, Any]] = field(default_factory=list)
     received: list[dict[str, Any]] = field(default_factory=list)
     arrivals: list[float] = field(default_factory=list)
+    #: when set, each request waits for this event before being answered (a slow provider)
+    hold: asyncio.Event | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(1))
 
     def app(self) -> Starlette:
@@ -34,6 +36,8 @@ class SmsApi:
     async def _messages(self, request: Request) -> Response:
         body = await request.json()
         self.attempts.append(body)
+        if self.hold is not None:
+            await self.hold.wait()
         status = self.script.pop(0) if self.script else 201
         if status >= 300:
             headers = {"Retry-After": "0"} if status == 429 else None
