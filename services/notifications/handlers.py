@@ -56,7 +56,7 @@ from .metrics import NotificationMetrics
 from .providers import EmailProvider, PermanentFailure, SmsProvider, TemporaryFailure, TokenBucket
 from .settings import NotificationsSettings
 from .store import NotificationStore
-from .templates import Templates
+from .templates import TemplateProblem, Templates
 
 log = logging.getLogger("canopee.notifications")
 
@@ -378,7 +378,11 @@ class Notifier:
                 and not await self.store.has_contact_record(base["office"], tenant)
             ):
                 # nothing known of this tenant yet: its first contact event may be on its way on
-                # the other topic; the message waits for it (or for the deadline)
+                # the other topic; the message waits for it (or for the deadline). Its texts are
+                # built now all the same: a template error fails this event, not a later one.
+                for option in (Channel.SMS, Channel.EMAIL):
+                    if self.templates.has(base["office"], base["template"], option):
+                        self.templates.render(base["office"], base["template"], option, base["context"])
                 until = now + timedelta(seconds=self.settings.contact_wait_seconds)
                 key = notification_id(base["cause_id"], base["template"], Channel.SMS) + "/contact"
                 message = {**base, "scheduled_at": plan.scheduled_at}
@@ -407,7 +411,10 @@ class Notifier:
                 scheduled_at=doc["message"].get("scheduled_at"),
                 urgent=base["urgent"],
             )
-            await self.decide(base, plan, base["cause_time"], self.clock(), waiting_until=doc["until"])
+            try:
+                await self.decide(base, plan, base["cause_time"], self.clock(), waiting_until=doc["until"])
+            except (Rejected, TemplateProblem) as exc:  # cannot be built any more (templates changed)
+                log.warning("a message waiting for a contact was dropped: %s", exc, extra={"office": base["office"]})
             await self.store.forget_awaiting(doc["_id"])
 
     async def enqueue(
