@@ -4,7 +4,9 @@ the same local SMS API), then end-to-end latency from ``request.opened`` produce
 received by the provider at a steady rate.
 
 Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (backlog, default 1500), ``CANOPEE_BENCH_NOTIF_RATE``
-(events/s, default 200, the issue's steady rate) and ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20).
+(events/s, default 200, the issue's steady rate), ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20) and
+``CANOPEE_BENCH_NOTIF_BURST`` (messages deferred from a Sunday to Monday 08:00, then dispatched;
+default 1000).
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ from tests.support.notifications_fakes import SmsApi
 OFFICE = "demo-nord"
 #: a Friday morning, inside the SMS window, so nothing is deferred
 NOW = datetime(2026, 11, 27, 10, 0, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
+#: a Sunday (no SMS to tenants) and the Monday opening its messages are deferred to
+SUNDAY = datetime(2026, 11, 29, 11, 0, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
+MONDAY_OPENING = datetime(2026, 11, 30, 8, 0, 1, tzinfo=ZoneInfo("Europe/Paris")).astimezone(UTC)
 
 
 def _port() -> int:
@@ -44,14 +49,14 @@ def _port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _event(kind: str, subject: str, data: dict[str, Any], n: int, tag: str) -> tuple[bytes, bytes]:
+def _event(kind: str, subject: str, data: dict[str, Any], n: int, tag: str, at: datetime = NOW) -> tuple[bytes, bytes]:
     event = {
         "specversion": "1.0",
         "id": f"bench-{tag}-{kind}-{n}",
         "source": f"/offices/{OFFICE}/bench",
         "type": f"fr.canopee.{kind}.v1",
         "subject": subject,
-        "time": (NOW - timedelta(minutes=1)).isoformat(),
+        "time": (at - timedelta(minutes=1)).isoformat(),
         "officeid": OFFICE,
         "data": data,
     }
@@ -66,10 +71,10 @@ def _contact(n: int, tag: str) -> tuple[bytes, bytes]:
     )
 
 
-def _opened(n: int, tag: str) -> tuple[bytes, bytes]:
+def _opened(n: int, tag: str, at: datetime = NOW) -> tuple[bytes, bytes]:
     request = f"R-{tag}-{n}"
     data = {"request_id": request, "tenant_ref": f"T-{tag}-{n}", "category": "repair", "channel": "web"}
-    return _event("request.opened", request, data, n, tag)
+    return _event("request.opened", request, data, n, tag, at)
 
 
 async def _produce(producer: AIOKafkaProducer, topic: str, records: list[tuple[bytes, bytes]]) -> None:
@@ -88,6 +93,7 @@ async def run() -> None:
     count = int(os.environ.get("CANOPEE_BENCH_NOTIF_COUNT", "1500"))
     rate = float(os.environ.get("CANOPEE_BENCH_NOTIF_RATE", "200"))
     seconds = float(os.environ.get("CANOPEE_BENCH_NOTIF_SECONDS", "20"))
+    burst = int(os.environ.get("CANOPEE_BENCH_NOTIF_BURST", "1000"))
     tag = secrets.token_hex(4)
     prefix = f"bench{tag}."
     sms = SmsApi()
@@ -166,6 +172,32 @@ async def run() -> None:
             print(
                 f"end-to-end request.opened -> SMS received at {achieved:.0f} events/s for {seconds:.0f} s: "
                 f"p50 {p50:.0f} ms, p99 {p99:.0f} ms ({len(latencies)} messages)"
+            )
+            # Monday-morning burst: requests opened on a Sunday are deferred to Monday 08:00; the
+            # clock then reaches Monday 08:00 and the dispatcher sends them all
+            sms.received.clear()
+            sms.arrivals.clear()
+            first = total
+            await _produce(
+                producer, settings.topic("office.tenants"), [_contact(n, tag) for n in range(first, first + burst)]
+            )
+            clock = {"now": SUNDAY}
+            burst_settings = settings.model_copy(update={"dispatch_seconds": 0.5})
+            log = mongo[settings.database]["notifications"]
+            async with running(create_app(burst_settings, clock=lambda: clock["now"]), settings.http_port):
+                while await contacts.count_documents({}) < first + burst:
+                    await asyncio.sleep(0.2)
+                opened = [_opened(n, tag, SUNDAY) for n in range(first, first + burst)]
+                await _produce(producer, settings.topic("office.requests"), opened)
+                while await log.count_documents({"status": "pending"}) < burst:
+                    await asyncio.sleep(0.2)
+                clock["now"] = MONDAY_OPENING
+                started = time.perf_counter()
+                await _wait(lambda: len(sms.received) >= burst, 600)
+                elapsed = time.perf_counter() - started
+            print(
+                f"Monday 08:00 burst: {len(sms.received)} deferred SMS dispatched in {elapsed:.1f} s "
+                f"= {len(sms.received) / elapsed:.0f} msg/s"
             )
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             print(f"max RSS of this process (service + local SMS API + producer): {rss:.0f} MB")

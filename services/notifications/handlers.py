@@ -69,6 +69,8 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 #: a send claim is forgotten this long after its lease ended, checked this often by the dispatcher
 CLAIMS_KEPT = timedelta(days=1)
 CLAIMS_PURGE_EVERY = timedelta(hours=1)
+#: at most this many full batches of due messages per dispatcher tick
+DISPATCH_ROUNDS = 10
 
 _OUTCOME_CLASSES: dict[str, type[CloudEvent]] = {
     st.SENT: NotificationSent,
@@ -681,9 +683,13 @@ class Notifier:
         """Send what is due (deferred, scheduled, retried, or left by a crashed instance) and
         re-emit outcomes whose publication was interrupted. Safe with several instances."""
         now = self.clock()
-        ids = await self.store.due(now, self.settings.dispatch_batch)
-        for nid in ids:
-            await self.dispatch(nid)
+        dispatched = 0
+        for _ in range(DISPATCH_ROUNDS):  # a full batch is followed by the next one at once
+            ids = await self.store.due(now, self.settings.dispatch_batch)
+            await self._dispatch_all(ids)
+            dispatched += len(ids)
+            if len(ids) < self.settings.dispatch_batch:
+                break
         stale_before = now - timedelta(seconds=self.settings.lease_seconds)
         for doc in await self.store.unpublished(self.settings.dispatch_batch):
             if (doc.get("outcome_at") or now) <= stale_before:
@@ -694,7 +700,22 @@ class Notifier:
         # messages whose tenant's first contact did not come in time: no_contact
         await self._decide_awaiting(await self.store.awaiting_due(now, self.settings.dispatch_batch))
         self.metrics.deferred_backlog.set(await self.store.deferred_backlog(now))
-        return len(ids)
+        return dispatched
+
+    async def _dispatch_all(self, ids: Sequence[str]) -> None:
+        """Dispatch messages concurrently, so that their claims and outcomes go in bulk (a Monday
+        morning sends the whole weekend's deferred SMS at once); every one is tried, then the
+        first failure is raised (the failed ones are due again at the next tick)."""
+        limit = asyncio.Semaphore(self.settings.concurrency)
+
+        async def dispatch_one(nid: str) -> None:
+            async with limit:
+                await self.dispatch(nid)
+
+        results = await asyncio.gather(*(dispatch_one(nid) for nid in ids), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
 
     # --- webhooks ---------------------------------------------------------------------------------
 

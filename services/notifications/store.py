@@ -143,6 +143,7 @@ class NotificationStore:
         self._request = _reader(self.requests)
         self._notification = _reader(self.notifications)
         self._insert = _inserter(self.notifications)
+        self._insert_claim = _inserter(self.claims)
         self._insert_request = _inserter(self.requests)
         self._update_request = _updater(self.requests)
         self._update_notification = _updater(self.notifications)
@@ -274,15 +275,13 @@ class NotificationStore:
         two instances may both "match" the same document).
         """
         for _ in range(3):
-            doc = await self.notifications.find_one({"_id": notification_id})
+            doc = await self.get(notification_id)
             if doc is None or doc["status"] not in (PENDING, SENDING):
                 return None
             if doc["send_at"] > now or doc["lease_until"] > now:
                 return None
             attempt = int(doc.get("attempts", 0)) + 1
-            try:
-                await self.claims.insert_one({"_id": f"{notification_id}/{attempt}", "lease_until": now + lease})
-            except DuplicateKeyError:
+            if not await self._insert_claim({"_id": f"{notification_id}/{attempt}", "lease_until": now + lease}):
                 other = await self.claims.find_one({"_id": f"{notification_id}/{attempt}"})
                 if other is None or other["lease_until"] > now:
                     return None  # another instance holds it
@@ -292,7 +291,7 @@ class NotificationStore:
                 )
                 continue
             values = {"status": SENDING, "lease_until": now + lease, "attempts": attempt}
-            await self.notifications.update_one({"_id": notification_id}, {"$set": values})
+            await self._update_notification(({"_id": notification_id}, {"$set": values}, False))
             return {**doc, **values}
         return None
 

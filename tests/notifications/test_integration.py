@@ -376,7 +376,9 @@ async def test_invalid_phone_goes_to_the_dlq_and_the_previous_contact_is_kept(en
 
 
 async def test_concurrent_dispatchers_claim_a_due_message_once(env: Env) -> None:
-    """Several instances' dispatcher loops racing on the same due messages: one send each."""
+    """Several instances' dispatcher loops racing on the same due messages (in batches of 2,
+    several per tick, each dispatched concurrently): one send each."""
+    env.settings = env.settings.model_copy(update={"dispatch_batch": 2})
     async with running(env.app(), env.settings.http_port), running(env.app(), free_port()):
         await env.produce(env.contact())
         await env.wait_contact(phone=PHONE)
