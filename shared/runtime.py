@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import gc
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,6 +19,7 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.bus import Consumer, EventHandler, Publisher, make_broker
+from shared.http import health_router
 from shared.observability import ConsumerMetrics
 from shared.offices import Offices
 from shared.settings import ServiceSettings, load_offices_from
@@ -109,6 +110,36 @@ class Runtime:
                 await asyncio.sleep(seconds)
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    @contextlib.asynccontextmanager
+    async def serving(
+        self,
+        app: FastAPI,
+        *,
+        indexes: Iterable[Index] = (),
+        jobs: Iterable[tuple[float, Callable[[], Awaitable[Any]], str]] = (),
+        before_stop: Callable[[], Awaitable[Any]] | None = None,
+    ) -> AsyncIterator[None]:
+        """A service's lifespan around its consumers (already registered with ``consume``): the
+        health and metrics routes on ``app`` (the registry is born with the runtime), indexes,
+        broker, then the periodic ``jobs`` (seconds, job, name); at exit ``before_stop`` (e.g. let
+        work in progress finish), the runtime stopped, the routes removed (an app can restart)."""
+        app.state.runtime = self  # for operators' tools and tests (partition assignment, metrics)
+        before = len(app.router.routes)
+        app.include_router(health_router(self.registry, self.readiness))
+        health_routes = app.router.routes[before:]
+        try:
+            await self.start(indexes=indexes)
+            for seconds, job, name in jobs:
+                self.every(seconds, job, name=name)
+            yield
+        finally:
+            try:
+                if before_stop is not None:
+                    await before_stop()
+            finally:
+                await self.stop()
+                app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     async def start(self, indexes: Iterable[Index] = ()) -> None:
         await ensure_indexes(self.db, indexes)

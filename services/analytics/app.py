@@ -15,7 +15,7 @@ from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import INDEXES, MongoFactStore
 from shared.events import Topics
-from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
@@ -46,22 +46,18 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
         state["service"] = svc
-        app.state.runtime = rt
-        before = len(app.router.routes)
-        app.include_router(health_router(rt.registry, rt.readiness))
-        health_routes = app.router.routes[before:]
-        await rt.start(indexes=INDEXES)
-        rt.every(settings.rollup_seconds, svc.refresh_rollups, name="rollups")
-        rt.every(settings.gauge_seconds, svc.refresh_gauges, name="business-gauges")
         lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
-        rt.every(settings.lag_seconds, lag.refresh, name="consumer-lag")
+        jobs = [
+            (settings.rollup_seconds, svc.refresh_rollups, "rollups"),
+            (settings.gauge_seconds, svc.refresh_gauges, "business-gauges"),
+            (settings.lag_seconds, lag.refresh, "consumer-lag"),
+        ]
         try:
-            yield
+            async with rt.serving(app, indexes=INDEXES, jobs=jobs):
+                yield
         finally:
-            await rt.stop()
             await lag.close()
             state.clear()
-            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     app = FastAPI(
         title="Canopée analytics",

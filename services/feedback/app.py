@@ -14,7 +14,7 @@ from services.feedback.metrics import FeedbackMetrics
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import INDEXES, FeedbackStore
 from shared.events import TYPE_PREFIX, Topics
-from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
@@ -60,20 +60,16 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
             types=REQUEST_TYPES + TENANT_TYPES + RATING_TYPES + REPLY_TYPES,
         )
         state["service"] = svc
-        app.state.runtime = rt
-        before = len(app.router.routes)
-        app.include_router(health_router(rt.registry, rt.readiness))
-        health_routes = app.router.routes[before:]
-        await rt.start(indexes=INDEXES)
-        rt.every(settings.reminder_seconds, svc.sweep, name="survey-reminders")
-        rt.every(settings.reminder_seconds, svc.refresh_gauges, name="open-alerts-gauge")
-        rt.every(settings.campaign_tick_seconds, svc.send_campaigns, name="campaign-pacing")
+        jobs = [
+            (settings.reminder_seconds, svc.sweep, "survey-reminders"),
+            (settings.reminder_seconds, svc.refresh_gauges, "open-alerts-gauge"),
+            (settings.campaign_tick_seconds, svc.send_campaigns, "campaign-pacing"),
+        ]
         try:
-            yield
+            async with rt.serving(app, indexes=INDEXES, jobs=jobs):
+                yield
         finally:
-            await rt.stop()
             state.clear()
-            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     app = FastAPI(
         title="Canopée feedback",

@@ -24,7 +24,7 @@ from shared.events import (
     TenantErased,
     Topics,
 )
-from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
@@ -119,18 +119,18 @@ def create_app(
             clock=clock,
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[_type_name(c) for c in CONSUMED])
-        app.state.runtime = rt
         app.state.notifier = notifier
-        # the metrics registry is born with the runtime, so its routes are added here
-        app.include_router(health_router(rt.registry, rt.readiness))
-        try:
-            await rt.start(indexes=INDEXES)
-            rt.every(settings.dispatch_seconds, notifier.dispatch_due, name="notifications-dispatcher")
-            yield
-        finally:
+        jobs = [(settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher")]
+
+        async def finish_sends() -> None:  # sends in progress record their outcome before the stop
             app.state.notifier = None
             await notifier.drain(settings.drain_seconds)
-            await rt.stop()
+
+        try:
+            async with rt.serving(app, indexes=INDEXES, jobs=jobs, before_stop=finish_sends):
+                yield
+        finally:
+            app.state.notifier = None
             await http.close()
 
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)

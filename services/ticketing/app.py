@@ -15,11 +15,10 @@ from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.settings import TicketingSettings
 from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository
 from shared.events import TYPE_PREFIX, Topics
-from shared.http import bearer_auth, health_router, install_problem_handlers
+from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
-from shared.store import ensure_indexes
 
 
 def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
@@ -55,24 +54,15 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             types=[f"{TYPE_PREFIX}{t}.v1" for t in REQUEST_TYPES],
         )
         state["service"] = svc
-        app.state.runtime = rt  # for operators' tools and tests (partition assignment, metrics)
-        # the metrics registry is born with the runtime, so its routes are added here
-        before = len(app.router.routes)
-        app.include_router(health_router(rt.registry, rt.readiness))
-        health_routes = app.router.routes[before:]
-        # one index per call: FerretDB 1.24 drops the connection when createIndexes names several
-        # indexes that already exist on a non-empty collection (a restart)
-        for index in INDEXES:
-            await ensure_indexes(rt.db, [index])
-        await rt.start()
-        rt.every(settings.sweep_seconds, svc.sweep, name="sla-sweeper")
-        rt.every(settings.gauge_seconds, svc.refresh_gauges, name="open-requests-gauge")
+        jobs = [
+            (settings.sweep_seconds, svc.sweep, "sla-sweeper"),
+            (settings.gauge_seconds, svc.refresh_gauges, "open-requests-gauge"),
+        ]
         try:
-            yield
+            async with rt.serving(app, indexes=INDEXES, jobs=jobs):
+                yield
         finally:
-            await rt.stop()
             state.clear()
-            app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     app = FastAPI(
         title="Canopée ticketing",
