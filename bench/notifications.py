@@ -142,6 +142,12 @@ async def run() -> None:
                 print(f"notifications, one instance (decide + SMS API):   {throughput:8.0f} msg/s  ({count} messages)")
                 print(f"ratio                                             {throughput / baseline:8.2f}")
 
+                # the steady phase starts once the backlog's outcomes are recorded too (their
+                # updates would otherwise still be queued in front of the first steady messages)
+                log = mongo[settings.database]["notifications"]
+                while await log.count_documents({"status": "sent"}) < count:
+                    await asyncio.sleep(0.1)
+
                 # latency at a steady rate
                 sms.received.clear()
                 sms.arrivals.clear()
@@ -183,7 +189,6 @@ async def run() -> None:
             )
             clock = {"now": SUNDAY}
             burst_settings = settings.model_copy(update={"dispatch_seconds": 0.5})
-            log = mongo[settings.database]["notifications"]
             async with running(create_app(burst_settings, clock=lambda: clock["now"]), settings.http_port):
                 while await contacts.count_documents({}) < first + burst:
                     await asyncio.sleep(0.2)
