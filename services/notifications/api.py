@@ -50,7 +50,8 @@ class NotificationView(BaseModel):
     subject: str | None
     request_id: str | None
     template: str
-    channel: str
+    #: None while the message waits for its tenant's first contact (status ``awaiting_contact``)
+    channel: str | None
     recipient: str
     to: str | None
     status: str
@@ -108,7 +109,8 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
             raise Problem(403, "Forbidden", "this token cannot see that office")
         notifier = _notifier(request)
         docs = await notifier.store.audit(office, subject, limit)
-        return [
+        waiting = await notifier.store.audit_awaiting(office, subject, limit)
+        views = [
             NotificationView(
                 id=d["_id"],
                 office=d["office"],
@@ -129,6 +131,30 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
             )
             for d in docs
         ]
+        for w in waiting:  # decided before anything was known of the tenant: no channel yet
+            m = w["message"]
+            views.append(
+                NotificationView(
+                    id=w["_id"],
+                    office=m["office"],
+                    cause_id=m["cause_id"],
+                    cause_type=m.get("cause_type"),
+                    subject=m.get("subject"),
+                    request_id=m.get("request_id"),
+                    template=m["template"],
+                    channel=None,
+                    recipient=m["recipient"],
+                    to=None,
+                    status="awaiting_contact",
+                    reason=None,
+                    sms_segments=None,
+                    send_at=w["until"],
+                    created_at=w.get("created_at") or m["cause_time"],
+                    outcome_at=None,
+                )
+            )
+        views.sort(key=lambda v: v.created_at)
+        return views[:limit]
 
     @router.post("/v1/webhooks/sms/inbound", tags=["webhooks"])
     async def inbound_sms(request: Request) -> dict[str, str]:

@@ -388,7 +388,7 @@ class Notifier:
                 until = now + timedelta(seconds=self.settings.contact_wait_seconds)
                 key = notification_id(base["cause_id"], base["template"], Channel.SMS) + "/contact"
                 message = {**base, "scheduled_at": plan.scheduled_at}
-                await self.store.await_contact(key, base["office"], tenant, message, until)
+                await self.store.await_contact(key, base["office"], tenant, message, until, now)
                 return
             if choice.suppressed is not None:
                 await self._suppress(base, choice.nominal, choice.suppressed, now)

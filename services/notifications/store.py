@@ -223,12 +223,24 @@ class NotificationStore:
 
     # --- messages waiting for their tenant's first contact ----------------------------------
 
-    async def await_contact(self, key: str, office: str, tenant_ref: str, message: Document, until: datetime) -> None:
+    async def await_contact(
+        self, key: str, office: str, tenant_ref: str, message: Document, until: datetime, now: datetime
+    ) -> None:
         """Keep a tenant message decided before any contact of its tenant arrived (events of
         different topics are not ordered) until ``until``; once only (``key``)."""
         doc = {"_id": key, "tenant_key": _key(office, tenant_ref), "message": message, "until": until}
+        doc["created_at"] = now
         with contextlib.suppress(DuplicateKeyError):
             await self.awaiting.insert_one(doc)
+
+    async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[Document]:
+        """Messages waiting for their tenant's first contact, for the audit list (few at any time)."""
+        query: Document = {}
+        if office:
+            query["message.office"] = office
+        if subject:
+            query["$or"] = [{f"message.{k}": subject} for k in ("subject", "request_id", "tenant_ref")]
+        return [d async for d in self.awaiting.find(query).limit(limit)]
 
     async def awaiting_for(self, office: str, tenant_ref: str) -> list[Document]:
         return await self._awaiting(_key(office, tenant_ref))

@@ -487,11 +487,20 @@ async def test_store_batches_concurrent_writes_and_tells_each_caller_its_own_res
 async def test_a_request_opened_before_the_tenants_first_contact_waits_for_it(env: Env) -> None:
     """Topics are not ordered with each other: the acknowledgement waits for the contact event
     that comes after it, and goes out as soon as it arrives."""
-    async with service(env):
+    async with service(env) as url:
         await env.produce(env.opened())
         await asyncio.sleep(1.0)  # handled: nothing known of the tenant, nothing sent nor suppressed
         assert env.sms.received == []
         assert await env.db.awaiting_contact.count_documents({}) == 1
+        async with httpx.AsyncClient(base_url=url) as client:  # the audit list shows it waiting
+            answer = await client.get(
+                "/v1/notifications",
+                params={"office": "demo-nord", "subject": env.request_id},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+        [entry] = answer.json()
+        assert entry["status"] == "awaiting_contact" and entry["channel"] is None
+        assert entry["template"] == "request_opened" and entry["request_id"] == env.request_id
         await env.produce(env.contact())
         await wait_for(lambda: len(env.sms.received) == 1)
         outcomes = await env.outcomes(1, settle=0.5)
