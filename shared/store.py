@@ -11,10 +11,34 @@ from dataclasses import dataclass
 from typing import Any
 
 from pymongo import AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import PyMongoError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 Document = dict[str, Any]
+
+#: the server's code for a write refused by a unique index
+DUPLICATE_KEY = 11000
+
+
+def duplicate_positions(exc: BulkWriteError) -> set[int]:
+    """The positions, in the bulk, of the writes refused by a unique key; ``exc`` is raised again
+    when it holds any other error (a bulk whose only errors are duplicates did what it had to)."""
+    errors = exc.details.get("writeErrors", ())
+    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise exc
+    return {int(e["index"]) for e in errors}
+
+
+async def insert_many_once(collection: AsyncCollection[Document], docs: Sequence[Document]) -> set[int]:
+    """Insert ``docs`` unordered; returns the positions whose unique key already existed."""
+    if not docs:
+        return set()
+    try:
+        await collection.insert_many(list(docs), ordered=False)
+    except BulkWriteError as exc:
+        return duplicate_positions(exc)
+    return set()
 
 
 def make_client(url: str, timeout_ms: int = 3000) -> AsyncMongoClient[Document]:

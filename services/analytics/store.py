@@ -33,7 +33,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.analytics.domain.facts import Doc
-from shared.store import Document, Index
+from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 EVENTS = "events"
 FACTS = "facts"
@@ -41,8 +41,6 @@ FACT_DAYS = "fact_days"
 DIRTY = "dirty"
 ROLLUPS = "rollups"
 NETS = "nets"
-DUPLICATE_KEY = 11000
-
 INDEXES = (
     Index(EVENTS, [("key", 1)]),
     Index(FACTS, [("office", 1)]),
@@ -142,15 +140,8 @@ class MongoFactStore:
         self.nets_collection = db[NETS]
 
     async def add_events(self, docs: Sequence[Doc]) -> set[str]:
-        duplicates: set[str] = set()
-        if not docs:
-            return duplicates
-        try:
-            await self.events.insert_many(list(docs), ordered=False)
-        except BulkWriteError as exc:
-            _raise_unless_duplicates(exc)
-            duplicates.update(str(docs[e["index"]]["_id"]) for e in exc.details.get("writeErrors", ()))
-        return duplicates
+        known = await insert_many_once(self.events, docs)
+        return {str(docs[i]["_id"]) for i in known}
 
     async def events_of(self, keys: Iterable[str]) -> dict[str, list[Doc]]:
         found: dict[str, list[Doc]] = {k: [] for k in keys}
@@ -163,7 +154,7 @@ class MongoFactStore:
             return
         await self.facts_collection.delete_many({"_id": {"$in": [f["_id"] for f in facts]}})
         # another instance may insert first: ``stale`` decides whether to compute again
-        await _insert_ignoring_duplicates(self.facts_collection, [dict(f) for f in facts])
+        await insert_many_once(self.facts_collection, [dict(f) for f in facts])
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(keys))
@@ -192,7 +183,7 @@ class MongoFactStore:
 
     async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
         docs = [{"_id": f"{day}|{key}", "day": day, "fact": key} for day, key in dict.fromkeys(members)]
-        await _insert_ignoring_duplicates(self.fact_days, docs)
+        await insert_many_once(self.fact_days, docs)
 
     async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {d: [] for d in days}
@@ -224,9 +215,8 @@ class MongoFactStore:
             await self.dirty_collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
             # two upserts of the same new marker at once: the loser replaces the winner's
-            _raise_unless_duplicates(exc)
-            failed = [e["index"] for e in exc.details.get("writeErrors", ())]
-            await self.dirty_collection.bulk_write([ops[i] for i in failed], ordered=False)
+            failed = duplicate_positions(exc)
+            await self.dirty_collection.bulk_write([ops[i] for i in sorted(failed)], ordered=False)
 
     async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
         return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "office", offices)}
@@ -263,21 +253,6 @@ async def _find_in(
     if not wanted:
         return []
     return [doc async for doc in collection.find({field: {"$in": wanted}}, projection)]
-
-
-def _raise_unless_duplicates(exc: BulkWriteError) -> None:
-    """A bulk write whose only errors are duplicate keys did what it had to; anything else is raised."""
-    if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-        raise exc
-
-
-async def _insert_ignoring_duplicates(collection: AsyncCollection[Document], docs: Sequence[Doc]) -> None:
-    if not docs:
-        return
-    try:
-        await collection.insert_many(list(docs), ordered=False)
-    except BulkWriteError as exc:
-        _raise_unless_duplicates(exc)
 
 
 class MemoryFactStore:

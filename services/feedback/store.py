@@ -19,10 +19,10 @@ from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from services.feedback.domain import TenantState
-from shared.store import Document, Index
+from shared.store import Document, Index, insert_many_once
 
 SURVEYS = "surveys"
 REQUESTS = "requests"
@@ -61,20 +61,6 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
     except DuplicateKeyError:
         return False
     return True
-
-
-async def insert_many_once(db: AsyncDatabase[Document], collection: str, docs: list[Document]) -> set[int]:
-    """Insert ``docs`` (unordered); returns the positions whose unique key already existed."""
-    if not docs:
-        return set()
-    try:
-        await db[collection].insert_many(docs, ordered=False)
-    except BulkWriteError as exc:
-        errors = exc.details.get("writeErrors", [])
-        if any(e.get("code") != 11000 for e in errors):
-            raise
-        return {int(e["index"]) for e in errors}
-    return set()
 
 
 class FeedbackStore:
@@ -134,7 +120,7 @@ class FeedbackStore:
 
     async def add_links(self, links: list[Document]) -> None:
         """Insert token links (``_id`` = token hash); existing ones are kept."""
-        await insert_many_once(self.db, TOKENS, links)
+        await insert_many_once(self.db[TOKENS], links)
 
     async def drop_tokens(self, digests: list[str]) -> None:
         await self.db[TOKENS].delete_many({"_id": {"$in": digests}})
@@ -145,7 +131,7 @@ class FeedbackStore:
     async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
         """Claim the reminders of these surveys; returns those this caller won."""
         docs = [{"_id": s, "at": now} for s in survey_ids]
-        lost = await insert_many_once(self.db, REMINDER_CLAIMS, docs)
+        lost = await insert_many_once(self.db[REMINDER_CLAIMS], docs)
         return {s for k, s in enumerate(survey_ids) if k not in lost}
 
     async def survey_by_token_hash(self, digest: str) -> Document | None:
@@ -197,7 +183,7 @@ class FeedbackStore:
     async def outbox_add_many(self, rows: list[dict[str, str]], now: datetime) -> set[int]:
         """Record several events to publish; returns the positions of those recorded before."""
         docs = [{"_id": r["event_id"], "event": r["event"], "published": False, "created_at": now} for r in rows]
-        return await insert_many_once(self.db, OUTBOX, docs)
+        return await insert_many_once(self.db[OUTBOX], docs)
 
     async def outbox_done(self, event_ids: list[str]) -> None:
         # the body (personal data) is dropped once published; the id stays to deduplicate redeliveries
@@ -244,7 +230,7 @@ class FeedbackStore:
         for start in range(0, len(docs), 500):
             chunk = docs[start : start + 500]
             # some may exist already: a second open, another instance
-            added += len(chunk) - len(await insert_many_once(self.db, SURVEYS, chunk))
+            added += len(chunk) - len(await insert_many_once(self.db[SURVEYS], chunk))
         return added
 
     async def uninvited(self, campaign_id: str, limit: int) -> list[Document]:

@@ -16,7 +16,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.batching import Coalescer
 from shared.events import Channel, PreferredChannel
-from shared.store import Document, Index
+from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 
 from .domain.policy import Contact
 
@@ -45,9 +45,6 @@ INDEXES = [
     Index(CONTACTS, [("phone", 1)]),
     Index(AWAITING, [("tenant_key", 1)]),
 ]
-
-
-DUPLICATE_KEY = 11000
 
 
 def _key(*parts: str) -> str:
@@ -80,16 +77,9 @@ def _inserter(collection: AsyncCollection[Document]) -> Coalescer[Document, bool
     """Inserts made at the same time go as one unordered ``insert_many``; each caller learns
     whether its document went in (False: the ``_id`` or a unique key was already taken)."""
 
-    async def run(docs: list[Document]) -> list[bool | BaseException]:
-        results: list[bool | BaseException] = [True] * len(docs)
-        try:
-            await collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", []):
-                index = error["index"]
-                failed = RuntimeError(f"insert failed: {error.get('errmsg')}")
-                results[index] = False if error.get("code") == DUPLICATE_KEY else failed
-        return results
+    async def run(docs: list[Document]) -> list[bool]:
+        known = await insert_many_once(collection, docs)
+        return [i not in known for i in range(len(docs))]
 
     return Coalescer(run)
 

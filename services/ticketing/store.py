@@ -23,7 +23,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.ticketing.domain import Fact
-from shared.store import Document, Index
+from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 REQUESTS = "requests"
 EVENTS = "request_events"
@@ -31,7 +31,6 @@ ALERTS = "alerts"
 ALERT_CLAIMS = "alert_claims"
 SWEEPS = "sweeps"
 SWEEP_STATE = "sla-sweeper"
-DUPLICATE_KEY = 11000
 #: FerretDB 1.24 stalls on one update command of 100 or more statements that match existing
 #: documents (still so with the local index patch): a bulk of updates must stay below that
 UPDATE_CHUNK = 50
@@ -151,18 +150,8 @@ class MongoRequestRepository:
             for key, key_facts in facts.items()
             for fact in key_facts
         ]
-        duplicates: set[tuple[str, str]] = set()
-        if not docs:
-            return duplicates
-        try:
-            await self.events.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", ()):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                doc = docs[error["index"]]
-                duplicates.add((str(doc["request"]), str(doc["id"])))
-        return duplicates
+        known = await insert_many_once(self.events, docs)
+        return {(str(docs[i]["request"]), str(docs[i]["id"])) for i in known}
 
     async def facts_of(self, keys: Iterable[str]) -> dict[str, list[Fact]]:
         """Every stored fact of the requests ``keys``."""
@@ -191,8 +180,7 @@ class MongoRequestRepository:
                     [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
                 )
             except BulkWriteError as exc:
-                if any(e.get("code") != DUPLICATE_KEY for e in exc.details.get("writeErrors", ())):
-                    raise
+                duplicate_positions(exc)  # two upserts of one new projection raced: it is written
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         """Keys whose stored projection was computed from fewer events than are stored now (a
@@ -304,16 +292,8 @@ class MongoAlertRepository:
             }
             for a in unique
         ]
-        try:
-            await self.collection.insert_many(docs, ordered=False)
-        except BulkWriteError as exc:
-            skipped = set()
-            for error in exc.details.get("writeErrors", ()):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                skipped.add(error["index"])
-            return [a for i, a in enumerate(unique) if i not in skipped]
-        return unique
+        skipped = await insert_many_once(self.collection, docs)
+        return [a for i, a in enumerate(unique) if i not in skipped]
 
     async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[Document]]:
         """Take unpublished alerts nobody holds; return the claim owner and the alerts it won.
@@ -328,14 +308,7 @@ class MongoAlertRepository:
             return owner, []
         slot = int(now.timestamp() // max(lease.total_seconds(), 0.001))
         claims = [{"_id": f"{d['_id']}|{slot}", "alert": d["_id"], "owner": owner, "at": now} for d in candidates]
-        lost: set[int] = set()
-        try:
-            await self.claims.insert_many(claims, ordered=False)
-        except BulkWriteError as exc:
-            for error in exc.details.get("writeErrors", ()):
-                if error.get("code") != DUPLICATE_KEY:
-                    raise
-                lost.add(error["index"])
+        lost = await insert_many_once(self.claims, claims)
         won_ids = [d["_id"] for i, d in enumerate(candidates) if i not in lost]
         # published meanwhile by the holder of an earlier slot: nothing left to do for those
         won = [doc async for doc in self.collection.find({"_id": {"$in": won_ids}, "published": False})]
