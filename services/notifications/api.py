@@ -108,9 +108,12 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
         if office is not None and not caller.can_see(office):
             raise Problem(403, "Forbidden", "this token cannot see that office")
         notifier = _notifier(request)
-        docs = await notifier.store.audit(office, subject, limit)
-        waiting = await notifier.store.audit_awaiting(office, subject, limit)
-        views = [
+        docs = [
+            *await notifier.store.audit(office, subject, limit),
+            *await notifier.store.audit_awaiting(office, subject, limit),
+        ]
+        docs.sort(key=lambda d: d["created_at"])
+        return [
             NotificationView(
                 id=d["_id"],
                 office=d["office"],
@@ -129,32 +132,8 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
                 created_at=d["created_at"],
                 outcome_at=d.get("outcome_at"),
             )
-            for d in docs
+            for d in docs[:limit]
         ]
-        for w in waiting:  # decided before anything was known of the tenant: no channel yet
-            m = w["message"]
-            views.append(
-                NotificationView(
-                    id=w["_id"],
-                    office=m["office"],
-                    cause_id=m["cause_id"],
-                    cause_type=m.get("cause_type"),
-                    subject=m.get("subject"),
-                    request_id=m.get("request_id"),
-                    template=m["template"],
-                    channel=None,
-                    recipient=m["recipient"],
-                    to=None,
-                    status="awaiting_contact",
-                    reason=None,
-                    sms_segments=None,
-                    send_at=w["until"],
-                    created_at=w.get("created_at") or m["cause_time"],
-                    outcome_at=None,
-                )
-            )
-        views.sort(key=lambda v: v.created_at)
-        return views[:limit]
 
     @router.post("/v1/webhooks/sms/inbound", tags=["webhooks"])
     async def inbound_sms(request: Request) -> dict[str, str]:

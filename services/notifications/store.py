@@ -35,6 +35,8 @@ DELIVERED = "delivered"
 FAILED = "failed"
 SUPPRESSED = "suppressed"
 TERMINAL = (SENT, DELIVERED, FAILED, SUPPRESSED)
+#: in the audit list only: decided before anything was known of the tenant (``awaiting_contact``)
+AWAITING_CONTACT = "awaiting_contact"
 
 INDEXES = [
     Index(NOTIFICATIONS, [("cause_id", 1), ("template", 1), ("channel", 1)], unique=True, name="one_message"),
@@ -218,19 +220,35 @@ class NotificationStore:
     ) -> None:
         """Keep a tenant message decided before any contact of its tenant arrived (events of
         different topics are not ordered) until ``until``; once only (``key``)."""
-        doc = {"_id": key, "tenant_key": _key(office, tenant_ref), "message": message, "until": until}
-        doc["created_at"] = now
+        doc = {
+            "_id": key,
+            "tenant_key": _key(office, tenant_ref),
+            "message": message,
+            "until": until,
+            "created_at": now,
+        }
         with contextlib.suppress(DuplicateKeyError):
             await self.awaiting.insert_one(doc)
 
     async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[Document]:
-        """Messages waiting for their tenant's first contact, for the audit list (few at any time)."""
+        """Messages waiting for their tenant's first contact (few at any time), shaped as entries
+        of the log: status ``awaiting_contact``, no channel yet, ``send_at`` the end of the wait."""
         query: Document = {}
         if office:
             query["message.office"] = office
         if subject:
             query["$or"] = [{f"message.{k}": subject} for k in ("subject", "request_id", "tenant_ref")]
-        return [d async for d in self.awaiting.find(query).limit(limit)]
+        return [
+            {
+                **d["message"],
+                "_id": d["_id"],
+                "channel": None,
+                "status": AWAITING_CONTACT,
+                "send_at": d["until"],
+                "created_at": d["created_at"],
+            }
+            async for d in self.awaiting.find(query).limit(limit)
+        ]
 
     async def awaiting_for(self, office: str, tenant_ref: str) -> list[Document]:
         return await self._awaiting(_key(office, tenant_ref))
