@@ -47,86 +47,29 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 
 	var conds []string
 	var args []any
-	var pushed []string // the key of each condition
-	var idArgs []any    // the arguments of the _id condition
 
 	for _, key := range filter.Keys() {
 		if !pushableKey(key) {
 			continue
 		}
 
-		column := fmt.Sprintf("%s->%q", metadata.DefaultColumn, key)
-		value := must.NotFail(filter.Get(key))
-
-		if arg, ok := pushableValue(value); ok {
-			conds = append(conds, column+" = ?")
-			args = append(args, arg)
-			pushed = append(pushed, key)
-			if key == "_id" {
-				idArgs = []any{arg}
-			}
+		cond, condArgs := pushableCondition(key, must.NotFail(filter.Get(key)))
+		if cond == "" {
 			continue
 		}
 
-		op, ok := value.(*types.Document)
-		if !ok || op.Len() != 1 {
-			continue
-		}
-
-		if eq, err := op.Get("$eq"); err == nil {
-			if arg, ok := pushableValue(eq); ok {
-				conds = append(conds, column+" = ?")
-				args = append(args, arg)
-				pushed = append(pushed, key)
-				if key == "_id" {
-					idArgs = []any{arg}
-				}
-			}
-			continue
-		}
-
-		in, err := op.Get("$in")
-		if err != nil {
-			continue
-		}
-
-		list, ok := in.(*types.Array)
-		if !ok || list.Len() == 0 || list.Len() > maxInValues {
-			continue
-		}
-
-		inArgs := make([]any, 0, list.Len())
-		for i := 0; i < list.Len(); i++ {
-			arg, ok := pushableValue(must.NotFail(list.Get(i)))
-			if !ok {
-				inArgs = nil
-				break
-			}
-			inArgs = append(inArgs, arg)
-		}
-
-		if inArgs == nil {
-			continue
-		}
-
-		conds = append(conds, column+" IN ("+strings.TrimSuffix(strings.Repeat("?, ", len(inArgs)), ", ")+")")
-		args = append(args, inArgs...)
-		pushed = append(pushed, key)
+		// a condition on _id (unique) is all SQLite needs: with others beside it, the planner may
+		// pick a less selective index (e.g. a status shared by many documents) and read them all
 		if key == "_id" {
-			idArgs = inArgs
+			return " WHERE " + cond, condArgs
 		}
+
+		conds = append(conds, cond)
+		args = append(args, condArgs...)
 	}
 
 	if len(conds) == 0 {
 		return "", nil
-	}
-
-	// a condition on _id (unique) is all SQLite needs: with others beside it, the planner may
-	// pick a less selective index (e.g. a status shared by many documents) and read them all
-	for i, key := range pushed {
-		if key == "_id" {
-			return " WHERE " + conds[i], idArgs
-		}
 	}
 
 	return " WHERE " + strings.Join(conds, " AND "), args
@@ -134,6 +77,49 @@ func prepareWhereClause(filter *types.Document) (string, []any) {
 
 // pushableKey is true for a top-level field name that is safe to quote as a SQLite identifier and
 // cannot name one of the table's real columns.
+// pushableCondition returns the SQL condition (with its arguments) for one top-level field's
+// part of the filter, or "" when it cannot be pushed down.
+func pushableCondition(key string, value any) (string, []any) {
+	column := fmt.Sprintf("%s->%q", metadata.DefaultColumn, key)
+
+	if arg, ok := pushableValue(value); ok {
+		return column + " = ?", []any{arg}
+	}
+
+	op, ok := value.(*types.Document)
+	if !ok || op.Len() != 1 {
+		return "", nil
+	}
+
+	if eq, err := op.Get("$eq"); err == nil {
+		if arg, ok := pushableValue(eq); ok {
+			return column + " = ?", []any{arg}
+		}
+		return "", nil
+	}
+
+	in, err := op.Get("$in")
+	if err != nil {
+		return "", nil
+	}
+
+	list, ok := in.(*types.Array)
+	if !ok || list.Len() == 0 || list.Len() > maxInValues {
+		return "", nil
+	}
+
+	inArgs := make([]any, 0, list.Len())
+	for i := 0; i < list.Len(); i++ {
+		arg, ok := pushableValue(must.NotFail(list.Get(i)))
+		if !ok {
+			return "", nil
+		}
+		inArgs = append(inArgs, arg)
+	}
+
+	return column + " IN (" + strings.TrimSuffix(strings.Repeat("?, ", len(inArgs)), ", ") + ")", inArgs
+}
+
 func pushableKey(key string) bool {
 	if key == "" || strings.HasPrefix(key, "$") || strings.HasPrefix(key, "_ferretdb_") {
 		return false
