@@ -34,6 +34,16 @@ SPECVERSION = "1.0"
 CONTENT_TYPE = "application/cloudevents+json"
 TYPE_PREFIX = "fr.canopee."
 
+
+def short_type(full: str) -> str:
+    """``fr.canopee.repair.done.v1`` → ``repair.done`` (the name without prefix and version)."""
+    return full.removeprefix(TYPE_PREFIX).rsplit(".", 1)[0]
+
+
+def full_type(short: str, version: int = 1) -> str:
+    """``repair.done`` → ``fr.canopee.repair.done.v1``."""
+    return f"{TYPE_PREFIX}{short}.v{version}"
+
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # /offices/{officeid}/{system} for office events, /services/{service} for ours
 _SOURCE_PATTERN = r"^(/offices/[a-z0-9-]{2,40}/[a-z0-9-]{1,40}|/services/[a-z][a-z0-9-]{0,39})$"
