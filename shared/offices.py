@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import holidays
+
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 DEMO_OFFICES_FILE = Path(__file__).resolve().parent.parent / "deploy" / "offices.demo.toml"
@@ -27,7 +29,7 @@ class _Strict(BaseModel):
 
 
 class SlaTargets(_Strict):
-    """Deadlines (DOMAIN.md defaults); working-day targets count office hours."""
+    """Deadlines (defaults of docs/DOMAIN.md); working-day targets count office hours."""
 
     first_response_working_days: float = Field(2, gt=0)
     u1_hours: float = Field(4, gt=0)
@@ -68,6 +70,9 @@ class Office(_Strict):
     id: Annotated[str, StringConstraints(pattern=r"^[a-z0-9-]{2,40}$")]
     name: Annotated[str, StringConstraints(min_length=1, max_length=80)]
     timezone: str = "Europe/Paris"
+    #: public holidays of a region on top of the national ones (``holidays`` subdivision or alias,
+    #: e.g. "Moselle" or "Alsace": Good Friday and 26 December)
+    holiday_region: str | None = None
     #: name shown as the SMS sender and in e-mails
     sender_name: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "Canopee"
     #: SHA-256 hex of each key this office may use (gateway key and API token)
@@ -86,6 +91,16 @@ class Office(_Strict):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError):
             raise ValueError(f"unknown time zone {value!r}") from None
+        return value
+
+    @field_validator("holiday_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        known = set(holidays.France.subdivisions) | set(getattr(holidays.France, "subdivisions_aliases", {}))
+        if value not in known:
+            raise ValueError(f"unknown holiday region {value!r} (one of: {', '.join(sorted(known))})")
         return value
 
     @property
