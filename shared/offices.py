@@ -11,7 +11,6 @@ from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import holidays
-
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 DEMO_OFFICES_FILE = Path(__file__).resolve().parent.parent / "deploy" / "offices.demo.toml"
@@ -98,9 +97,10 @@ class Office(_Strict):
     def _region(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        known = set(holidays.France.subdivisions) | set(getattr(holidays.France, "subdivisions_aliases", {}))
-        if value not in known:
-            raise ValueError(f"unknown holiday region {value!r} (one of: {', '.join(sorted(known))})")
+        try:
+            holidays.country_holidays("FR", subdiv=value)
+        except NotImplementedError:
+            raise ValueError(f"unknown holiday region {value!r} (e.g. Moselle, Alsace, 974)") from None
         return value
 
     @property
