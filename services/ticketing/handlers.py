@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -32,12 +32,15 @@ from services.ticketing.store import (
 from shared.bus import TransientError
 from shared.events import CloudEvent, SlaAtRisk, SlaBreached, parse_event, service_event
 from shared.offices import Office, Offices
+from shared.projection import refresh
 
 log = logging.getLogger("canopee.ticketing")
 
 Clock = Callable[[], datetime]
 
 SERVICE = "ticketing"
+#: computations of a batch's request projections before giving up (concurrent writers)
+REFRESH_ROUNDS = 5
 
 
 def utc_now() -> datetime:
@@ -110,6 +113,29 @@ def summary_fields(view: View, now: datetime) -> dict[str, Any]:
         "next_check_at": view.evaluation.next_check_at,
         "updated_at": now,
     }
+
+
+class RequestProjection:
+    """The request projections as ``shared.projection`` recomputes them, at one moment."""
+
+    def __init__(self, service: TicketingService, now: datetime) -> None:
+        self.service = service
+        self.now = now
+
+    async def load(self, keys: Sequence[str]) -> Mapping[str, Sequence[Fact]]:
+        return await self.service.requests.facts_of(keys)
+
+    def compute(self, key: str, facts: Sequence[Fact]) -> View:
+        office, request_id = key.split("|", 1)
+        return self.service.view(office, request_id, facts, self.now)
+
+    async def write(self, projections: Mapping[str, View]) -> None:
+        records = [record for view in projections.values() for record in self.service.alert_records(view)]
+        await self.service._record(records, self.now)
+        await self.service.requests.write([(key, summary_fields(view, self.now)) for key, view in projections.items()])
+
+    async def stale(self, keys: Sequence[str]) -> Sequence[str]:
+        return await self.service.requests.stale(keys)
 
 
 class TicketingService:
@@ -216,26 +242,12 @@ class TicketingService:
 
     async def _refresh(self, keys: Sequence[str], now: datetime) -> dict[str, View]:
         """Recompute the projections of ``keys`` from their stored events and record the alerts
-        they call for (before the projection moves ``next_check_at`` past their thresholds)."""
-        views: dict[str, View] = {}
-        pending = list(keys)
-        for _ in range(5):
-            stored = await self.requests.facts_of(pending)
-            records: list[AlertRecord] = []
-            projections: list[tuple[str, dict[str, Any]]] = []
-            for key in pending:
-                office, request_id = key.split("|", 1)
-                view = self.view(office, request_id, stored[key], now)
-                views[key] = view
-                records += self.alert_records(view)
-                projections.append((key, summary_fields(view, now)))
-            await self._record(records, now)
-            await self.requests.write(projections)
-            # another instance may have written an older projection after ours: redo those
-            pending = await self.requests.stale(pending)
-            if not pending:
-                return views
-        raise TransientError("request projections kept changing under concurrent writers")
+        they call for (before the projection moves ``next_check_at`` past their thresholds);
+        another instance may have written an older projection after ours: those are redone."""
+        done = await refresh(RequestProjection(self, now), keys, rounds=REFRESH_ROUNDS)
+        if done.stale:
+            raise TransientError("request projections kept changing under concurrent writers")
+        return done.projections
 
     async def sweep(self) -> int:
         """Recompute the requests whose next SLA threshold passed; record and publish the alerts
