@@ -44,6 +44,7 @@ def full_type(short: str, version: int = 1) -> str:
     """``repair.done`` → ``fr.canopee.repair.done.v1``."""
     return f"{TYPE_PREFIX}{short}.v{version}"
 
+
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 # /offices/{officeid}/{system} for office events, /services/{service} for ours
 _SOURCE_PATTERN = r"^(/offices/[a-z0-9-]{2,40}/[a-z0-9-]{1,40}|/services/[a-z][a-z0-9-]{0,39})$"
@@ -649,6 +650,8 @@ class SmsReplied(_ServiceEvent):
     data: SmsRepliedData
 
 
+#: the registry: every event type of the contract, once. The lookup table and the discriminated
+#: union that ``parse_event`` validates against are both built from it.
 EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
     RequestOpened,
     RequestAssigned,
@@ -675,41 +678,20 @@ EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
     NotificationSuppressed,
     SmsReplied,
 )
-EVENT_TYPES: dict[str, type[CloudEvent]] = {
-    get_args(cls.model_fields["type"].annotation)[0]: cls for cls in EVENT_CLASSES
-}
 
-AnyEvent = Annotated[
-    Union[
-        RequestOpened,
-        RequestAssigned,
-        AppointmentScheduled,
-        AppointmentMissed,
-        RequestOnHold,
-        RequestResumed,
-        RepairDone,
-        RequestClosed,
-        RequestReopened,
-        SatisfactionRated,
-        TenantContactUpdated,
-        TenantConsentChanged,
-        TenantErased,
-        SlaAtRisk,
-        SlaBreached,
-        SurveyRequested,
-        CampaignAnswered,
-        DetractorAlert,
-        NotificationSent,
-        NotificationDelivered,
-        NotificationFailed,
-        NotificationDeferred,
-        NotificationSuppressed,
-        SmsReplied,
-    ],
-    Field(discriminator="type"),
-]
 
-_ADAPTER: TypeAdapter[AnyEvent] = TypeAdapter(AnyEvent)
+def type_name(cls: type[CloudEvent]) -> str:
+    """The ``type`` attribute an event class accepts, e.g. ``fr.canopee.repair.done.v1``."""
+    name: str = get_args(cls.model_fields["type"].annotation)[0]
+    return name
+
+
+EVENT_TYPES: dict[str, type[CloudEvent]] = {type_name(cls): cls for cls in EVENT_CLASSES}
+
+#: any event of the registry, told apart by its ``type``
+AnyEvent: Any = Annotated[Union[EVENT_CLASSES], Field(discriminator="type")]
+
+_ADAPTER: TypeAdapter[CloudEvent] = TypeAdapter(AnyEvent)
 
 
 class InvalidEvent(ValueError):
@@ -767,9 +749,11 @@ def topic_of(event: CloudEvent) -> str:
     return event.topic
 
 
-def to_record(event: CloudEvent) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
-    """A Kafka record (key, value, headers) for an event: key = subject, structured JSON value."""
-    return event.subject.encode(), event.to_json(), [("content-type", CONTENT_TYPE.encode())]
+def to_record(event: CloudEvent, value: bytes | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    """A Kafka record (key, value, headers) for an event: key = subject, structured JSON value
+    (``value`` when the event's JSON is already at hand, else serialized here)."""
+    json_value = event.to_json() if value is None else value
+    return event.subject.encode(), json_value, [("content-type", CONTENT_TYPE.encode())]
 
 
 def from_record(value: bytes | None, headers: Any = ()) -> CloudEvent:
@@ -806,13 +790,13 @@ def service_event(
     cause: Sequence[str],
 ) -> E:
     """Build an event one of our services emits; its id is derived from ``cause``."""
-    type_name = get_args(cls.model_fields["type"].annotation)[0]
+    name = type_name(cls)
     payload = data.model_dump(mode="json", exclude_none=True) if isinstance(data, Data) else data
     raw = {
         "specversion": SPECVERSION,
-        "id": derived_id(type_name, *cause),
+        "id": derived_id(name, *cause),
         "source": f"/services/{service}",
-        "type": type_name,
+        "type": name,
         "subject": subject,
         "time": time.isoformat(),
         "officeid": officeid,
