@@ -1,6 +1,6 @@
 """Kafka plumbing shared by every service.
 
-Delivery rules (ARCHITECTURE.md): the offset is committed only after the handler's effects are
+Delivery rules (docs/ARCHITECTURE.md): the offset is committed only after the handler's effects are
 durable (FastStream's default acknowledges first, so the policy is set here); the producer is
 idempotent with ``acks=all``; a record that cannot be decoded, breaks the contract or fails
 permanently goes to ``dlq.{group}`` with its reason and the partition moves on; a transient failure
@@ -28,8 +28,9 @@ from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from prometheus_client import CollectorRegistry
 from pymongo.errors import ConnectionFailure, PyMongoError
 
-from shared.events import CONTENT_TYPE, CloudEvent, InvalidEvent, Topics, from_record
+from shared.events import CloudEvent, InvalidEvent, Topics, from_record
 from shared.observability import ConsumerMetrics, correlation_var, event_id_var, mask_personal_data
+from shared.producer import Producer, Record, record_of
 from shared.settings import CommonSettings
 
 log = logging.getLogger("canopee.bus")
@@ -89,29 +90,20 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
 
 
 class Publisher:
-    """Produces contract events (key = subject, structured JSON, ``content-type`` header) and waits
-    until Kafka acknowledged every one of them."""
+    """Produces contract events through ``producer`` (records built by ``shared.producer.record_of``:
+    key = subject, structured JSON, ``content-type`` header) and waits until Kafka acknowledged
+    every one of them."""
 
-    def __init__(self, broker: KafkaBroker, settings: CommonSettings) -> None:
-        self.broker = broker
-        self.settings = settings
+    def __init__(self, producer: Producer, topic_prefix: str = "") -> None:
+        self.producer = producer
+        self.topic_prefix = topic_prefix
 
     async def publish(self, events: Iterable[CloudEvent]) -> None:
-        pending = [
-            await self.broker.publish(
-                event.to_json(),
-                topic=self.settings.topic(event.topic),
-                key=event.subject.encode(),
-                headers={"content-type": CONTENT_TYPE},
-                no_confirm=True,
-            )
-            for event in events
-        ]
-        if pending:
-            await asyncio.gather(*pending)
+        await self.producer.send([record_of(event, self.topic_prefix) for event in events])
 
-    async def publish_raw(self, topic: str, value: bytes | None, key: bytes | None, headers: dict[str, str]) -> None:
-        await self.broker.publish(value or b"", topic=topic, key=key, headers=headers)
+    async def publish_raw(self, record: Record) -> None:
+        """Produce a record as it is (a dead letter keeps the original value and key)."""
+        await self.producer.send([record])
 
 
 @dataclass
@@ -242,7 +234,8 @@ class Consumer:
         content_type = _header(record, "content-type")
         if content_type:
             headers["content-type"] = content_type
-        await self.publisher.publish_raw(Topics.dlq(self.group), record.value, record.key, headers)
+        letter = Record(Topics.dlq(self.group), record.key, record.value, [(k, v.encode()) for k, v in headers.items()])
+        await self.publisher.publish_raw(letter)
         self.metrics.dead_letters.labels(self.group, error).inc()
         log.warning(
             "dead-lettered: %s",

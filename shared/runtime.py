@@ -22,6 +22,7 @@ from shared.bus import Consumer, EventHandler, Publisher, make_broker
 from shared.http import health_router
 from shared.observability import ConsumerMetrics
 from shared.offices import Offices
+from shared.producer import BrokerProducer
 from shared.settings import ServiceSettings, load_offices_from
 from shared.store import Document, Index, ensure_indexes, make_client, ping
 
@@ -66,7 +67,7 @@ class Runtime:
             registry=registry,
             metrics=ConsumerMetrics.create(registry),
             broker=broker,
-            publisher=Publisher(broker, settings),
+            publisher=Publisher(BrokerProducer(broker), settings.topic_prefix),
             mongo=mongo,
             db=mongo[settings.database],
         )

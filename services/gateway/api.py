@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from services.gateway.handlers import Intake, Refused
-from services.gateway.intake import BATCH, JSON, SINGLE, BodyError, media_type
+from services.gateway.domain.intake import BATCH, JSON, SINGLE, BodyError, media_type
+from services.gateway.handlers.intake import Intake, Refused
 from shared.http import Problem
 
 _bearer = HTTPBearer(auto_error=False, description="the office's key")

@@ -9,13 +9,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.gateway.api import router
-from services.gateway.handlers import Intake
+from services.gateway.domain.ratelimit import RateLimiter
+from services.gateway.handlers.intake import Intake
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.producer import EventSink, KafkaSink
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ports import EventSink
 from services.gateway.settings import GatewaySettings
 from shared.http import health_router, install_problem_handlers
 from shared.observability import configure_logging
+from shared.producer import KafkaProducer
 from shared.runtime import serve
 from shared.settings import load_offices_from, load_settings
 
@@ -39,7 +40,12 @@ def create_app(
         return running
 
     def kafka_sink(s: GatewaySettings) -> EventSink:
-        return KafkaSink(s.kafka_bootstrap, timeout=s.produce_timeout_seconds, reconnect_seconds=s.reconnect_seconds)
+        return KafkaProducer(
+            s.kafka_bootstrap,
+            timeout=s.produce_timeout_seconds,
+            reconnect_seconds=s.reconnect_seconds,
+            client_id="canopee-gateway",
+        )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -51,7 +57,7 @@ def create_app(
             sink=sink,
             limiter=limiter or RateLimiter(settings.rate_per_second, settings.rate_burst),
             metrics=metrics,
-            topic=settings.topic,
+            topic_prefix=settings.topic_prefix,
             max_events=settings.max_events,
         )
 

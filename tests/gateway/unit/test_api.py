@@ -11,9 +11,9 @@ import pytest
 import pytest_asyncio
 
 from services.gateway.app import create_app
-from services.gateway.producer import MemorySink
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.settings import GatewaySettings
+from shared.producer import MemoryProducer
 from shared.settings import load_settings
 from tests.support.samples import sample
 
@@ -30,8 +30,8 @@ class FakeClock:
 
 
 @pytest_asyncio.fixture
-async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, MemorySink, FakeClock]]:
-    sink = MemorySink()
+async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, MemoryProducer, FakeClock]]:
+    sink = MemoryProducer()
     clock = FakeClock()
     settings = load_settings(GatewaySettings, max_events=10, max_body_bytes=16384, rate_per_second=10, rate_burst=20)
     app = create_app(settings, sink_factory=lambda _: sink, limiter=RateLimiter(10, 20, clock=clock))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.gateway.intake import (
+from services.gateway.domain.intake import (
     ACCEPTED,
     BodyError,
     ItemResult,
@@ -15,10 +15,11 @@ from services.gateway.intake import (
     decide,
     parse_body,
 )
+from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.metrics import GatewayMetrics
-from services.gateway.producer import EventSink, Record, Unavailable
-from services.gateway.ratelimit import RateLimiter
+from services.gateway.ports import EventSink, Unavailable
 from shared.offices import Offices
+from shared.producer import record_of
 
 #: status of a valid item that was not produced because the batch was refused as a whole
 NOT_PRODUCED = 424
@@ -52,7 +53,7 @@ class Intake:
     sink: EventSink
     limiter: RateLimiter
     metrics: GatewayMetrics
-    topic: Callable[[str], str]
+    topic_prefix: str
     max_events: int
     clock: Callable[[], float] = time.perf_counter
 
@@ -103,7 +104,7 @@ class Intake:
         decision = decide(results, all_or_nothing)
         if decision.to_produce:
             records = [
-                Record(self.topic(r.event.topic), r.event.subject.encode(), r.raw)
+                record_of(r.event, self.topic_prefix, r.raw)
                 for r in decision.to_produce
                 if r.event is not None and r.raw is not None
             ]

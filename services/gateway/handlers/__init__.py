@@ -1,0 +1,1 @@
+"""The gateway's one use case: ``intake`` (authenticate, check, rate-limit, produce, report per item)."""
