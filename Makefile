@@ -5,14 +5,21 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: help install infra-up infra-down infra-status topics lint typecheck test test-unit bench up down schemas clean
+# `make test` runs on its own Kafka and store (other ports, data under .local/test/, emptied when
+# they start): the tests never see nor touch the data of `make up`.
+TEST_INFRA := CANOPEE_INFRA_DATA=$(CURDIR)/.local/test/data CANOPEE_INFRA_RUN=$(CURDIR)/.local/test/run \
+	CANOPEE_KAFKA_PORT=19092 CANOPEE_KAFKA_CONTROLLER_PORT=19093 CANOPEE_MONGO_PORT=27018
+TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://127.0.0.1:27018
+
+.PHONY: help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
 	@echo "make down        stop everything make up started"
 	@echo "make test        install, start what the tests need, run lint, type checks and the whole suite"
-	@echo "make infra-up    start Kafka (KRaft) and the MongoDB-wire store (FerretDB) locally"
-	@echo "make infra-down  stop them"
+	@echo "make infra-up    start Kafka (KRaft) and the MongoDB-wire store (FerretDB) locally, on the data kept from the last run"
+	@echo "make infra-down  stop them (their data stays)"
+	@echo "make reset       stop everything and delete the local data (requests, surveys, indicators, topics)"
 	@echo "make bench       run the benchmarks and print figures"
 
 $(STAMP): requirements.txt pyproject.toml
@@ -32,6 +39,20 @@ infra-down:
 infra-status:
 	bash deploy/local/infra.sh status
 
+infra-reset:
+	bash deploy/local/infra.sh reset
+
+reset:
+	-bash deploy/local/down.sh
+	bash deploy/local/infra.sh reset
+
+test-infra-up:
+	$(TEST_INFRA) bash deploy/local/infra.sh status >/dev/null || $(TEST_INFRA) bash deploy/local/infra.sh reset
+	$(TEST_INFRA) bash deploy/local/infra.sh up
+
+test-infra-down:
+	$(TEST_INFRA) bash deploy/local/infra.sh down
+
 topics: install
 	$(VENV)/bin/canopee topics create
 
@@ -45,8 +66,8 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install tools infra-up lint typecheck
-	$(PY) -m pytest
+test: install tools test-infra-up lint typecheck
+	$(TEST_ENV) $(PY) -m pytest
 
 test-unit: install
 	$(PY) -m pytest -m "not integration and not e2e"
