@@ -19,10 +19,21 @@ correlation_var: ContextVar[str | None] = ContextVar("correlation", default=None
 
 # Defence in depth: whatever a log line says, phone numbers and e-mail addresses are masked.
 _EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+_SEP = r"[ .\-\u00a0]?"  # French numbers are written spaced, dotted, dashed or run together
 _PHONE = re.compile(
-    r"\+\d{8,15}\b"  # E.164
-    r"|\+\d{2,3}(?:[ .]\d{1,3}){3,6}\b"  # international, spaced: +33 6 12 34 56 78
-    r"|(?<![\w-])0[1-9](?:[ .-]?\d{2}){4}(?![\w-])"  # French national: 06 12 34 56 78
+    # French, national or international: 06 12 34 56 78, 06.12.34.56.78, +33 6 12 34 56 78,
+    # +33 (0)6 12 34 56 78, +33(0)612345678, 0033612345678, 00 33 6 12 34 56 78
+    r"(?<![\w+])(?:(?:\+|00)"
+    + _SEP
+    + r"33"
+    + _SEP
+    + r"(?:\(0\)"
+    + _SEP
+    + r")?|0)[1-9](?:"
+    + _SEP
+    + r"\d{2}){4}(?![\w-])"
+    r"|\+\d{8,15}\b"  # E.164 of any country
+    r"|\+\d{2,3}(?:[ .]\d{1,3}){3,6}\b"  # international, spaced
 )
 
 
