@@ -7,16 +7,18 @@ own; another office's request answers 404, exactly as a request that does not ex
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
-from services.ticketing.domain import State
+from services.ticketing.domain.requests import State
+from services.ticketing.domain.sla import Clock
+from services.ticketing.domain.views import RequestFilter
 from services.ticketing.handlers import TicketingService
-from services.ticketing.sla import Clock
-from services.ticketing.store import InvalidCursor, RequestFilter, decode_cursor
+from services.ticketing.handlers.queries import InvalidCursor
 from shared.events import Category
 from shared.http import Caller, Problem
 
@@ -163,21 +165,22 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
             if office is not None and office != caller.office:
                 raise Problem(403, "Forbidden", "this token may only list its own office")
             office = caller.office
-        try:
-            after = decode_cursor(cursor) if cursor else None
-        except InvalidCursor as exc:
-            raise Problem(400, "Bad Request", str(exc)) from None
         where = RequestFilter(
             office=office,
             state=state.value if state else None,
             breached=breached,
             category=category.value if category else None,
         )
-        docs, next_cursor = await service().requests.page(where, limit, after)
+        try:
+            items, next_cursor = await service().list_requests(where, limit, cursor)
+        except InvalidCursor as exc:
+            raise Problem(400, "Bad Request", str(exc)) from None
         return RequestPageOut(
             items=[
-                RequestSummaryOut.model_validate({k: doc.get(k) for k in RequestSummaryOut.model_fields})
-                for doc in docs
+                RequestSummaryOut.model_validate(
+                    {k: v for k, v in asdict(s).items() if k in RequestSummaryOut.model_fields}
+                )
+                for s in items
             ],
             next_cursor=next_cursor,
         )

@@ -9,12 +9,11 @@ from datetime import timedelta
 from fastapi import FastAPI
 
 from services.ticketing.api import router
-from services.ticketing.domain import REQUEST_TYPES
-from services.ticketing.handlers import Clock, TicketingService, utc_now
+from services.ticketing.handlers import HANDLERS, Clock, TicketingService, utc_now
 from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.settings import TicketingSettings
 from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository
-from shared.events import TYPE_PREFIX, Topics
+from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
@@ -51,7 +50,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             "requests",
             [Topics.OFFICE_REQUESTS],
             svc.apply,
-            types=[f"{TYPE_PREFIX}{t}.v1" for t in REQUEST_TYPES],
+            types=list(HANDLERS),
         )
         state["service"] = svc
         jobs = [

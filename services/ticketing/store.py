@@ -9,12 +9,8 @@ publish and whether it was published.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import re
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,7 +18,15 @@ from pymongo import ASCENDING, ReplaceOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.ticketing.domain import Fact
+from services.ticketing.domain.requests import Fact
+from services.ticketing.domain.views import (
+    AlertRecord,
+    ClockSummary,
+    RequestFilter,
+    RequestSummary,
+    request_key,
+)
+from services.ticketing.ports import DueBatch
 from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 REQUESTS = "requests"
@@ -56,37 +60,6 @@ INDEXES = (
 )
 
 
-def request_key(office: str, request_id: str) -> str:
-    return f"{office}|{request_id}"
-
-
-def alert_key(office: str, request_id: str, stage: str, kind: str) -> str:
-    return f"{office}|{request_id}|{stage}|{kind}"
-
-
-@dataclass(frozen=True)
-class AlertRecord:
-    office: str
-    request_id: str
-    stage: str
-    policy: str
-    kind: str
-    #: the CloudEvent to publish, as JSON text (stored so every retry publishes the same event)
-    event: str
-
-    @property
-    def key(self) -> str:
-        return alert_key(self.office, self.request_id, self.stage, self.kind)
-
-
-@dataclass(frozen=True)
-class RequestFilter:
-    office: str | None = None
-    state: str | None = None
-    breached: bool | None = None
-    category: str | None = None
-
-
 def slot_start(moment: datetime) -> datetime:
     """The start of the due slot holding ``moment`` (UTC)."""
     utc = moment.astimezone(UTC)
@@ -98,35 +71,104 @@ def slot_name(moment: datetime | None) -> str | None:
     return None if moment is None else slot_start(moment).strftime(SLOT_FORMAT)
 
 
-@dataclass(frozen=True)
-class DueBatch:
-    """Projections due now, and the slot the sweeper may record as swept once they are handled."""
-
-    docs: list[Document]
-    #: the current slot, to record once ``docs`` are handled; None while more is due than one
-    #: batch takes (the next tick reads the same slots again)
-    swept_slot: str | None
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(key: str) -> str:
-    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+def fact_doc(key: str, fact: Fact) -> Document:
+    """A stored event of the request ``key``; the time as text keeps microseconds (a BSON date
+    keeps milliseconds), so the order of a stored fact and a fresh one never differ."""
+    return {
+        "_id": f"{key}|{fact.id}",
+        "request": key,
+        "id": fact.id,
+        "type": fact.type,
+        "time": fact.time.isoformat(),
+        "data": dict(fact.data),
+    }
 
 
-def decode_cursor(cursor: str) -> str:
-    """The key a cursor stands for; ``InvalidCursor`` for anything this API did not hand out."""
-    try:
-        if not re.fullmatch(r"[A-Za-z0-9_-]{1,200}", cursor):
-            raise ValueError(cursor)
-        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidCursor("cursor: not one this API returned") from None
-    if "|" not in key:
-        raise InvalidCursor("cursor: not one this API returned")
-    return key
+def fact_of(doc: Mapping[str, Any]) -> Fact:
+    return Fact(
+        id=str(doc["id"]),
+        type=str(doc["type"]),
+        time=datetime.fromisoformat(str(doc["time"])).astimezone(UTC),
+        data=dict(doc.get("data") or {}),
+    )
+
+
+def summary_doc(summary: RequestSummary) -> Document:
+    """A request's projection document, with its due slot derived from ``next_check_at``."""
+    return {
+        "office": summary.office,
+        "request_id": summary.request_id,
+        "n_events": summary.n_events,
+        "state": summary.state,
+        "placeholder": summary.placeholder,
+        "category": summary.category,
+        "urgency": summary.urgency,
+        "channel": summary.channel,
+        "opened_at": summary.opened_at,
+        "last_event_at": summary.last_event_at,
+        "flagged": summary.flagged,
+        "breached": summary.breached,
+        "at_risk": summary.at_risk,
+        "clocks": [
+            {"stage": c.stage, "policy": c.policy, "status": c.status, "due_at": c.due_at, "paused": c.paused}
+            for c in summary.clocks
+        ],
+        "next_check_at": summary.next_check_at,
+        "updated_at": summary.updated_at,
+        "_id": summary.key,
+        "due_slot": slot_name(summary.next_check_at),
+    }
+
+
+def summary_of(doc: Mapping[str, Any]) -> RequestSummary:
+    return RequestSummary(
+        office=str(doc["office"]),
+        request_id=str(doc["request_id"]),
+        n_events=int(doc.get("n_events", -1)),
+        state=str(doc["state"]),
+        placeholder=bool(doc["placeholder"]),
+        category=doc.get("category"),
+        urgency=doc.get("urgency"),
+        channel=doc.get("channel"),
+        opened_at=doc.get("opened_at"),
+        last_event_at=doc.get("last_event_at"),
+        flagged=int(doc["flagged"]),
+        breached=bool(doc["breached"]),
+        at_risk=bool(doc["at_risk"]),
+        clocks=tuple(
+            ClockSummary(str(c["stage"]), str(c["policy"]), str(c["status"]), c.get("due_at"), bool(c["paused"]))
+            for c in doc.get("clocks") or ()
+        ),
+        next_check_at=doc.get("next_check_at"),
+        updated_at=doc.get("updated_at"),
+    )
+
+
+def alert_doc(alert: AlertRecord, now: datetime) -> Document:
+    return {
+        "_id": alert.key,
+        "office": alert.office,
+        "request_id": alert.request_id,
+        "stage": alert.stage,
+        "policy": alert.policy,
+        "kind": alert.kind,
+        "event": alert.event,
+        "published": False,
+        "lease_until": EPOCH,
+        "lease_owner": None,
+        "created_at": now,
+    }
+
+
+def alert_of(doc: Mapping[str, Any]) -> AlertRecord:
+    return AlertRecord(
+        office=str(doc["office"]),
+        request_id=str(doc["request_id"]),
+        stage=str(doc["stage"]),
+        policy=str(doc["policy"]),
+        kind=str(doc["kind"]),
+        event=str(doc["event"]),
+    )
 
 
 class MongoRequestRepository:
@@ -145,11 +187,7 @@ class MongoRequestRepository:
 
     async def add_events(self, facts: Mapping[str, Sequence[Fact]]) -> set[tuple[str, str]]:
         """Store new facts by request key; return the (key, event id) pairs already stored."""
-        docs = [
-            {"_id": f"{key}|{fact.id}", "request": key, **fact.to_doc()}
-            for key, key_facts in facts.items()
-            for fact in key_facts
-        ]
+        docs = [fact_doc(key, fact) for key, key_facts in facts.items() for fact in key_facts]
         known = await insert_many_once(self.events, docs)
         return {(str(docs[i]["request"]), str(docs[i]["id"])) for i in known}
 
@@ -159,10 +197,10 @@ class MongoRequestRepository:
         found: dict[str, list[Fact]] = {k: [] for k in wanted}
         if wanted:
             async for doc in self.events.find({"request": {"$in": wanted}}):
-                found[str(doc["request"])].append(Fact.from_doc(doc))
+                found[str(doc["request"])].append(fact_of(doc))
         return found
 
-    async def write(self, projections: Sequence[tuple[str, Mapping[str, Any]]]) -> None:
+    async def write(self, summaries: Sequence[RequestSummary]) -> None:
         """Replace (or create) the projection documents, each in place (no moment where a request
         is missing from lists), with its due slot derived from ``next_check_at``.
 
@@ -170,9 +208,7 @@ class MongoRequestRepository:
         new request at once: one insert fails on the unique ``_id``; the document that stands is
         checked by ``stale``, which decides whether to compute again.
         """
-        docs = [
-            {**fields, "_id": key, "due_slot": slot_name(fields.get("next_check_at"))} for key, fields in projections
-        ]
+        docs = [summary_doc(summary) for summary in summaries]
         for start in range(0, len(docs), UPDATE_CHUNK):
             chunk = docs[start : start + UPDATE_CHUNK]
             try:
@@ -223,9 +259,9 @@ class MongoRequestRepository:
                 # the store answers the $in from the index; next_check_at only trims the current slot
                 query["due_slot"] = {"$in": [(first + i * SLOT).strftime(SLOT_FORMAT) for i in range(n_slots)]}
         cursor = self.collection.find(query).sort("next_check_at", ASCENDING).limit(limit + 1)
-        docs = [doc async for doc in cursor]
-        complete = len(docs) <= limit
-        return DueBatch(docs[:limit], current.strftime(SLOT_FORMAT) if complete else None)
+        keys = [str(doc["_id"]) async for doc in cursor]
+        complete = len(keys) <= limit
+        return DueBatch(keys[:limit], current.strftime(SLOT_FORMAT) if complete else None)
 
     async def swept(self, batch: DueBatch) -> None:
         """Record that everything due up to the batch's slot was handled."""
@@ -233,8 +269,8 @@ class MongoRequestRepository:
             # an older value written by a slower instance only makes the next read wider
             await self.sweeps.replace_one({"_id": SWEEP_STATE}, {"slot": batch.swept_slot}, upsert=True)
 
-    async def page(self, where: RequestFilter, limit: int, after: str | None) -> tuple[list[Document], str | None]:
-        """One page of request summaries ordered by key; the cursor of the next page if any."""
+    async def page(self, where: RequestFilter, limit: int, after: str | None) -> tuple[list[RequestSummary], bool]:
+        """One page of request summaries ordered by key, after the key ``after``; whether more follow."""
         query: dict[str, Any] = {}
         if where.office is not None:
             query["office"] = where.office
@@ -248,8 +284,7 @@ class MongoRequestRepository:
             query["_id"] = {"$gt": after}
         docs = [doc async for doc in self.collection.find(query).sort("_id", ASCENDING).limit(limit + 1)]
         more = len(docs) > limit
-        docs = docs[:limit]
-        return docs, (encode_cursor(str(docs[-1]["_id"])) if more and docs else None)
+        return [summary_of(doc) for doc in docs[:limit]], more
 
     async def count_open(self) -> dict[tuple[str, str], int]:
         """Requests not closed, by (office, state)."""
@@ -276,26 +311,11 @@ class MongoAlertRepository:
         unique = list({a.key: a for a in alerts}.values())
         if not unique:
             return []
-        docs = [
-            {
-                "_id": a.key,
-                "office": a.office,
-                "request_id": a.request_id,
-                "stage": a.stage,
-                "policy": a.policy,
-                "kind": a.kind,
-                "event": a.event,
-                "published": False,
-                "lease_until": EPOCH,
-                "lease_owner": None,
-                "created_at": now,
-            }
-            for a in unique
-        ]
+        docs = [alert_doc(a, now) for a in unique]
         skipped = await insert_many_once(self.collection, docs)
         return [a for i, a in enumerate(unique) if i not in skipped]
 
-    async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[Document]]:
+    async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[AlertRecord]]:
         """Take unpublished alerts nobody holds; return the claim owner and the alerts it won.
 
         A claim is an insert under a unique key (alert, lease slot): of several instances, one
@@ -318,7 +338,7 @@ class MongoAlertRepository:
                 {"_id": {"$in": [d["_id"] for d in won]}},
                 {"$set": {"lease_owner": owner, "lease_until": now + lease}},
             )
-        return owner, won
+        return owner, [alert_of(doc) for doc in won]
 
     async def mark_published(self, owner: str, keys: Sequence[str]) -> None:
         if keys:

@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from services.ticketing.calendar import WorkingCalendar
-from services.ticketing.domain import Fact, State, fold
-from services.ticketing.sla import AlertKind, Status, clocks, evaluate
+from services.ticketing.domain.requests import Fact, State, fold
+from services.ticketing.domain.sla import AlertKind, Status, clocks, evaluate
+from services.ticketing.store import fact_doc, fact_of
+from shared.calendar import WorkingCalendar
 from shared.events import Stage, parse_event
 from shared.offices import SlaTargets
 from tests.support.samples import sample
@@ -118,7 +119,7 @@ def test_fact_from_a_contract_event_leaves_free_text_out() -> None:
     f = Fact.from_event(event)
     assert f.type == "request.opened" and f.id == event.id
     assert "summary" not in f.data and f.data["category"] == "heating_hot_water"
-    assert Fact.from_doc(f.to_doc()) == f
+    assert fact_of(fact_doc("demo-nord|R-1", f)) == f
 
 
 def test_sla_statuses_alerts_and_next_check() -> None:

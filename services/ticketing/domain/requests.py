@@ -4,7 +4,7 @@ A request's state is the result of all its known events, deduplicated by ``id`` 
 ``(time, id)``: whatever order they arrived in, and however often, the result is the same. An event
 that makes no sense for the state it meets is kept in the timeline with a flag saying why, and
 otherwise ignored. Events of a request whose ``request.opened`` is not known yet build a placeholder
-that the opening later fills in.
+that the opening later fills in. The rules are those of docs/DOMAIN.md.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from shared.events import TYPE_PREFIX, CloudEvent
+from shared.events import CloudEvent, short_type
 
 
 class State(StrEnum):
@@ -60,11 +60,6 @@ _KEPT_FIELDS = {
 }
 
 
-def short_type(full_type: str) -> str:
-    """``fr.canopee.repair.done.v1`` → ``repair.done``."""
-    return full_type.removeprefix(TYPE_PREFIX).rsplit(".", 1)[0]
-
-
 @dataclass(frozen=True)
 class Fact:
     """One known event of a request, reduced to what the lifecycle and the timeline need."""
@@ -84,20 +79,6 @@ class Fact:
         raw = event.data.model_dump(mode="json", exclude_none=True)
         data = {k: raw[k] for k in _KEPT_FIELDS.get(kind, ()) if k in raw}
         return cls(id=event.id, type=kind, time=event.time.astimezone(UTC), data=data)
-
-    def to_doc(self) -> dict[str, Any]:
-        # the time as text keeps microseconds (a BSON date keeps milliseconds), so the order of a
-        # stored fact and a fresh one never differ
-        return {"id": self.id, "type": self.type, "time": self.time.isoformat(), "data": dict(self.data)}
-
-    @classmethod
-    def from_doc(cls, doc: Mapping[str, Any]) -> Fact:
-        return cls(
-            id=str(doc["id"]),
-            type=str(doc["type"]),
-            time=datetime.fromisoformat(str(doc["time"])).astimezone(UTC),
-            data=dict(doc.get("data") or {}),
-        )
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
-from services.ticketing.calendar import WorkingCalendar
-from services.ticketing.domain import RequestState
+from services.ticketing.domain.requests import RequestState
+from shared.calendar import WorkingCalendar
 from shared.events import Stage
 from shared.offices import SlaTargets
 

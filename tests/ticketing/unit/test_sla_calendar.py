@@ -7,9 +7,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.ticketing.calendar import WorkingCalendar
-from services.ticketing.domain import Fact, fold
-from services.ticketing.sla import Status, clocks
+from services.ticketing.domain.requests import Fact, fold
+from services.ticketing.domain.sla import Status, clocks
+from shared.calendar import WorkingCalendar
 from shared.offices import SlaTargets
 
 PARIS = ZoneInfo("Europe/Paris")

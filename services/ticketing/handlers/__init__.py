@@ -1,0 +1,80 @@
+"""The ticketing use cases, one module each (docs/ticketing.md):
+
+- ``lifecycle``: apply a batch of request events (the ``HANDLERS`` table routes them);
+- ``projections``: recompute request summaries until they are no longer stale;
+- ``sweeping``: the SLA sweeper (thresholds passed with no further event);
+- ``alerts``: record each SLA alert once, publish what is recorded;
+- ``queries``: the request API's questions and the open-requests gauge.
+
+``TicketingService`` gives the composition root, the API and the tests one object over them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+
+from services.ticketing.domain.requests import REQUEST_TYPES
+from services.ticketing.domain.views import RequestFilter, RequestSummary, View
+from services.ticketing.handlers import alerts, lifecycle, queries, sweeping
+from services.ticketing.handlers.context import Ticketing, utc_now
+from services.ticketing.metrics import TicketingMetrics
+from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore
+from shared.events import CloudEvent, full_type
+from shared.offices import Offices
+
+BatchHandler = Callable[[Ticketing, Sequence[CloudEvent]], Awaitable[None]]
+
+#: the use case of each consumed event type (the consumer subscribes to exactly these)
+HANDLERS: dict[str, BatchHandler] = {full_type(kind): lifecycle.apply_request_events for kind in REQUEST_TYPES}
+
+
+async def dispatch(t: Ticketing, events: Sequence[CloudEvent]) -> None:
+    """Hand each use case its events of the batch, in order, in one call."""
+    batches: dict[BatchHandler, list[CloudEvent]] = {}
+    for event in events:
+        batches.setdefault(HANDLERS[event.type], []).append(event)
+    for handler, handled in batches.items():
+        await handler(t, handled)
+
+
+class TicketingService:
+    """The ticketing use cases over their ports (stores, publisher, metrics, clock)."""
+
+    def __init__(
+        self,
+        *,
+        offices: Offices,
+        requests: RequestStore,
+        alerts: AlertStore,
+        publisher: EventPublisher,
+        metrics: TicketingMetrics,
+        clock: Clock = utc_now,
+        publish_lease: timedelta = timedelta(seconds=30),
+        sweep_batch: int = 1000,
+    ) -> None:
+        self.t = Ticketing(offices, requests, alerts, publisher, metrics, clock, publish_lease, sweep_batch)
+
+    async def apply(self, events: Sequence[CloudEvent]) -> None:
+        """Apply a consumed batch (``HANDLERS``)."""
+        await dispatch(self.t, events)
+
+    async def sweep(self) -> int:
+        return await sweeping.sweep(self.t)
+
+    async def publish_pending(self) -> int:
+        return await alerts.publish_pending(self.t)
+
+    async def refresh_gauges(self) -> None:
+        await queries.refresh_gauges(self.t)
+
+    async def find(self, office: str, request_id: str) -> View | None:
+        return await queries.find_request(self.t, office, request_id)
+
+    async def list_requests(
+        self, where: RequestFilter, limit: int, cursor: str | None
+    ) -> tuple[list[RequestSummary], str | None]:
+        return await queries.list_requests(self.t, where, limit, cursor)
+
+
+__all__ = ["HANDLERS", "Clock", "TicketingService", "dispatch", "utc_now"]
