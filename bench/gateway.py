@@ -167,7 +167,7 @@ async def bench() -> None:
         "CANOPEE_LOG_LEVEL": "WARNING",
     }
     # the gateway in its own process, as in production (one uvicorn worker)
-    process = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "gateway"], env=env)
+    process = subprocess.Popen([sys.executable, "-m", "tools.cli", "run", "gateway"], env=env)
     url = f"http://127.0.0.1:{port}"
     try:
         await wait_ready(url, process)

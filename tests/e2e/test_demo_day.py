@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from services.cli import main
 from shared.offices import hash_key
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support.http import running
+from tools.cli import main
 
 pytestmark = pytest.mark.e2e
 
@@ -112,7 +112,7 @@ async def services(env: dict[str, str], ports: dict[str, int], logs: Path) -> As
             handle = (logs / f"{name}.log").open("wb")
             handles.append(handle)
             processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "services.cli", "run", name], env=env, stdout=handle, stderr=subprocess.STDOUT
+                [sys.executable, "-m", "tools.cli", "run", name], env=env, stdout=handle, stderr=subprocess.STDOUT
             )
         async with httpx.AsyncClient(timeout=2) as client:
             for name in SERVICES:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from services.cli import main
 from services.gateway.app import create_app
 from services.gateway.settings import GatewaySettings
 from shared.bus import DLQ_ERROR, DLQ_GROUP, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
@@ -17,6 +16,7 @@ from shared.events import parse_event
 from tests.support.http import running
 from tests.support.kafka import produce, read_topic
 from tests.support.samples import dumps, sample
+from tools.cli import main
 
 pytestmark = pytest.mark.integration
 

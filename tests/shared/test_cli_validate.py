@@ -12,7 +12,7 @@ from tests.support.samples import sample
 
 def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args], input=stdin, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "tools.cli", *args], input=stdin, capture_output=True, text=True, timeout=60
     )
 
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from services.gateway.importer import Mapping, load_mapping, read_rows, stable_id
+from tools.importer import Mapping, load_mapping, read_rows, stable_id
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE_MAPPING = ROOT / "deploy" / "import" / "mapping.example.toml"

@@ -9,9 +9,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from services.cli import main
-from services.gateway.simulator import SimulatorConfig, generate
 from shared.events import parse_event
+from tools.cli import main
+from tools.simulator import SimulatorConfig, generate
 
 START = datetime.fromisoformat("2026-11-02T00:00:00+01:00")
 OFFICES = ("demo-nord", "demo-sud", "demo-est", "demo-ouest")

@@ -24,9 +24,9 @@ from zoneinfo import ZoneInfo
 
 import phonenumbers
 
-from services.gateway.progress import Progress
-from services.gateway.sending import Sender
-from shared.events import SPECVERSION, TYPE_PREFIX, CloudEvent, parse_event
+from shared.events import SPECVERSION, CloudEvent, full_type, parse_event
+from tools.progress import Progress
+from tools.sending import Sender
 
 PARIS = ZoneInfo("Europe/Paris")
 HOUR = 3600.0
@@ -166,7 +166,7 @@ def _event(state: _State, office: str, kind: str, subject: str, when: float, dat
         "specversion": SPECVERSION,
         "id": f"sim-{state.config.seed}-{_code(office).lower()}-{state.events:08d}",
         "source": f"/offices/{office}/ikos",
-        "type": f"{TYPE_PREFIX}{kind}.v1",
+        "type": full_type(kind),
         "subject": subject,
         "time": datetime.fromtimestamp(round(when), UTC).astimezone(PARIS).isoformat(),
         "officeid": office,

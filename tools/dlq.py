@@ -11,15 +11,17 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.bus import DLQ_ERROR, DLQ_GROUP, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC, SERVICE_GROUPS
 from shared.events import CONTENT_TYPE, Topics
-from shared.settings import CommonSettings
+from shared.producer import KafkaProducer, Record
+from shared.settings import CommonSettings, load_settings
+from tools.sending import TOOL_TIMEOUT_SECONDS
 
 #: header added to a replayed record: where it was replayed from (dlq topic:partition:offset)
 REPLAYED_FROM = "dlq-replayed-from"
@@ -102,21 +104,24 @@ async def read_dead_letters(bootstrap: str, topic: str, timeout: float = 10.0) -
 
 async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
     """Produce each dead letter's key and value to its original topic; returns how many."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
+    producer = KafkaProducer(bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-dlq")
     try:
-        futures = []
-        for letter in letters:
-            headers = [
-                ("content-type", letter.headers.get("content-type", CONTENT_TYPE).encode()),
-                (REPLAYED_FROM, f"{letter.topic}:{letter.partition}:{letter.offset}".encode()),
+        await producer.send(
+            [
+                Record(
+                    letter.original_topic,
+                    letter.key,
+                    letter.value,
+                    [
+                        ("content-type", letter.headers.get("content-type", CONTENT_TYPE).encode()),
+                        (REPLAYED_FROM, f"{letter.topic}:{letter.partition}:{letter.offset}".encode()),
+                    ],
+                )
+                for letter in letters
             ]
-            futures.append(
-                await producer.send(letter.original_topic, value=letter.value, key=letter.key, headers=headers)
-            )
-        await asyncio.gather(*futures)
+        )
     finally:
-        await producer.stop()
+        await producer.close()
     return len(letters)
 
 
@@ -132,8 +137,9 @@ def _select(letters: Sequence[DeadLetter], args: argparse.Namespace) -> list[Dea
     return [d for d in chosen if d.offset in offsets]
 
 
-def command(args: argparse.Namespace, settings: CommonSettings) -> int:
+def command(args: argparse.Namespace) -> int:
     """Run ``canopee dlq <action>``; see ``register``."""
+    settings = load_settings(CommonSettings)
     bootstrap = settings.kafka_bootstrap
     if args.dlq_command == "list":
         groups = [args.group] if args.group else list(SERVICE_GROUPS)
@@ -190,7 +196,8 @@ def command(args: argparse.Namespace, settings: CommonSettings) -> int:
     return 0
 
 
-def register(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:
+def register(sub: Any) -> None:
+    """Add ``canopee dlq list|show|replay``."""
     dlq = sub.add_parser("dlq", help="inspect and replay dead letters (dlq.{group} topics)")
     actions = dlq.add_subparsers(dest="dlq_command", required=True, metavar="ACTION")
     listing = actions.add_parser("list", help="dead letters per consumer group, counted by reason")
@@ -206,4 +213,4 @@ def register(sub: Any, func: Callable[[argparse.Namespace], int]) -> None:
     replay_parser.add_argument("--dry-run", action="store_true", help="say what would be replayed")
     for parser in (listing, show, replay_parser):
         parser.add_argument("--timeout", type=float, default=10.0, help="seconds to read the topic (default 10)")
-        parser.set_defaults(func=func)
+        parser.set_defaults(func=command)

@@ -20,12 +20,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
-from shared.events import EVENT_TYPES, SPECVERSION, TYPE_PREFIX, CloudEvent, InvalidEvent, parse_event
+from shared.events import EVENT_TYPES, SPECVERSION, CloudEvent, InvalidEvent, full_type, parse_event, short_type
 
 #: short event kinds an import may produce (office events only)
-OFFICE_KINDS = tuple(
-    name.removeprefix(TYPE_PREFIX).removesuffix(".v1") for name, cls in EVENT_TYPES.items() if not cls.service_only
-)
+OFFICE_KINDS = tuple(short_type(name) for name, cls in EVENT_TYPES.items() if not cls.service_only)
 
 Scalar = str | int | bool
 
@@ -147,7 +145,7 @@ def row_event(mapping: Mapping, office: str, tz: ZoneInfo, row: dict[str, str], 
         if kind_or_none is None:
             raise RowError(f"{options.type_column}: unknown event kind {raw_kind[:40]!r}")
         kind = kind_or_none
-    cls = EVENT_TYPES[f"{TYPE_PREFIX}{kind}.v1"]
+    cls = EVENT_TYPES[full_type(kind)]
     data: dict[str, Any] = dict(mapping.constants)
     for name, column in mapping.fields.items():
         if column not in row:
@@ -177,7 +175,7 @@ def row_event(mapping: Mapping, office: str, tz: ZoneInfo, row: dict[str, str], 
         "specversion": SPECVERSION,
         "id": stable_id(office, [row.get(h) or "" for h in header]),
         "source": f"/offices/{office}/{options.source_system}",
-        "type": f"{TYPE_PREFIX}{kind}.v1",
+        "type": full_type(kind),
         "subject": subject,
         "time": when,
         "officeid": office,

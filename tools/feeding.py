@@ -1,4 +1,5 @@
-"""``canopee import``, ``canopee simulate`` and ``canopee dlq`` (registered by services/cli.py)."""
+"""``canopee import`` and ``canopee simulate``: feed events to Kafka directly or through a running
+gateway (``--via``)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.gateway.progress import Progress
-from services.gateway.sending import GatewayError, GatewaySender, KafkaSender, Sender, demo_keys
-from services.gateway.settings import GatewaySettings
 from shared.events import CloudEvent
-from shared.settings import load_offices_from, load_settings
+from shared.producer import Unavailable
+from shared.settings import CommonSettings, load_offices_from, load_settings
+from tools.progress import Progress
+from tools.sending import GatewayError, GatewaySender, KafkaSender, Sender, demo_keys
 
 DEFAULT_GATEWAY = "http://127.0.0.1:8000"
 
@@ -33,7 +34,7 @@ def _add_via(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _sender(args: argparse.Namespace, settings: GatewaySettings, keys: dict[str, str]) -> Sender:
+def _sender(args: argparse.Namespace, settings: CommonSettings, keys: dict[str, str]) -> Sender:
     if args.via == "gateway":
         return GatewaySender(args.gateway_url, keys)
     return KafkaSender(settings.kafka_bootstrap, settings.topic_prefix)
@@ -43,9 +44,9 @@ def _sender(args: argparse.Namespace, settings: GatewaySettings, keys: dict[str,
 
 
 def _import(args: argparse.Namespace) -> int:
-    from services.gateway.importer import Summary, describe_mapping_error, load_mapping, read_rows
+    from tools.importer import Summary, describe_mapping_error, load_mapping, read_rows
 
-    settings = load_settings(GatewaySettings)
+    settings = load_settings(CommonSettings)
     offices = load_offices_from(settings)
     office = offices.get(args.office)
     if office is None:
@@ -79,7 +80,11 @@ def _import(args: argparse.Namespace) -> int:
     refused: list[tuple[str, str]] = []
     if not args.dry_run and good:
         key = args.key or os.environ.get("CANOPEE_GATEWAY_KEY") or f"{office.id}-demo-key"
-        sent, refused = asyncio.run(_deliver(_sender(args, settings, {office.id: key}), good, "import"))
+        try:
+            sent, refused = asyncio.run(_deliver(_sender(args, settings, {office.id: key}), good, "import"))
+        except Unavailable as exc:
+            print(f"canopee import: {exc}", file=sys.stderr)
+            return 1
         for event_id, reason in refused:
             print(f"event {event_id}: refused by the gateway: {reason}", file=sys.stderr)
     verb = "valid (dry run, nothing sent)" if args.dry_run else "imported"
@@ -118,9 +123,9 @@ def _parse_start(value: str) -> datetime:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    from services.gateway.simulator import SimulatorConfig, run_simulation
+    from tools.simulator import SimulatorConfig, run_simulation
 
-    settings = load_settings(GatewaySettings)
+    settings = load_settings(CommonSettings)
     offices = load_offices_from(settings)
     chosen = args.offices.split(",") if args.offices else offices.ids
     unknown = [o for o in chosen if o not in offices]
@@ -152,25 +157,15 @@ def _simulate(args: argparse.Namespace) -> int:
         sender = _sender(args, settings, demo_keys(chosen, args.key_template))
         try:
             count = run_simulation(config, sender, args)
-        except GatewayError as exc:
+        except (GatewayError, Unavailable) as exc:
             print(f"canopee simulate: {exc}", file=sys.stderr)
             return 1
     print(f"{count} events {'written' if args.dry_run else 'sent'}", file=sys.stderr)
     return 0
 
 
-# --- dlq --------------------------------------------------------------------------------------
-
-
-def _dlq(args: argparse.Namespace) -> int:
-    from services.gateway import dlq
-
-    settings = load_settings(GatewaySettings)
-    return dlq.command(args, settings)
-
-
 def register(sub: Any) -> None:
-    """Add ``import``, ``simulate`` and ``dlq`` to the ``canopee`` command."""
+    """Add ``import`` and ``simulate`` to the ``canopee`` command."""
     imp = sub.add_parser(
         "import",
         help="import an office's CSV export (one row per request event) as events",
@@ -212,7 +207,3 @@ def register(sub: Any) -> None:
     sim.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_via(sim)
     sim.set_defaults(func=_simulate)
-
-    from services.gateway.dlq import register as register_dlq
-
-    register_dlq(sub, _dlq)

@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import httpx
-from aiokafka import AIOKafkaProducer
 
-from shared.events import CONTENT_TYPE, CloudEvent
+from shared.events import CloudEvent
+from shared.producer import KafkaProducer, record_of
+
+#: how long the tools wait for Kafka to connect or acknowledge one call
+TOOL_TIMEOUT_SECONDS = 60.0
 
 
 @dataclass
@@ -29,32 +32,19 @@ class Sender(Protocol):
 
 
 class KafkaSender:
-    """Produces to the events' topics (with the topic prefix), idempotent, ``acks=all``."""
+    """Produces to the events' topics (with the topic prefix) through the one producer path
+    (``shared.producer``: idempotent, ``acks=all``)."""
 
     def __init__(self, bootstrap: str, prefix: str = "") -> None:
-        self.bootstrap = bootstrap
         self.prefix = prefix
-        self._producer: AIOKafkaProducer | None = None
+        self._producer = KafkaProducer(bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-tools")
 
     async def send(self, events: Sequence[CloudEvent]) -> SendReport:
-        if self._producer is None:
-            producer = AIOKafkaProducer(
-                bootstrap_servers=self.bootstrap, acks="all", enable_idempotence=True, linger_ms=5
-            )
-            await producer.start()
-            self._producer = producer
-        headers = [("content-type", CONTENT_TYPE.encode())]
-        futures = [
-            await self._producer.send(self.prefix + e.topic, value=e.to_json(), key=e.subject.encode(), headers=headers)
-            for e in events
-        ]
-        await asyncio.gather(*futures)
+        await self._producer.send([record_of(e, self.prefix) for e in events])
         return SendReport(accepted=len(events))
 
     async def close(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
+        await self._producer.close()
 
 
 class GatewayError(Exception):
