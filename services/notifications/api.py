@@ -107,33 +107,8 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
         office = office or caller.office
         if office is not None and not caller.can_see(office):
             raise Problem(403, "Forbidden", "this token cannot see that office")
-        notifier = _notifier(request)
-        docs = [
-            *await notifier.store.audit(office, subject, limit),
-            *await notifier.store.audit_awaiting(office, subject, limit),
-        ]
-        docs.sort(key=lambda d: d["created_at"])
-        return [
-            NotificationView(
-                id=d["_id"],
-                office=d["office"],
-                cause_id=d["cause_id"],
-                cause_type=d.get("cause_type"),
-                subject=d.get("subject"),
-                request_id=d.get("request_id"),
-                template=d["template"],
-                channel=d["channel"],
-                recipient=d["recipient"],
-                to=d.get("recipient_masked"),
-                status=d["status"],
-                reason=d.get("reason"),
-                sms_segments=d.get("segments"),
-                send_at=d.get("send_at"),
-                created_at=d["created_at"],
-                outcome_at=d.get("outcome_at"),
-            )
-            for d in docs[:limit]
-        ]
+        entries = await _notifier(request).audit(office, subject, limit)
+        return [NotificationView.model_validate(entry, from_attributes=True) for entry in entries]
 
     @router.post("/v1/webhooks/sms/inbound", tags=["webhooks"])
     async def inbound_sms(request: Request) -> dict[str, str]:

@@ -8,29 +8,14 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from shared.events import (
-    AppointmentMissed,
-    AppointmentScheduled,
-    CloudEvent,
-    DetractorAlert,
-    RequestAssigned,
-    RequestClosed,
-    RequestOpened,
-    SlaAtRisk,
-    SlaBreached,
-    SurveyRequested,
-    TenantConsentChanged,
-    TenantContactUpdated,
-    TenantErased,
-    Topics,
-)
+from shared.events import CloudEvent, Topics, type_name
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
 
 from .api import build_router
-from .handlers import Notifier, utcnow
+from .handlers import HANDLERS, Notifier, utcnow
 from .metrics import NotificationMetrics
 from .providers import (
     EmailProvider,
@@ -45,27 +30,10 @@ from .settings import NotificationsSettings
 from .store import INDEXES, NotificationStore
 from .templates import Templates
 
-#: the event types this service acts on
-CONSUMED: tuple[type[CloudEvent], ...] = (
-    RequestOpened,
-    RequestAssigned,
-    AppointmentScheduled,
-    AppointmentMissed,
-    RequestClosed,
-    TenantContactUpdated,
-    TenantConsentChanged,
-    TenantErased,
-    SlaAtRisk,
-    SlaBreached,
-    SurveyRequested,
-    DetractorAlert,
-)
+#: the event types this service acts on: those of the handlers' table
+CONSUMED: tuple[type[CloudEvent], ...] = tuple(HANDLERS)
 SERVICE_NAME = "notifications"
 TOPICS = (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.TICKETING_SLA, Topics.FEEDBACK_SURVEYS)
-
-
-def _type_name(cls: type[CloudEvent]) -> str:
-    return str(cls.model_fields["type"].annotation.__args__[0])  # type: ignore[union-attr]
 
 
 def create_app(
@@ -118,7 +86,7 @@ def create_app(
             email_limit=TokenBucket(settings.email_rate_per_second),
             clock=clock,
         )
-        rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[_type_name(c) for c in CONSUMED])
+        rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
         jobs = [(settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher")]
 

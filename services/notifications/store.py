@@ -1,13 +1,15 @@
-"""MongoDB repositories of the notifications service: contacts and consents (the only place
-phone numbers and e-mail addresses are stored), request details for messages, and the
-notifications log, which is also the queue of scheduled and deferred sends."""
+"""MongoDB adapter of the notifications service's store ports (``ports.py``): contacts and
+consents (the only place phone numbers and e-mail addresses are stored), request details for
+messages, and the notifications log, which is also the queue of scheduled and deferred sends.
+
+The only module that knows the collections and the shape of their documents: every method takes
+and returns the records of ``domain/records.py``."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -15,10 +17,23 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.batching import Coalescer
-from shared.events import Channel, PreferredChannel
+from shared.events import Channel, PreferredChannel, Recipient
 from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 
-from .domain.policy import Contact
+from .domain.messages import AppointmentInfo, RequestInfo
+from .domain.policy import Contact, Policy
+from .domain.records import (
+    AWAITING_CONTACT,
+    EPOCH,
+    TERMINAL,
+    AuditEntry,
+    ContactRef,
+    Draft,
+    Message,
+    PendingFilter,
+    Status,
+    Waiting,
+)
 
 CONTACTS = "contacts"
 REQUESTS = "requests"
@@ -27,16 +42,9 @@ NOTIFICATIONS = "notifications"
 CLAIMS = "claims"
 AWAITING = "awaiting_contact"
 
-#: statuses of a notification
-PENDING = "pending"  # waiting for its send time (deferred, scheduled, retried later)
-SENDING = "sending"  # claimed by one instance until ``lease_until``
-SENT = "sent"
-DELIVERED = "delivered"
-FAILED = "failed"
-SUPPRESSED = "suppressed"
-TERMINAL = (SENT, DELIVERED, FAILED, SUPPRESSED)
-#: in the audit list only: decided before anything was known of the tenant (``awaiting_contact``)
-AWAITING_CONTACT = "awaiting_contact"
+#: statuses of a notification (``domain/records.py``)
+PENDING, SENDING, SENT = Status.PENDING, Status.SENDING, Status.SENT
+DELIVERED, FAILED, SUPPRESSED = Status.DELIVERED, Status.FAILED, Status.SUPPRESSED
 
 INDEXES = [
     Index(NOTIFICATIONS, [("cause_id", 1), ("template", 1), ("channel", 1)], unique=True, name="one_message"),
@@ -118,6 +126,162 @@ def _updater(collection: AsyncCollection[Document]) -> Coalescer[Update, bool | 
     return Coalescer(run)
 
 
+# --- documents <-> records ----------------------------------------------------------------------
+
+_DRAFT_FIELDS = (
+    "office",
+    "cause_id",
+    "cause_type",
+    "cause_time",
+    "subject",
+    "tenant_ref",
+    "request_id",
+    "appointment_id",
+    "template",
+    "recipient",
+    "policy",
+    "context",
+    "urgent",
+)
+#: message fields written only once they have a value
+_OPTIONAL_FIELDS = (
+    "text",
+    "subject_line",
+    "html",
+    "segments",
+    "encoding",
+    "defer_reason",
+    "reason",
+    "outcome_at",
+    "published",
+    "provider_id",
+    "recipient_masked",
+    "last_error",
+)
+
+
+def draft_document(draft: Draft) -> Document:
+    return {
+        "office": draft.office,
+        "cause_id": draft.cause_id,
+        "cause_type": draft.cause_type,
+        "cause_time": draft.cause_time,
+        "subject": draft.subject,
+        "tenant_ref": draft.tenant_ref,
+        "request_id": draft.request_id,
+        "appointment_id": draft.appointment_id,
+        "template": draft.template,
+        "recipient": draft.recipient.value,
+        "policy": draft.policy.value,
+        "context": draft.context,
+        "urgent": draft.urgent,
+    }
+
+
+def to_draft(doc: Document) -> Draft:
+    return Draft(
+        office=doc["office"],
+        cause_id=doc["cause_id"],
+        cause_type=doc.get("cause_type") or "",
+        cause_time=doc.get("cause_time") or doc.get("created_at") or EPOCH,
+        subject=doc.get("subject") or "",
+        tenant_ref=doc.get("tenant_ref"),
+        request_id=doc.get("request_id"),
+        appointment_id=doc.get("appointment_id"),
+        template=doc["template"],
+        recipient=Recipient(doc["recipient"]),
+        policy=Policy(doc["policy"]),
+        context=doc.get("context") or {},
+        urgent=bool(doc.get("urgent")),
+    )
+
+
+def message_document(message: Message) -> Document:
+    doc: Document = {
+        **draft_document(message.draft),
+        "_id": message.id,
+        "channel": message.channel.value,
+        "fallbacks": [c.value for c in message.fallbacks],
+        "status": message.status.value,
+        "send_at": message.send_at,
+        "lease_until": message.lease_until,
+        "attempts": message.attempts,
+        "created_at": message.created_at,
+    }
+    for name in _OPTIONAL_FIELDS:
+        value = getattr(message, name)
+        if value is not None:
+            doc[name] = value
+    return doc
+
+
+def to_message(doc: Document) -> Message:
+    return Message(
+        id=doc["_id"],
+        draft=to_draft(doc),
+        channel=Channel(doc["channel"]),
+        status=Status(doc["status"]),
+        send_at=doc["send_at"],
+        created_at=doc["created_at"],
+        fallbacks=tuple(Channel(c) for c in doc.get("fallbacks") or ()),
+        lease_until=doc.get("lease_until") or EPOCH,
+        attempts=int(doc.get("attempts", 0)),
+        **{name: doc.get(name) for name in _OPTIONAL_FIELDS},
+    )
+
+
+def _waiting_document(waiting: Waiting) -> Document:
+    draft = waiting.draft
+    return {
+        "_id": waiting.key,
+        "tenant_key": _key(draft.office, draft.tenant_ref or ""),
+        "message": {**draft_document(draft), "scheduled_at": waiting.scheduled_at},
+        "until": waiting.until,
+        "created_at": waiting.created_at,
+    }
+
+
+def _to_waiting(doc: Document) -> Waiting:
+    message = doc["message"]
+    return Waiting(doc["_id"], to_draft(message), message.get("scheduled_at"), doc["until"], doc["created_at"])
+
+
+def _to_audit_entry(doc: Document) -> AuditEntry:
+    return AuditEntry(
+        id=doc["_id"],
+        office=doc["office"],
+        cause_id=doc["cause_id"],
+        cause_type=doc.get("cause_type"),
+        subject=doc.get("subject"),
+        request_id=doc.get("request_id"),
+        template=doc["template"],
+        channel=doc["channel"],
+        recipient=doc["recipient"],
+        to=doc.get("recipient_masked"),
+        status=doc["status"],
+        reason=doc.get("reason"),
+        sms_segments=doc.get("segments"),
+        send_at=doc.get("send_at"),
+        created_at=doc["created_at"],
+        outcome_at=doc.get("outcome_at"),
+    )
+
+
+def _pending_query(which: PendingFilter) -> Document:
+    query: Document = {"office": which.office}
+    for name in ("request_id", "appointment_id", "tenant_ref", "template"):
+        value = getattr(which, name)
+        if value is not None:
+            query[name] = value
+    if which.except_cause is not None:
+        query["cause_id"] = {"$ne": which.except_cause}
+    return query
+
+
+def _subject_query(subject: str, prefix: str = "") -> list[Document]:
+    return [{f"{prefix}{k}": subject} for k in ("subject", "request_id", "tenant_ref")]
+
+
 class NotificationStore:
     """Every read and write of the service; conditional updates make each effect idempotent."""
 
@@ -190,8 +354,9 @@ class NotificationStore:
         """Whether any fact about the tenant's contact arrived (an erased tenant has one too)."""
         return await self._contact(_key(office, tenant_ref)) is not None
 
-    async def contacts_by_phone(self, phone: str) -> list[Document]:
-        return [d async for d in self.contacts.find({"phone": phone}, {"office": 1, "tenant_ref": 1})]
+    async def contacts_by_phone(self, phone: str) -> list[ContactRef]:
+        cursor = self.contacts.find({"phone": phone}, {"office": 1, "tenant_ref": 1})
+        return [ContactRef(d["office"], d["tenant_ref"]) async for d in cursor]
 
     async def erase_contact(self, office: str, tenant_ref: str, at: datetime) -> None:
         """Forget the tenant's addresses and preferences; keep a tombstone so that an older
@@ -215,79 +380,87 @@ class NotificationStore:
 
     # --- messages waiting for their tenant's first contact ----------------------------------
 
-    async def await_contact(
-        self, key: str, office: str, tenant_ref: str, message: Document, until: datetime, now: datetime
-    ) -> None:
+    async def await_contact(self, waiting: Waiting) -> None:
         """Keep a tenant message decided before any contact of its tenant arrived (events of
-        different topics are not ordered) until ``until``; once only (``key``)."""
-        doc = {
-            "_id": key,
-            "tenant_key": _key(office, tenant_ref),
-            "message": message,
-            "until": until,
-            "created_at": now,
-        }
+        different topics are not ordered) until ``waiting.until``; once only (``waiting.key``)."""
         with contextlib.suppress(DuplicateKeyError):
-            await self.awaiting.insert_one(doc)
+            await self.awaiting.insert_one(_waiting_document(waiting))
 
-    async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[Document]:
+    async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
         """Messages waiting for their tenant's first contact (few at any time), shaped as entries
         of the log: status ``awaiting_contact``, no channel yet, ``send_at`` the end of the wait."""
         query: Document = {}
         if office:
             query["message.office"] = office
         if subject:
-            query["$or"] = [{f"message.{k}": subject} for k in ("subject", "request_id", "tenant_ref")]
+            query["$or"] = _subject_query(subject, "message.")
         return [
-            {
-                **d["message"],
-                "_id": d["_id"],
-                "channel": None,
-                "status": AWAITING_CONTACT,
-                "send_at": d["until"],
-                "created_at": d["created_at"],
-            }
+            _to_audit_entry(
+                {
+                    **d["message"],
+                    "_id": d["_id"],
+                    "channel": None,
+                    "status": AWAITING_CONTACT,
+                    "send_at": d["until"],
+                    "created_at": d["created_at"],
+                }
+            )
             async for d in self.awaiting.find(query).limit(limit)
         ]
 
-    async def awaiting_for(self, office: str, tenant_ref: str) -> list[Document]:
-        return await self._awaiting(_key(office, tenant_ref))
+    async def awaiting_for(self, office: str, tenant_ref: str) -> list[Waiting]:
+        return [_to_waiting(d) for d in await self._awaiting(_key(office, tenant_ref))]
 
-    async def awaiting_due(self, now: datetime, limit: int) -> list[Document]:
-        return [d async for d in self.awaiting.find({"until": {"$lte": now}}).limit(limit)]
+    async def awaiting_due(self, now: datetime, limit: int) -> list[Waiting]:
+        return [_to_waiting(d) async for d in self.awaiting.find({"until": {"$lte": now}}).limit(limit)]
 
     async def forget_awaiting(self, key: str) -> None:
         await self.awaiting.delete_one({"_id": key})
 
     # --- request details ------------------------------------------------------------------------
 
-    async def save_request(self, office: str, request_id: str, values: Document) -> None:
-        values = {"office": office, "request_id": request_id, **values}
+    async def save_request(self, office: str, request_id: str, details: RequestInfo) -> None:
+        """Record the details given (the fields left None are kept as they are)."""
+        values: Document = {"office": office, "request_id": request_id}
+        for name in ("tenant_ref", "category", "urgency", "contractor"):
+            value = getattr(details, name)
+            if value is not None:
+                values[name] = value
         # usually the first fact of the request: an insert (cheap in bulk), else an update
         if not await self._insert_request({"_id": _key(office, request_id), **values}):
             await self._update_request(({"_id": _key(office, request_id)}, {"$set": values}, True))
 
-    async def get_request(self, office: str, request_id: str) -> Document | None:
-        return await self._request(_key(office, request_id))
+    async def get_request(self, office: str, request_id: str) -> RequestInfo | None:
+        doc = await self._request(_key(office, request_id))
+        if doc is None:
+            return None
+        return RequestInfo(doc.get("tenant_ref"), doc.get("category"), doc.get("urgency"), doc.get("contractor"))
 
-    async def save_appointment(self, office: str, request_id: str, appointment_id: str, values: Document) -> None:
+    async def save_appointment(
+        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo
+    ) -> None:
+        values = {"slot_start": details.slot_start, "slot_end": details.slot_end, "contractor": details.contractor}
         await self.appointments.update_one(
             {"_id": _key(office, request_id, appointment_id)}, {"$set": values}, upsert=True
         )
 
-    async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> Document | None:
-        return await self.appointments.find_one({"_id": _key(office, request_id, appointment_id)})
+    async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> AppointmentInfo | None:
+        doc = await self.appointments.find_one({"_id": _key(office, request_id, appointment_id)})
+        if doc is None:
+            return None
+        return AppointmentInfo(doc["slot_start"], doc["slot_end"], doc.get("contractor"))
 
     # --- the notifications log ------------------------------------------------------------------
 
-    async def insert(self, doc: Document) -> bool:
+    async def insert(self, message: Message) -> bool:
         """Record a decided message; False when it was already decided (redelivery, instance)."""
-        return await self._insert(doc)
+        return await self._insert(message_document(message))
 
-    async def get(self, notification_id: str) -> Document | None:
-        return await self._notification(notification_id)
+    async def get(self, notification_id: str) -> Message | None:
+        doc = await self._notification(notification_id)
+        return to_message(doc) if doc is not None else None
 
-    async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Document | None:
+    async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Message | None:
         """Take a due message for sending: only one instance wins until its lease expires.
 
         The claim is the insertion of ``<id>/<attempt>`` into ``claims``: a unique key is the one
@@ -295,12 +468,12 @@ class NotificationStore:
         two instances may both "match" the same document).
         """
         for _ in range(3):
-            doc = await self.get(notification_id)
-            if doc is None or doc["status"] not in (PENDING, SENDING):
+            message = await self.get(notification_id)
+            if message is None or message.status not in (PENDING, SENDING):
                 return None
-            if doc["send_at"] > now or doc["lease_until"] > now:
+            if message.send_at > now or message.lease_until > now:
                 return None
-            attempt = int(doc.get("attempts", 0)) + 1
+            attempt = message.attempts + 1
             if not await self._insert_claim({"_id": f"{notification_id}/{attempt}", "lease_until": now + lease}):
                 other = await self.claims.find_one({"_id": f"{notification_id}/{attempt}"})
                 if other is None or other["lease_until"] > now:
@@ -310,64 +483,88 @@ class NotificationStore:
                     {"_id": notification_id, "attempts": attempt - 1}, {"$set": {"attempts": attempt}}
                 )
                 continue
-            values = {"status": SENDING, "lease_until": now + lease, "attempts": attempt}
+            values = {"status": SENDING.value, "lease_until": now + lease, "attempts": attempt}
             await self._update_notification(({"_id": notification_id}, {"$set": values}, False))
-            return {**doc, **values}
+            return replace(message, status=SENDING, lease_until=now + lease, attempts=attempt)
         return None
 
-    async def finish(self, notification_id: str, attempt: int, status: str, now: datetime, **values: Any) -> bool:
-        """The holder of claim ``attempt`` of a message saw it reach ``status`` (``values`` say
-        whether its outcome is on Kafka). False when that claim had been taken over meanwhile."""
-        query = {"_id": notification_id, "status": SENDING, "attempts": attempt}
-        change = {"$set": {"status": status, "outcome_at": now, **values}}
-        changed = await self._update_notification((query, change, False))
+    async def finish(
+        self,
+        notification_id: str,
+        attempt: int,
+        status: Status,
+        now: datetime,
+        *,
+        published: bool | None = None,
+        reason: str | None = None,
+        provider_id: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> bool:
+        """The holder of claim ``attempt`` of a message saw it reach ``status`` (``published``:
+        whether its outcome is on the bus). False when that claim had been taken over meanwhile."""
+        values: Document = {"status": status.value, "outcome_at": now}
+        given = {
+            "published": published,
+            "reason": reason,
+            "provider_id": provider_id,
+            "recipient_masked": recipient_masked,
+        }
+        values.update((k, v) for k, v in given.items() if v is not None)
+        query = {"_id": notification_id, "status": SENDING.value, "attempts": attempt}
+        changed = await self._update_notification((query, {"$set": values}, False))
         if changed is None:  # the batch does not tell: this attempt's outcome is recorded, or not
-            doc = await self.get(notification_id)
-            changed = doc is not None and doc["status"] == status and doc.get("attempts") == attempt
+            message = await self.get(notification_id)
+            changed = message is not None and message.status == status and message.attempts == attempt
         return changed
 
     async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None:
         """The provider was unavailable: try again at ``retry_at``."""
         await self.notifications.update_one(
-            {"_id": notification_id, "status": SENDING},
-            {"$set": {"status": PENDING, "send_at": retry_at, "lease_until": retry_at, "last_error": reason}},
+            {"_id": notification_id, "status": SENDING.value},
+            {"$set": {"status": PENDING.value, "send_at": retry_at, "lease_until": retry_at, "last_error": reason}},
         )
 
-    async def receipt(self, notification_id: str, status: str, now: datetime, reason: str | None) -> Document | None:
+    async def receipt(self, notification_id: str, status: Status, now: datetime, reason: str | None) -> Message | None:
         """A delivery receipt: only a sent message becomes delivered or failed."""
-        return await self.notifications.find_one_and_update(
-            {"_id": notification_id, "status": SENT},
-            {"$set": {"status": status, "outcome_at": now, "published": False, "reason": reason}},
+        doc = await self.notifications.find_one_and_update(
+            {"_id": notification_id, "status": SENT.value},
+            {"$set": {"status": status.value, "outcome_at": now, "published": False, "reason": reason}},
             return_document=ReturnDocument.AFTER,
         )
+        return to_message(doc) if doc is not None else None
 
-    async def mark_published(self, notification_id: str, status: str) -> None:
-        query = {"_id": notification_id, "status": status}
+    async def mark_published(self, notification_id: str, status: Status) -> None:
+        query = {"_id": notification_id, "status": status.value}
         await self._update_notification((query, {"$set": {"published": True}}, False))
 
-    async def cancel_pending(self, query: Document, reason: str, now: datetime) -> list[Document]:
+    async def cancel_pending(self, which: PendingFilter, reason: str, now: datetime) -> list[Message]:
         """Suppress messages still waiting (e.g. the reminder of a re-scheduled appointment)."""
         cancelled = []
-        async for doc in self.notifications.find({**query, "status": PENDING}):
+        async for doc in self.notifications.find({**_pending_query(which), "status": PENDING.value}):
             updated = await self.notifications.find_one_and_update(
-                {"_id": doc["_id"], "status": PENDING},
-                {"$set": {"status": SUPPRESSED, "reason": reason, "outcome_at": now, "published": False}},
+                {"_id": doc["_id"], "status": PENDING.value},
+                {"$set": {"status": SUPPRESSED.value, "reason": reason, "outcome_at": now, "published": False}},
                 return_document=ReturnDocument.AFTER,
             )
             if updated is not None:
-                cancelled.append(updated)
+                cancelled.append(to_message(updated))
         return cancelled
 
     async def due(self, now: datetime, limit: int) -> list[str]:
         cursor = self.notifications.find(
-            {"status": {"$in": [PENDING, SENDING]}, "send_at": {"$lte": now}, "lease_until": {"$lte": now}},
+            {
+                "status": {"$in": [PENDING.value, SENDING.value]},
+                "send_at": {"$lte": now},
+                "lease_until": {"$lte": now},
+            },
             {"_id": 1},
         ).limit(limit)
         return [d["_id"] async for d in cursor]
 
-    async def unpublished(self, limit: int) -> list[Document]:
-        cursor = self.notifications.find({"published": False, "status": {"$in": list(TERMINAL)}}).limit(limit)
-        return [d async for d in cursor]
+    async def unpublished(self, limit: int) -> list[Message]:
+        terminal = [s.value for s in TERMINAL]
+        cursor = self.notifications.find({"published": False, "status": {"$in": terminal}}).limit(limit)
+        return [to_message(d) async for d in cursor]
 
     async def purge_claims(self, before: datetime) -> int:
         """Forget claims whose lease ended before ``before``. A claim only matters while its lease
@@ -376,14 +573,14 @@ class NotificationStore:
         return result.deleted_count
 
     async def deferred_backlog(self, now: datetime) -> int:
-        return await self.notifications.count_documents({"status": PENDING, "send_at": {"$gt": now}})
+        return await self.notifications.count_documents({"status": PENDING.value, "send_at": {"$gt": now}})
 
-    async def audit(self, office: str | None, subject: str | None, limit: int) -> Sequence[Document]:
+    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
         query: Document = {}
         if office:
             query["office"] = office
         if subject:
-            query["$or"] = [{"subject": subject}, {"request_id": subject}, {"tenant_ref": subject}]
+            query["$or"] = _subject_query(subject)
         projection = {"text": 0, "html": 0, "context": 0}
         cursor = self.notifications.find(query, projection).sort("created_at", 1).limit(limit)
-        return [d async for d in cursor]
+        return [_to_audit_entry(d) async for d in cursor]

@@ -19,8 +19,11 @@ import pytest_asyncio
 
 from services.notifications.api import SIGNATURE_HEADER, sign
 from services.notifications.app import create_app
+from services.notifications.domain.messages import RequestInfo
+from services.notifications.domain.policy import Policy
+from services.notifications.domain.records import EPOCH, Draft, Message, Status
 from services.notifications.settings import NotificationsSettings
-from shared.events import CloudEvent, Topics, parse_event
+from shared.events import Channel, CloudEvent, Recipient, Topics, parse_event
 from shared.store import make_client
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support import kafka as ks
@@ -400,8 +403,17 @@ async def test_concurrent_dispatchers_claim_a_due_message_once(env: Env) -> None
     assert len(env.sms.received) == 5
 
 
+def message(nid: str, status: str, now: datetime, attempts: int = 0) -> Message:
+    """A message of the log as the store records it (only its queue fields matter here)."""
+    draft = Draft(
+        "o", "cause", "request.opened", now, "s", None, None, None, "request_opened", Recipient.TENANT, Policy.PREFERRED
+    )
+    return Message(
+        nid, draft, Channel.SMS, Status(status), send_at=now, created_at=now, lease_until=EPOCH, attempts=attempts
+    )
+
+
 async def test_claim_is_won_by_exactly_one_of_many_concurrent_instances(env: Env) -> None:
-    from services.notifications.handlers import EPOCH
     from services.notifications.store import NotificationStore
 
     client = make_client(env.settings.mongo_url)
@@ -409,9 +421,7 @@ async def test_claim_is_won_by_exactly_one_of_many_concurrent_instances(env: Env
     now = env.clock()
     try:
         for n in range(10):
-            await store.notifications.insert_one(
-                {"_id": f"n-{n}", "status": "pending", "send_at": now, "lease_until": EPOCH, "attempts": 0}
-            )
+            await store.insert(message(f"n-{n}", "pending", now))
             wins = await asyncio.gather(*(store.claim(f"n-{n}", now, timedelta(seconds=30)) for _ in range(6)))
             assert sum(w is not None for w in wins) == 1
         # an expired lease can be taken over, once
@@ -423,7 +433,6 @@ async def test_claim_is_won_by_exactly_one_of_many_concurrent_instances(env: Env
 
 
 async def test_expired_claims_are_purged_and_a_purged_claim_can_be_taken_again(env: Env) -> None:
-    from services.notifications.handlers import EPOCH
     from services.notifications.store import NotificationStore
 
     client = make_client(env.settings.mongo_url)
@@ -431,9 +440,7 @@ async def test_expired_claims_are_purged_and_a_purged_claim_can_be_taken_again(e
     now = env.clock()
     lease = timedelta(seconds=30)
     try:
-        await store.notifications.insert_one(
-            {"_id": "n-old", "status": "pending", "send_at": now, "lease_until": EPOCH, "attempts": 0}
-        )
+        await store.insert(message("n-old", "pending", now))
         assert await store.claim("n-old", now, lease) is not None
         await store.claims.insert_one({"_id": "n-fresh/1", "lease_until": now + timedelta(days=2)})
         # a day later the first claim's lease is long over: purged; the fresh one is kept
@@ -450,22 +457,21 @@ async def test_expired_claims_are_purged_and_a_purged_claim_can_be_taken_again(e
 async def test_store_batches_concurrent_writes_and_tells_each_caller_its_own_result(env: Env) -> None:
     """The hot path's reads and writes go in bulk (one insert_many, one bulk_write, one $in read);
     each caller still learns what happened to its own document, on the real store."""
-    from services.notifications.handlers import EPOCH
     from services.notifications.store import SENDING, SENT, NotificationStore
 
     client = make_client(env.settings.mongo_url)
     store = NotificationStore(client[env.settings.database])
     now = env.clock()
 
-    def doc(n: int) -> dict[str, Any]:
-        return {"_id": f"b-{n}", "status": SENDING, "send_at": now, "lease_until": EPOCH, "attempts": 1}
+    def doc(n: int) -> Message:
+        return message(f"b-{n}", SENDING, now, attempts=1)
 
     try:
         await store.insert(doc(3))  # decided before: its second insertion must say so
         inserted = await asyncio.gather(*(store.insert(doc(n)) for n in range(8)))
         assert inserted == [n != 3 for n in range(8)]
         found = await asyncio.gather(*(store.get(f"b-{n}") for n in (0, 5, 99)))
-        assert [d["_id"] if d else None for d in found] == ["b-0", "b-5", None]
+        assert [d.id if d else None for d in found] == ["b-0", "b-5", None]
         # another instance took message 6 over (attempt 2): attempt 1's outcome must not count
         await store.notifications.update_one({"_id": "b-6"}, {"$set": {"attempts": 2}})
         finished = await asyncio.gather(*(store.finish(f"b-{n}", 1, SENT, now, published=True) for n in range(8)))
@@ -475,11 +481,11 @@ async def test_store_batches_concurrent_writes_and_tells_each_caller_its_own_res
         # a second finish of the same attempt changes nothing and says so
         assert await store.finish("b-0", 1, SENT, now) is False
         # request details: concurrent upserts of new and existing documents all land
-        await store.save_request("o", "r-1", {"category": "repair"})
-        await asyncio.gather(*(store.save_request("o", f"r-{n}", {"tenant_ref": f"t-{n}"}) for n in range(4)))
+        await store.save_request("o", "r-1", RequestInfo(category="repair"))
+        await asyncio.gather(*(store.save_request("o", f"r-{n}", RequestInfo(tenant_ref=f"t-{n}")) for n in range(4)))
         requests = await asyncio.gather(*(store.get_request("o", f"r-{n}") for n in range(4)))
-        assert [r["tenant_ref"] for r in requests if r] == ["t-0", "t-1", "t-2", "t-3"]
-        assert requests[1] is not None and requests[1]["category"] == "repair"
+        assert [r.tenant_ref for r in requests if r] == ["t-0", "t-1", "t-2", "t-3"]
+        assert requests[1] is not None and requests[1].category == "repair"
     finally:
         await client.close()
 

@@ -1,4 +1,4 @@
-"""Which messages an event calls for, with the words they need (DOMAIN.md, follow-ups table)."""
+"""Which messages an event calls for, with the words they need (docs/DOMAIN.md, follow-ups table)."""
 
 from __future__ import annotations
 

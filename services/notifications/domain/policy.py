@@ -1,4 +1,4 @@
-"""Who gets which message, on which channel, when: the table of DOMAIN.md as pure functions."""
+"""Who gets which message, on which channel, when: the table of docs/DOMAIN.md (notifications) as pure functions."""
 
 from __future__ import annotations
 
@@ -101,6 +101,19 @@ def choose_channels(contact: Contact | None, policy: Policy) -> ChannelChoice:
         return ChannelChoice(usable, None, usable[0])
     withdrawn = any(contact.address(c) and not contact.consents(c) for c in order)
     return ChannelChoice((), Reason.CONSENT_WITHDRAWN if withdrawn else Reason.NO_CONTACT, order[0])
+
+
+def unusable(contact: Contact | None, channel: Channel) -> Reason | None:
+    """Why a message decided earlier can no longer go to its tenant on ``channel`` (None: it can)."""
+    if contact is None:
+        return Reason.NO_CONTACT
+    if contact.preferred is PreferredChannel.NONE:
+        return Reason.PREFERENCE_NONE
+    if not contact.address(channel):
+        return Reason.NO_CONTACT
+    if not contact.consents(channel):
+        return Reason.CONSENT_WITHDRAWN
+    return None
 
 
 def is_stale(cause_time: datetime, now: datetime, horizon: timedelta) -> bool:

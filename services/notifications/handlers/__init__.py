@@ -1,0 +1,88 @@
+"""Use cases of the notifications service, one module each (see docs/notifications.md):
+
+- ``consuming.py``: a consumed batch grouped and each event routed by the event-type table;
+- ``requests.py``, ``tenants.py``: the handlers of request events and of tenant events;
+- ``deciding.py``: the messages an event calls for, each one's channel or reason not to send;
+- ``recording.py``: a decided message recorded once, deferred, suppressed, cancelled, fallen back;
+- ``sending.py``: the background send pool, the provider call, the outcome recorded;
+- ``dispatching.py``: the periodic dispatcher (due messages, unpublished outcomes, claims);
+- ``webhooks.py``: delivery receipts and inbound SMS;
+- ``audit.py``: the audit list.
+
+``Notifier`` wires them together over the ports of ``ports.py`` (built in ``app.py``).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from shared.events import CloudEvent
+from shared.offices import Offices
+
+from ..domain.records import EPOCH, AuditEntry
+from ..metrics import NotificationMetrics
+from ..ports import Clock, EmailProvider, NotificationStore, Publisher, SmsProvider
+from ..providers import TokenBucket
+from ..settings import NotificationsSettings
+from ..templates import Templates
+from .audit import audit_list
+from .consuming import HANDLERS, Consumer
+from .context import Context, utcnow
+from .deciding import Cases, Decider
+from .dispatching import Dispatcher
+from .recording import Recorder
+from .sending import Sender
+from .webhooks import Webhooks
+
+
+@dataclass
+class Notifier:
+    """The service's use cases over their ports (see ``app.py``)."""
+
+    store: NotificationStore
+    templates: Templates
+    offices: Offices
+    sms: SmsProvider
+    email: EmailProvider
+    publisher: Publisher
+    metrics: NotificationMetrics
+    settings: NotificationsSettings
+    sms_limit: TokenBucket
+    email_limit: TokenBucket
+    clock: Clock = utcnow
+    perf: Callable[[], float] = field(default=time.perf_counter)
+
+    def __post_init__(self) -> None:
+        ctx = Context(self.store, self.templates, self.offices, self.publisher, self.metrics, self.settings, self.clock)
+        self.sender = Sender(ctx, self.sms, self.email, self.sms_limit, self.email_limit, self.perf)
+        recorder = Recorder(ctx, self.sender)
+        decider = Decider(ctx, recorder)
+        self.consumer = Consumer(Cases(ctx, recorder, decider))
+        self.dispatcher = Dispatcher(ctx, self.sender, decider)
+        self.webhooks = Webhooks(ctx, recorder)
+
+    async def handle_batch(self, events: Sequence[CloudEvent]) -> None:
+        await self.consumer.handle_batch(events)
+
+    async def handle(self, event: CloudEvent) -> None:
+        await self.consumer.handle(event)
+
+    async def dispatch_due(self) -> int:
+        return await self.dispatcher.dispatch_due()
+
+    async def drain(self, timeout: float) -> bool:
+        return await self.sender.drain(timeout)
+
+    async def delivery_receipt(self, reference: str, delivered: bool, reason: str | None) -> str:
+        return await self.webhooks.delivery_receipt(reference, delivered, reason)
+
+    async def inbound_sms(self, sender: str, text: str, message_id: str) -> str:
+        return await self.webhooks.inbound_sms(sender, text, message_id)
+
+    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
+        return await audit_list(self.store, self.store, office, subject, limit)
+
+
+__all__ = ["EPOCH", "HANDLERS", "Notifier", "utcnow"]

@@ -1,0 +1,133 @@
+"""Deciding: the messages an event calls for (``domain/messages.py``), each one's channel or the
+reason not to send it (``domain/policy.py``), then recorded and sent when due."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from shared.bus import Rejected
+from shared.events import Channel, CloudEvent, Recipient, short_type
+from shared.offices import Office
+
+from ..domain.messages import AppointmentInfo, RequestInfo, office_addresses, plans_for
+from ..domain.outcomes import notification_id
+from ..domain.policy import MessagePlan, Reason, choose_channels, is_stale
+from ..domain.records import Draft, Waiting
+from ..templates import TemplateProblem
+from .context import Context
+from .recording import Recorder
+
+log = logging.getLogger("canopee.notifications")
+
+
+@dataclass
+class Decider:
+    ctx: Context
+    recorder: Recorder
+
+    async def decide_all(
+        self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
+    ) -> None:
+        """Decide every message ``event`` calls for (``request``: what is known of its request)."""
+        now = self.ctx.clock()
+        plans = plans_for(
+            event,
+            office,
+            request=request,
+            appointment=appointment,
+            now=now,
+            reminder_hour=self.ctx.settings.reminder_hour,
+        )
+        for plan in plans.messages:
+            draft = Draft(
+                office=office.id,
+                cause_id=event.id,
+                cause_type=short_type(event.type),
+                cause_time=event.time,
+                subject=event.subject,
+                tenant_ref=plans.tenant_ref if plan.recipient is Recipient.TENANT else None,
+                request_id=plans.request_id,
+                appointment_id=plans.appointment_id,
+                template=plan.template,
+                recipient=plan.recipient,
+                policy=plan.policy,
+                context=plan.context,
+                urgent=plan.urgent,
+            )
+            await self.decide(draft, plan, event.time, now)
+
+    async def decide(
+        self,
+        draft: Draft,
+        plan: MessagePlan,
+        cause_time: datetime,
+        now: datetime,
+        *,
+        waiting_until: datetime | None = None,
+    ) -> None:
+        """Pick the channel (or the reason not to send) and record the message, then send it if due.
+        ``waiting_until``: the message already waited for its tenant's first contact."""
+        ctx, recorder = self.ctx, self.recorder
+        if plan.recipient is Recipient.TENANT:
+            tenant = draft.tenant_ref
+            if tenant is None:
+                await recorder.suppress(draft, Channel.SMS, Reason.UNKNOWN_REQUEST, now)
+                return
+            contact = await ctx.store.get_contact(draft.office, tenant)
+            choice = choose_channels(contact, plan.policy)
+            if is_stale(cause_time, now, timedelta(hours=ctx.settings.stale_horizon_hours)):
+                await recorder.suppress(draft, choice.nominal, Reason.STALE, now)
+                return
+            if (
+                contact is None
+                and waiting_until is None
+                and ctx.settings.contact_wait_seconds > 0
+                and not await ctx.store.has_contact_record(draft.office, tenant)
+            ):
+                await self._await_contact(draft, plan, now)
+                return
+            if choice.suppressed is not None:
+                await recorder.suppress(draft, choice.nominal, choice.suppressed, now)
+                return
+            channel, fallbacks = choice.channels[0], choice.channels[1:]
+        else:
+            if not office_addresses(ctx.office(draft.office), draft.audience):
+                await recorder.suppress(draft, Channel.EMAIL, Reason.NO_OFFICE_ADDRESS, now)
+                return
+            channel, fallbacks, contact = Channel.EMAIL, (), None
+        await recorder.enqueue(draft, channel, fallbacks, plan.scheduled_at, now, contact=contact, hand_off=True)
+
+    async def _await_contact(self, draft: Draft, plan: MessagePlan, now: datetime) -> None:
+        """Nothing known of this tenant yet: its first contact event may be on its way on the
+        other topic; the message waits for it (or for the deadline). Its texts are built now all
+        the same: a template error fails this event, not a later one."""
+        templates = self.ctx.templates
+        for option in (Channel.SMS, Channel.EMAIL):
+            if templates.has(draft.office, draft.template, option):
+                templates.render(draft.office, draft.template, option, draft.context)
+        until = now + timedelta(seconds=self.ctx.settings.contact_wait_seconds)
+        key = notification_id(draft.cause_id, draft.template, Channel.SMS) + "/contact"
+        await self.ctx.store.await_contact(Waiting(key, draft, plan.scheduled_at, until, now))
+
+    async def decide_awaiting(self, waiting: Sequence[Waiting]) -> None:
+        """Decide messages that waited for their tenant's first contact (it came, or time is up)."""
+        for item in waiting:
+            draft = item.draft
+            try:
+                plan = draft.plan(item.scheduled_at)
+                await self.decide(draft, plan, draft.cause_time, self.ctx.clock(), waiting_until=item.until)
+            except (Rejected, TemplateProblem) as exc:  # cannot be built any more (templates changed)
+                log.warning("a message waiting for a contact was dropped: %s", exc, extra={"office": draft.office})
+            await self.ctx.store.forget_awaiting(item.key)
+
+
+@dataclass(frozen=True)
+class Cases:
+    """What an event handler (``requests.py``, ``tenants.py``) works with."""
+
+    ctx: Context
+    recorder: Recorder
+    decider: Decider

@@ -1,0 +1,69 @@
+"""The periodic dispatcher: due messages (deferred, scheduled, retried, or left by a crashed
+instance), outcomes whose publication was interrupted, expired claims, and messages whose
+tenant's first contact did not come in time."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from ..domain.records import EPOCH
+from .context import Context
+from .deciding import Decider
+from .sending import Sender
+
+#: a send claim is forgotten this long after its lease ended, checked this often by the dispatcher
+CLAIMS_KEPT = timedelta(days=1)
+CLAIMS_PURGE_EVERY = timedelta(hours=1)
+#: at most this many full batches of due messages per dispatcher tick
+DISPATCH_ROUNDS = 10
+
+
+@dataclass
+class Dispatcher:
+    ctx: Context
+    sender: Sender
+    decider: Decider
+    _next_purge: datetime = field(default=EPOCH, init=False)
+
+    async def dispatch_due(self) -> int:
+        """Send what is due (deferred, scheduled, retried, or left by a crashed instance) and
+        re-emit outcomes whose publication was interrupted. Safe with several instances."""
+        ctx = self.ctx
+        store, settings = ctx.store, ctx.settings
+        now = ctx.clock()
+        dispatched = 0
+        for _ in range(DISPATCH_ROUNDS):  # a full batch is followed by the next one at once
+            ids = await store.due(now, settings.dispatch_batch)
+            await self._dispatch_all(ids)
+            dispatched += len(ids)
+            if len(ids) < settings.dispatch_batch:
+                break
+        stale_before = now - timedelta(seconds=settings.lease_seconds)
+        for message in await store.unpublished(settings.dispatch_batch):
+            if (message.outcome_at or now) <= stale_before:
+                await ctx.publish_outcome(message)
+        if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten
+            await store.purge_claims(now - CLAIMS_KEPT)
+            self._next_purge = now + CLAIMS_PURGE_EVERY
+        # messages whose tenant's first contact did not come in time: no_contact
+        await self.decider.decide_awaiting(await store.awaiting_due(now, settings.dispatch_batch))
+        ctx.metrics.deferred_backlog.set(await store.deferred_backlog(now))
+        return dispatched
+
+    async def _dispatch_all(self, ids: Sequence[str]) -> None:
+        """Dispatch messages concurrently, so that their claims and outcomes go in bulk (a Monday
+        morning sends the whole weekend's deferred SMS at once); every one is tried, then the
+        first failure is raised (the failed ones are due again at the next tick)."""
+        limit = asyncio.Semaphore(self.ctx.settings.concurrency)
+
+        async def dispatch_one(nid: str) -> None:
+            async with limit:
+                await self.sender.dispatch(nid)
+
+        results = await asyncio.gather(*(dispatch_one(nid) for nid in ids), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result

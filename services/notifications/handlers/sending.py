@@ -1,0 +1,204 @@
+"""Sending: a claimed message handed to its provider (in a background pool beside the consumer,
+or by the dispatcher), and its outcome recorded and published."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from shared.events import Channel
+
+from ..domain.masking import mask_recipient
+from ..domain.messages import office_addresses
+from ..domain.outcomes import outcome_event
+from ..domain.policy import Contact, unusable
+from ..domain.records import Message, Status
+from ..ports import EmailProvider, SmsProvider
+from ..providers import PermanentFailure, TemporaryFailure, TokenBucket
+from .context import Context
+
+log = logging.getLogger("canopee.notifications")
+
+#: what to do once a message's channel failed for good or became unusable (``recording.py``)
+Fallback = Callable[[Message, datetime], Awaitable[None]]
+
+
+async def _no_fallback(message: Message, now: datetime) -> None:
+    return None
+
+
+@dataclass
+class Sender:
+    """Hands claimed messages to the providers; at most ``send_concurrency`` in the background."""
+
+    ctx: Context
+    sms: SmsProvider
+    email: EmailProvider
+    sms_limit: TokenBucket
+    email_limit: TokenBucket
+    perf: Callable[[], float] = field(default=time.perf_counter)
+    fallback: Fallback = _no_fallback
+    #: sends handed off by the consumer, each with the key of its request (or subject)
+    _sends: dict[asyncio.Task[None], tuple[str, str]] = field(default_factory=dict, init=False)
+    #: the last send started per request: the next one for the same request waits for it
+    _last_send: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
+    _send_slots: asyncio.Semaphore | None = field(default=None, init=False)
+
+    # --- the background pool ----------------------------------------------------------------------
+
+    async def hand_off(self, message: Message, contact: Contact | None) -> None:
+        """Send a claimed message in the background, at most ``send_concurrency`` at a time
+        (the caller waits for a free slot: that is the consumer's back-pressure).
+
+        The message is recorded as being sent by this instance until its lease ends: should the
+        process die before the outcome is recorded, the dispatcher of any instance sends it after
+        the lease. Messages of one request go out in the order they were decided."""
+        if self._send_slots is None:
+            self._send_slots = asyncio.Semaphore(self.ctx.settings.send_concurrency)
+        await self._send_slots.acquire()
+        key = message.order_key
+        before = self._last_send.get(key)
+        task = asyncio.create_task(self._send_after(message, contact, before), name=f"send {message.id}")
+        self._sends[task] = key
+        self._last_send[key] = task
+        task.add_done_callback(self._sent)
+
+    async def _send_after(self, message: Message, contact: Contact | None, before: asyncio.Task[None] | None) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        try:
+            await self.send(message, contact=contact)
+        except Exception:  # the lease ends and the dispatcher sends it: nothing is lost
+            log.exception(
+                "sending a message failed, the dispatcher will take it over", extra={"office": message.office}
+            )
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        key = self._sends.pop(task)
+        if self._last_send.get(key) is task:
+            del self._last_send[key]
+        assert self._send_slots is not None
+        self._send_slots.release()
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait until the sends in the background are done (at stop); False if some are left."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._sends:
+            left = deadline - asyncio.get_running_loop().time()
+            if left <= 0:
+                return False
+            await asyncio.wait(list(self._sends), timeout=left)
+        return True
+
+    # --- one send -------------------------------------------------------------------------------
+
+    async def dispatch(self, nid: str) -> None:
+        """Send one due message if this instance wins its claim."""
+        message = await self.ctx.store.claim(nid, self.ctx.clock(), self.ctx.lease)
+        if message is None:
+            return
+        await self.send(message)
+
+    async def send(self, message: Message, *, contact: Contact | None = None) -> None:
+        """Hand a claimed message to its provider and record the outcome. ``contact`` is the
+        tenant's as read when the message was decided an instant ago; otherwise it is read again
+        (a deferred message goes to the address the tenant has at send time)."""
+        ctx = self.ctx
+        now = ctx.clock()
+        office = ctx.office(message.office)
+        channel = message.channel
+        tenant = message.draft.tenant_ref
+        if message.to_tenant:
+            if contact is None and tenant:
+                contact = await ctx.store.get_contact(office.id, tenant)
+            reason = unusable(contact, channel)
+            if reason is not None:
+                await self._finish(message, Status.SUPPRESSED, now, reason=reason.value)
+                await self.fallback(message, now)
+                return
+            assert contact is not None
+            address = contact.address(channel)
+            assert address is not None
+            to: tuple[str, ...] = (address,)
+        else:
+            to = office_addresses(office, message.draft.audience)
+        started = self.perf()
+        try:
+            if channel is Channel.SMS:
+                await self.sms_limit.acquire()
+                started = self.perf()
+                provider_id = await self.sms.send_sms(
+                    to=to[0], sender=office.sender_name, text=message.text or "", reference=message.id
+                )
+            else:
+                await self.email_limit.acquire()
+                started = self.perf()
+                provider_id = await self.email.send_email(
+                    to=to,
+                    sender_name=office.sender_name,
+                    subject=message.subject_line or "",
+                    text=message.text or "",
+                    html=message.html or "",
+                    reference=message.id,
+                )
+        except PermanentFailure as exc:
+            ctx.metrics.provider_seconds.labels(channel.value, "failed").observe(self.perf() - started)
+            log.warning("provider refused a message: %s", exc.reason, extra={"office": office.id, "outcome": "failed"})
+            await self._finish(message, Status.FAILED, ctx.clock(), reason=exc.reason)
+            await self.fallback(message, ctx.clock())
+            return
+        except TemporaryFailure as exc:
+            ctx.metrics.provider_seconds.labels(channel.value, "retried").observe(self.perf() - started)
+            log.warning("provider unavailable, message kept for later: %s", exc.reason, extra={"office": office.id})
+            retry_at = ctx.clock() + timedelta(seconds=ctx.settings.retry_later_seconds)
+            await ctx.store.release(message.id, retry_at, exc.reason)
+            ctx.count(message, "retried")
+            return
+        ctx.metrics.provider_seconds.labels(channel.value, "sent").observe(self.perf() - started)
+        if channel is Channel.SMS and message.segments:
+            ctx.metrics.sms_segments.labels(office.id).inc(message.segments)
+        masked = ", ".join(mask_recipient(a) for a in to)
+        await self._finish(message, Status.SENT, ctx.clock(), provider_id=provider_id, recipient_masked=masked)
+
+    async def _finish(
+        self,
+        message: Message,
+        status: Status,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        provider_id: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> None:
+        """Emit the outcome, then record it; an outcome the bus did not take is re-emitted by the
+        dispatcher (``published`` False). Only the lease holder gets here."""
+        final = replace(
+            message,
+            status=status,
+            outcome_at=now,
+            reason=reason if reason is not None else message.reason,
+            provider_id=provider_id,
+            recipient_masked=recipient_masked,
+        )
+        try:
+            await self.ctx.publisher.publish([outcome_event(final)])
+            published = True
+        except Exception:  # the broker is away: record the outcome anyway, re-emit later
+            log.warning("outcome not published yet", extra={"office": message.office, "outcome": status.value})
+            published = False
+        recorded = await self.ctx.store.finish(
+            message.id,
+            message.attempts,
+            status,
+            now,
+            published=published,
+            reason=reason,
+            provider_id=provider_id,
+            recipient_masked=recipient_masked,
+        )
+        if recorded:
+            self.ctx.count(message, status.value)

@@ -1,0 +1,156 @@
+"""What the use cases need from the outside, as Protocols: the stores (``store.py`` on MongoDB,
+``store_memory.py`` in memory, both checked by the same contract tests), the bus publisher, the
+SMS and e-mail providers (``providers.py``) and the clock (see docs/ARCHITECTURE.md)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from shared.events import Channel, CloudEvent, PreferredChannel
+
+from .domain.messages import AppointmentInfo, RequestInfo
+from .domain.policy import Contact
+from .domain.records import AuditEntry, ContactRef, Message, PendingFilter, Status, Waiting
+
+
+class Clock(Protocol):
+    def __call__(self) -> datetime: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, events: Iterable[CloudEvent]) -> None: ...
+
+
+class SmsProvider(Protocol):
+    """Sends one SMS; ``reference`` (the notification id) lets the provider deduplicate retries."""
+
+    async def send_sms(self, *, to: str, sender: str, text: str, reference: str) -> str | None: ...
+
+
+class EmailProvider(Protocol):
+    """Sends one e-mail with a plain-text and an HTML part."""
+
+    async def send_email(
+        self, *, to: Sequence[str], sender_name: str, subject: str, text: str, html: str, reference: str
+    ) -> str | None: ...
+
+
+class ContactStore(Protocol):
+    """Contacts and consents: the only place phone numbers and e-mail addresses are kept.
+    Facts older than the stored one (by event time) change nothing."""
+
+    async def update_contact(
+        self,
+        office: str,
+        tenant_ref: str,
+        at: datetime,
+        *,
+        phone: str | None,
+        email: str | None,
+        preferred: PreferredChannel,
+    ) -> bool: ...
+
+    async def update_consent(
+        self, office: str, tenant_ref: str, channel: Channel, granted: bool, at: datetime
+    ) -> bool: ...
+
+    async def get_contact(self, office: str, tenant_ref: str) -> Contact | None: ...
+
+    async def has_contact_record(self, office: str, tenant_ref: str) -> bool: ...
+
+    async def contacts_by_phone(self, phone: str) -> list[ContactRef]: ...
+
+    async def erase_contact(self, office: str, tenant_ref: str, at: datetime) -> None: ...
+
+
+class RequestStore(Protocol):
+    """What the service remembers of requests and appointments to write about them."""
+
+    async def save_request(self, office: str, request_id: str, details: RequestInfo) -> None: ...
+
+    async def get_request(self, office: str, request_id: str) -> RequestInfo | None: ...
+
+    async def save_appointment(
+        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo
+    ) -> None: ...
+
+    async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> AppointmentInfo | None: ...
+
+
+class WaitingStore(Protocol):
+    """Messages waiting for their tenant's first contact."""
+
+    async def await_contact(self, waiting: Waiting) -> None: ...
+
+    async def awaiting_for(self, office: str, tenant_ref: str) -> list[Waiting]: ...
+
+    async def awaiting_due(self, now: datetime, limit: int) -> list[Waiting]: ...
+
+    async def forget_awaiting(self, key: str) -> None: ...
+
+    async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]: ...
+
+
+class MessageStore(Protocol):
+    """The notifications log, which is also the queue of scheduled and deferred sends; conditional
+    writes make every effect idempotent and let one instance only send a message."""
+
+    async def insert(self, message: Message) -> bool: ...
+
+    async def get(self, notification_id: str) -> Message | None: ...
+
+    async def claim(self, notification_id: str, now: datetime, lease: timedelta) -> Message | None: ...
+
+    async def finish(
+        self,
+        notification_id: str,
+        attempt: int,
+        status: Status,
+        now: datetime,
+        *,
+        published: bool | None = None,
+        reason: str | None = None,
+        provider_id: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> bool: ...
+
+    async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None: ...
+
+    async def receipt(
+        self, notification_id: str, status: Status, now: datetime, reason: str | None
+    ) -> Message | None: ...
+
+    async def mark_published(self, notification_id: str, status: Status) -> None: ...
+
+    async def cancel_pending(self, which: PendingFilter, reason: str, now: datetime) -> list[Message]: ...
+
+    async def due(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def unpublished(self, limit: int) -> list[Message]: ...
+
+    async def purge_claims(self, before: datetime) -> int: ...
+
+    async def deferred_backlog(self, now: datetime) -> int: ...
+
+    async def mask_log(self, office: str, tenant_ref: str) -> None: ...
+
+    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]: ...
+
+
+class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, Protocol):
+    """Every store port at once (one database)."""
+
+
+__all__ = [
+    "Clock",
+    "ContactStore",
+    "EmailProvider",
+    "MessageStore",
+    "NotificationStore",
+    "Publisher",
+    "RequestStore",
+    "SmsProvider",
+    "WaitingStore",
+]
