@@ -17,16 +17,34 @@ import asyncio
 import statistics
 import time
 import uuid
-from datetime import date, timedelta
+from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
 
-from services.analytics.domain.facts import OfficeRules, event_doc, fold
-from services.analytics.domain.rollups import acknowledged_causes, fact_days, rollup
-from services.analytics.handlers import AnalyticsService
+from services.analytics.domain.facts import OfficeRules, fold
+from services.analytics.domain.records import Fact, StoredEvent, split_day_key
+from services.analytics.domain.rollups import acknowledged_causes, rollup
+from services.analytics.handlers import Analytics
+from services.analytics.handlers.ingest import ROUTES
 from services.analytics.metrics import AnalyticsMetrics
-from services.analytics.store import DIRTY, FACT_DAYS, FACTS, INDEXES, NETS, ROLLUPS, MongoFactStore
+from services.analytics.store import (
+    DIRTY,
+    FACT_DAYS,
+    FACTS,
+    INDEXES,
+    NETS,
+    ROLLUPS,
+    MongoAnalyticsStore,
+    event_document,
+    fact_document,
+    marker_document,
+    member_document,
+    net_document,
+    rollup_document,
+)
+from shared.events import CloudEvent, short_type
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from shared.settings import CommonSettings, load_settings
 from shared.store import ensure_indexes, make_client
@@ -41,6 +59,17 @@ INSERT_CHUNK = 200
 OFFICE = "demo-nord"
 
 
+def kept(events: list[CloudEvent]) -> list[StoredEvent]:
+    """What the service keeps of these events (through its routing table)."""
+    out = []
+    for event in events:
+        kind = short_type(event.type)
+        keeper = ROUTES.get(kind)
+        if keeper is not None:
+            out.append(keeper(event, kind))
+    return out
+
+
 async def ingest(url: str) -> None:
     offices = load_offices(DEMO_OFFICES_FILE)
     events = generate(per_office=INGEST_PER_OFFICE, seed=1, prefix="b").cloud_events()
@@ -48,7 +77,7 @@ async def ingest(url: str) -> None:
     db = client[f"bench_analytics_{uuid.uuid4().hex[:8]}"]
     try:
         await ensure_indexes(db, INDEXES)
-        svc = AnalyticsService(offices, MongoFactStore(db), AnalyticsMetrics.create(CollectorRegistry()))
+        svc = Analytics(offices, MongoAnalyticsStore(db), AnalyticsMetrics.create(CollectorRegistry()))
         started = time.perf_counter()
         for i in range(0, len(events), BATCH):
             await svc.apply(events[i : i + BATCH])
@@ -61,7 +90,7 @@ async def ingest(url: str) -> None:
         await svc.indicators(offices.ids, START, START + timedelta(days=120), "week")
         query_s = time.perf_counter() - started
 
-        docs = [d for d in (event_doc(e) for e in events) if d is not None]
+        docs = [event_document(e) for e in kept(events)]
         raw = db["raw_baseline"]
         started = time.perf_counter()
         for i in range(0, len(docs), BATCH):
@@ -88,14 +117,13 @@ async def ingest(url: str) -> None:
         await client.close()
 
 
-def _clone(fact: dict[str, Any], n: int) -> dict[str, Any]:
+def _clone(fact: Fact, n: int) -> Fact:
     suffix = f"~{n}"
-    out = dict(fact)
-    out["_id"] = fact["_id"] + suffix
+    values = dict(fact.values)
     for name in ("opened_event", "cause_id"):
-        if out.get(name):
-            out[name] = out[name] + suffix
-    return out
+        if values.get(name):
+            values[name] = values[name] + suffix
+    return replace(fact, key=fact.key + suffix, values=values)
 
 
 async def query(url: str) -> None:
@@ -103,25 +131,22 @@ async def query(url: str) -> None:
     rules = OfficeRules.of(next(o for o in offices.office if o.id == OFFICE))
     started = time.perf_counter()
     ds = generate(per_office=BASE_REQUESTS, seed=2, prefix="q", days=365, offices=(OFFICE,))
-    by_key: dict[str, list[dict[str, Any]]] = {}
-    for event in ds.cloud_events():
-        doc = event_doc(event)
-        if doc is not None:
-            by_key.setdefault(str(doc["key"]), []).append(doc)
+    by_key: dict[str, list[StoredEvent]] = {}
+    for event in kept(ds.cloud_events()):
+        by_key.setdefault(event.key, []).append(event)
     base = [fold(key, evs, rules) for key, evs in by_key.items()]
     # the facts of each office-day, and the acknowledged ids, of all the clones
-    per_day: dict[str, list[dict[str, Any]]] = {}
+    per_day: dict[str, list[Fact]] = {}
     for fact in base:
-        for day in fact_days(fact, rules.tz):
-            per_day.setdefault(f"{OFFICE}|{day}", []).append(fact)
-    base_ack = acknowledged_causes(f for f in base if f["kind"] == "notification")
+        for iso_day in fact.days:
+            per_day.setdefault(f"{OFFICE}|{iso_day}", []).append(fact)
+    base_ack = acknowledged_causes(f for f in base if f.kind == "notification")
     acknowledged = {f"{c}~{n}" for c in base_ack for n in range(CLONES)}
     rollups = []
     for key, facts in per_day.items():
         clones = [_clone(f, n) for f in facts for n in range(CLONES)]
-        doc = rollup(OFFICE, date.fromisoformat(key.rsplit("|", 1)[1]), clones, acknowledged, rules.tz)
-        doc["gen"] = "bench"
-        rollups.append(doc)
+        _, day = split_day_key(key)
+        rollups.append(replace(rollup(OFFICE, day, clones, acknowledged, rules.tz), gen="bench"))
     prepared_s = time.perf_counter() - started
     client = make_client(url, timeout_ms=60_000)
     db = client[f"bench_analytics_{uuid.uuid4().hex[:8]}"]
@@ -130,11 +155,12 @@ async def query(url: str) -> None:
         started = time.perf_counter()
         for i in range(0, len(rollups), INSERT_CHUNK):
             chunk = rollups[i : i + INSERT_CHUNK]
-            await db[ROLLUPS].insert_many([dict(r) for r in chunk])
-            await db[NETS].insert_many([{k: r[k] for k in ("_id", "office", "day", "net", "gen")} for r in chunk])
-            await db[DIRTY].insert_many([{"_id": r["_id"], "office": OFFICE, "gen": "bench"} for r in chunk])
+            await db[ROLLUPS].insert_many([rollup_document(r) for r in chunk])
+            await db[NETS].insert_many([net_document(r.as_net()) for r in chunk])
+            await db[DIRTY].insert_many([marker_document(r.key, "bench") for r in chunk])
         load_s = time.perf_counter() - started
-        svc = AnalyticsService(offices, MongoFactStore(db))
+        store = MongoAnalyticsStore(db)
+        svc = Analytics(offices, store)
         year = (START, START + timedelta(days=364))
         timings: dict[str, list[float]] = {"month": [], "day": [], "network": []}
         result: dict[str, Any] = {}
@@ -147,25 +173,23 @@ async def query(url: str) -> None:
             await svc.indicators(offices.ids, year[0], year[1], "month")
             timings["network"].append(time.perf_counter() - t0)
         total = result["offices"][OFFICE]["total"]
-        size = sum(len(str(r)) for r in rollups) / len(rollups)
+        size = sum(len(str(rollup_document(r))) for r in rollups) / len(rollups)
 
         # one day made stale: its facts (one clone set) and memberships stored, its marker renewed
         busiest = max(per_day, key=lambda k: len(per_day[k]))
         day_facts = [_clone(f, n) for f in per_day[busiest] for n in range(CLONES)]
-        for f in day_facts:
-            f["days"] = fact_days(f, rules.tz)
         t0 = time.perf_counter()
         for i in range(0, len(day_facts), 2_000):
-            await db[FACTS].insert_many(day_facts[i : i + 2_000])
-        members = [{"_id": f"{busiest}|{f['_id']}", "day": busiest, "fact": f["_id"]} for f in day_facts]
+            await db[FACTS].insert_many([fact_document(f) for f in day_facts[i : i + 2_000]])
+        members = [member_document(busiest, f.key) for f in day_facts]
         for i in range(0, len(members), 2_000):
             await db[FACT_DAYS].insert_many(members[i : i + 2_000])
         stale_load_s = time.perf_counter() - t0
-        await db[DIRTY].replace_one({"_id": busiest}, {"_id": busiest, "office": OFFICE, "gen": "new"})
+        await store.mark_dirty([busiest], "new")
         t0 = time.perf_counter()
         stale_result = await svc.indicators([OFFICE], year[0], year[1], "month")
         stale_s = time.perf_counter() - t0
-        recomputed = (await db[ROLLUPS].find_one({"_id": busiest})) or {}
+        recomputed = next(iter(await store.rollups([busiest])), None)
 
         print(
             f"query: one office, one year, {total['volume']['opened']:,} requests "
@@ -181,7 +205,7 @@ async def query(url: str) -> None:
             )
         print(
             f"  with one stale day ({busiest}, {len(day_facts):,} facts, loaded in {stale_load_s:.1f} s): "
-            f"{stale_s * 1000:,.0f} ms, gen {recomputed.get('gen')}, "
+            f"{stale_s * 1000:,.0f} ms, gen {recomputed.gen if recomputed else None}, "
             f"same opened total: {stale_result['offices'][OFFICE]['total']['volume'] == total['volume']}"
         )
         print(

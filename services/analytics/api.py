@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from services.analytics.domain.indicators import NETWORK
 from services.analytics.export import to_csv
-from services.analytics.handlers import AnalyticsService
+from services.analytics.handlers.queries import Indicators
 from shared.http import Caller, Problem
 from shared.offices import Offices
 
@@ -57,7 +57,7 @@ class Sessions:
 
 
 def router(
-    service: Callable[[], AnalyticsService],
+    queries: Callable[[], Indicators],
     auth: Callable[[Request], Awaitable[Caller]],
     offices: Offices,
     sessions: Sessions,
@@ -91,7 +91,7 @@ def router(
         if (end - start).days + 1 > max_days:
             raise Problem(422, "Invalid request", f"at most {max_days} days per query")
         # the network totals need every office; the caller then sees only what it may
-        result = await service().indicators(offices.ids, start, end, period)  # type: ignore[arg-type]
+        result = await queries().indicators(offices.ids, start, end, period)  # type: ignore[arg-type]
         visible = [o for o in offices.ids if caller.can_see(o) and (office is None or o == office)]
         result["offices"] = {o: result["offices"][o] for o in visible}
         result["office_names"] = {o: offices.get(o).name for o in visible}  # type: ignore[union-attr]
@@ -106,7 +106,7 @@ def router(
         period: PeriodParam = "month",
         format: Literal["json", "csv"] = "json",
     ) -> Response:
-        """Indicators per office and period, and the network totals (DOMAIN.md "Indicators")."""
+        """Indicators per office and period, and the network totals (docs/DOMAIN.md "Indicators")."""
         result = await kpis(caller, office, start, end, period)
         if format == "csv":
             return _csv(result)

@@ -9,11 +9,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.analytics.api import STATIC, Sessions, router
-from services.analytics.handlers import AnalyticsService, Clock, utc_now
+from services.analytics.handlers import Analytics, Clock, utc_now
+from services.analytics.handlers.queries import Indicators
 from services.analytics.lag import LagProbe
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.settings import AnalyticsSettings
-from services.analytics.store import INDEXES, MongoFactStore
+from services.analytics.store import INDEXES, MongoAnalyticsStore
 from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
@@ -27,9 +28,9 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     offices = load_offices_from(settings)
     state: dict[str, object] = {}
 
-    def service() -> AnalyticsService:
-        running = state.get("service")
-        if not isinstance(running, AnalyticsService):
+    def queries() -> Indicators:
+        running = state.get("queries")
+        if not isinstance(running, Indicators):
             raise RuntimeError("the analytics service is not started")
         return running
 
@@ -37,15 +38,15 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = Runtime.create(settings, offices)
         metrics = AnalyticsMetrics.create(rt.registry)
-        svc = AnalyticsService(
+        svc = Analytics(
             offices=offices,
-            store=MongoFactStore(rt.db),
+            store=MongoAnalyticsStore(rt.db),
             metrics=metrics,
             clock=clock,
             gauge_window_days=settings.gauge_window_days,
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
-        state["service"] = svc
+        state["queries"] = svc.queries
         lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
         jobs = [
             (settings.rollup_seconds, svc.refresh_rollups, "rollups"),
@@ -62,13 +63,13 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     app = FastAPI(
         title="Canopée analytics",
         version="1",
-        description="Per-office indicators (DOMAIN.md), the network dashboard and business metrics.",
+        description="Per-office indicators (docs/DOMAIN.md), the network dashboard and business metrics.",
         lifespan=lifespan,
     )
     install_problem_handlers(app)
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
     auth = bearer_auth(admin or None, offices)
-    app.include_router(router(service, auth, offices, Sessions(admin), settings.max_query_days, settings.secure_cookie))
+    app.include_router(router(queries, auth, offices, Sessions(admin), settings.max_query_days, settings.secure_cookie))
     app.mount("/static/analytics", StaticFiles(directory=STATIC), name="analytics-static")
     return app
 

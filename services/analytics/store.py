@@ -1,4 +1,5 @@
-"""Where analytics keeps its events and facts: MongoDB (and FerretDB 1.24) or memory (tests).
+"""Where analytics keeps its events, facts and rollups: MongoDB (and FerretDB 1.24). The only
+module that knows their documents and collections; the in-memory twin is ``store_memory``.
 
 ``events``: every kept event once, ``_id`` = the event id (a duplicate insert is a no-op), with
 the key of the fact it belongs to. ``facts``: one document per key, computed from all the key's
@@ -23,16 +24,15 @@ concurrent instance from older facts is detected rather than trusted.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from datetime import date
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.analytics.domain.facts import Doc
+from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent, split_day_key
 from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 EVENTS = "events"
@@ -50,86 +50,101 @@ INDEXES = (
     Index(DIRTY, [("office", 1)]),
     Index(NETS, [("office", 1)]),
 )
+#: the fields of a fact document that are not folded values
+FACT_HEADER = ("_id", "office", "n_events", "kind", "days")
 
 
-class FactStore(Protocol):
-    """The port the handlers use; ``MongoFactStore`` and ``MemoryFactStore`` implement it."""
-
-    async def add_events(self, docs: Sequence[Doc]) -> set[str]:
-        """Store events not stored yet; return the ids of those already stored."""
-        ...
-
-    async def events_of(self, keys: Iterable[str]) -> dict[str, list[Doc]]:
-        """Every stored event of each key."""
-        ...
-
-    async def write_facts(self, facts: Sequence[Doc]) -> None:
-        """Replace (or create) these facts."""
-        ...
-
-    async def stale(self, keys: Iterable[str]) -> list[str]:
-        """Keys whose stored fact counts fewer events than are stored."""
-        ...
-
-    async def facts(self, offices: Sequence[str]) -> list[Doc]:
-        """Every fact of these offices."""
-        ...
-
-    async def days_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        """The ``days`` stored with each existing fact of these keys."""
-        ...
-
-    async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
-        """Record that fact ``key`` touches office-day ``day`` for each (day, key)."""
-        ...
-
-    async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
-        """The fact keys recorded for each office-day."""
-        ...
-
-    async def facts_by_key(self, keys: Iterable[str]) -> list[Doc]:
-        """The facts of these keys."""
-        ...
-
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Doc]:
-        """Request facts whose ``opened_event`` is one of these ids."""
-        ...
-
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Doc]:
-        """Notification facts whose ``cause_id`` is one of these ids."""
-        ...
-
-    async def alerts(self, offices: Sequence[str]) -> list[Doc]:
-        """Every detractor-alert fact of these offices."""
-        ...
-
-    async def mark_dirty(self, markers: Sequence[Doc]) -> None:
-        """Replace (or create) these markers (``_id``, ``office``, ``gen``)."""
-        ...
-
-    async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
-        """``gen`` of every marker of these offices, by office-day."""
-        ...
-
-    async def dirty_of(self, days: Iterable[str]) -> dict[str, str]:
-        """``gen`` of the markers of these office-days."""
-        ...
-
-    async def write_rollups(self, rollups: Sequence[Doc]) -> None:
-        """Replace (or create) these rollups, then their nets."""
-        ...
-
-    async def rollups(self, days: Iterable[str]) -> list[Doc]:
-        """The stored rollups of these office-days."""
-        ...
-
-    async def nets(self, offices: Sequence[str]) -> list[Doc]:
-        """Every stored net (``_id``, ``office``, ``day``, ``net``, ``gen``) of these offices."""
-        ...
+def event_document(event: StoredEvent) -> Document:
+    return {
+        "_id": event.id,
+        "key": event.key,
+        "office": event.office,
+        "type": event.type,
+        "time": event.time,
+        "d": dict(event.data),
+    }
 
 
-class MongoFactStore:
-    """``FactStore`` on MongoDB / FerretDB 1.24 (only inserts, deletes and equality reads)."""
+def event_of(doc: Document) -> StoredEvent:
+    return StoredEvent(
+        id=str(doc["_id"]),
+        key=str(doc["key"]),
+        office=str(doc["office"]),
+        type=str(doc["type"]),
+        time=doc["time"],
+        data=doc["d"],
+    )
+
+
+def fact_document(fact: Fact) -> Document:
+    return {
+        "_id": fact.key,
+        "office": fact.office,
+        "n_events": fact.n_events,
+        "kind": fact.kind,
+        **fact.values,
+        "days": list(fact.days),
+    }
+
+
+def fact_of(doc: Document) -> Fact:
+    return Fact(
+        key=str(doc["_id"]),
+        office=str(doc["office"]),
+        kind=doc["kind"],
+        n_events=int(doc["n_events"]),
+        values={k: v for k, v in doc.items() if k not in FACT_HEADER},
+        days=tuple(doc.get("days") or ()),
+    )
+
+
+def rollup_document(rollup: Rollup) -> Document:
+    return {
+        "_id": rollup.key,
+        "office": rollup.office,
+        "day": rollup.day.isoformat(),
+        "bucket": dict(rollup.bucket),
+        "campaigns": [dict(e) for e in rollup.campaigns],
+        "starts": rollup.starts,
+        "ends": rollup.ends,
+        "net": rollup.net,
+        "n_facts": rollup.n_facts,
+        "gen": rollup.gen,
+    }
+
+
+def rollup_of(doc: Document) -> Rollup:
+    return Rollup(
+        office=str(doc["office"]),
+        day=date.fromisoformat(doc["day"]),
+        bucket=doc["bucket"],
+        campaigns=list(doc.get("campaigns") or ()),
+        starts=bytes(doc["starts"]),
+        ends=bytes(doc["ends"]),
+        net=int(doc["net"]),
+        n_facts=int(doc["n_facts"]),
+        gen=doc.get("gen"),
+    )
+
+
+def net_document(net: Net) -> Document:
+    return {"_id": net.key, "office": net.office, "day": net.day.isoformat(), "net": net.net, "gen": net.gen}
+
+
+def net_of(doc: Document) -> Net:
+    return Net(office=str(doc["office"]), day=date.fromisoformat(doc["day"]), net=int(doc["net"]), gen=doc.get("gen"))
+
+
+def member_document(day: str, key: str) -> Document:
+    return {"_id": f"{day}|{key}", "day": day, "fact": key}
+
+
+def marker_document(day: str, gen: str) -> Document:
+    return {"_id": day, "office": split_day_key(day)[0], "gen": gen}
+
+
+class MongoAnalyticsStore:
+    """``AnalyticsStore`` on MongoDB / FerretDB 1.24 (only inserts, deletes and equality reads)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.events = db[EVENTS]
@@ -139,22 +154,23 @@ class MongoFactStore:
         self.rollups_collection = db[ROLLUPS]
         self.nets_collection = db[NETS]
 
-    async def add_events(self, docs: Sequence[Doc]) -> set[str]:
+    async def add_events(self, events: Sequence[StoredEvent]) -> set[str]:
+        docs = [event_document(e) for e in events]
         known = await insert_many_once(self.events, docs)
         return {str(docs[i]["_id"]) for i in known}
 
-    async def events_of(self, keys: Iterable[str]) -> dict[str, list[Doc]]:
-        found: dict[str, list[Doc]] = {k: [] for k in keys}
+    async def events_of(self, keys: Iterable[str]) -> dict[str, list[StoredEvent]]:
+        found: dict[str, list[StoredEvent]] = {k: [] for k in keys}
         for doc in await _find_in(self.events, "key", found):
-            found.setdefault(str(doc["key"]), []).append(doc)
+            found.setdefault(str(doc["key"]), []).append(event_of(doc))
         return found
 
-    async def write_facts(self, facts: Sequence[Doc]) -> None:
+    async def write_facts(self, facts: Sequence[Fact]) -> None:
         if not facts:
             return
-        await self.facts_collection.delete_many({"_id": {"$in": [f["_id"] for f in facts]}})
+        await self.facts_collection.delete_many({"_id": {"$in": [f.key for f in facts]}})
         # another instance may insert first: ``stale`` decides whether to compute again
-        await insert_many_once(self.facts_collection, [dict(f) for f in facts])
+        await insert_many_once(self.facts_collection, [fact_document(f) for f in facts])
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         wanted = list(dict.fromkeys(keys))
@@ -173,16 +189,16 @@ class MongoFactStore:
         }
         return [k for k in wanted if written.get(k) != counts.get(k, 0)]
 
-    async def facts(self, offices: Sequence[str]) -> list[Doc]:
+    async def facts(self, offices: Sequence[str]) -> list[Fact]:
         # one read for every office asked (the office index answers the $in)
-        return await _find_in(self.facts_collection, "office", offices)
+        return [fact_of(d) for d in await _find_in(self.facts_collection, "office", offices)]
 
     async def days_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
         docs = await _find_in(self.facts_collection, "_id", keys, {"days": 1})
         return {str(d["_id"]): list(d.get("days") or ()) for d in docs}
 
     async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
-        docs = [{"_id": f"{day}|{key}", "day": day, "fact": key} for day, key in dict.fromkeys(members)]
+        docs = [member_document(day, key) for day, key in dict.fromkeys(members)]
         await insert_many_once(self.fact_days, docs)
 
     async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
@@ -191,26 +207,26 @@ class MongoFactStore:
             found.setdefault(str(doc["day"]), []).append(str(doc["fact"]))
         return found
 
-    async def facts_by_key(self, keys: Iterable[str]) -> list[Doc]:
-        return await _find_in(self.facts_collection, "_id", keys)
+    async def facts_by_key(self, keys: Iterable[str]) -> list[Fact]:
+        return [fact_of(d) for d in await _find_in(self.facts_collection, "_id", keys)]
 
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Doc]:
-        return await _find_in(self.facts_collection, "opened_event", event_ids)
+    async def opened_by(self, event_ids: Iterable[str]) -> list[Fact]:
+        return [fact_of(d) for d in await _find_in(self.facts_collection, "opened_event", event_ids)]
 
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Doc]:
-        return await _find_in(self.facts_collection, "cause_id", event_ids)
+    async def acknowledging(self, event_ids: Iterable[str]) -> list[Fact]:
+        return [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
 
-    async def alerts(self, offices: Sequence[str]) -> list[Doc]:
+    async def alerts(self, offices: Sequence[str]) -> list[Fact]:
         wanted = list(dict.fromkeys(offices))
         if not wanted:
             return []
         query: Document = {"kind": "alert", "office": {"$in": wanted}}
-        return [doc async for doc in self.facts_collection.find(query)]
+        return [fact_of(doc) async for doc in self.facts_collection.find(query)]
 
-    async def mark_dirty(self, markers: Sequence[Doc]) -> None:
-        if not markers:
+    async def mark_dirty(self, days: Sequence[str], gen: str) -> None:
+        if not days:
             return
-        ops = [ReplaceOne({"_id": m["_id"]}, dict(m), upsert=True) for m in markers]
+        ops = [ReplaceOne({"_id": day}, marker_document(day, gen), upsert=True) for day in days]
         try:
             await self.dirty_collection.bulk_write(ops, ordered=False)
         except BulkWriteError as exc:
@@ -224,123 +240,28 @@ class MongoFactStore:
     async def dirty_of(self, days: Iterable[str]) -> dict[str, str]:
         return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "_id", days)}
 
-    async def write_rollups(self, rollups: Sequence[Doc]) -> None:
+    async def write_rollups(self, rollups: Sequence[Rollup]) -> None:
         if not rollups:
             return
         await self.rollups_collection.bulk_write(
-            [ReplaceOne({"_id": r["_id"]}, dict(r), upsert=True) for r in rollups], ordered=False
+            [ReplaceOne({"_id": r.key}, rollup_document(r), upsert=True) for r in rollups], ordered=False
         )
         await self.nets_collection.bulk_write(
-            [ReplaceOne({"_id": r["_id"]}, _net(r), upsert=True) for r in rollups], ordered=False
+            [ReplaceOne({"_id": r.key}, net_document(r.as_net()), upsert=True) for r in rollups], ordered=False
         )
 
-    async def rollups(self, days: Iterable[str]) -> list[Doc]:
-        return await _find_in(self.rollups_collection, "_id", days)
+    async def rollups(self, days: Iterable[str]) -> list[Rollup]:
+        return [rollup_of(d) for d in await _find_in(self.rollups_collection, "_id", days)]
 
-    async def nets(self, offices: Sequence[str]) -> list[Doc]:
-        return await _find_in(self.nets_collection, "office", offices)
-
-
-def _net(rollup: Doc) -> Doc:
-    return {k: rollup[k] for k in ("_id", "office", "day", "net", "gen")}
+    async def nets(self, offices: Sequence[str]) -> list[Net]:
+        return [net_of(d) for d in await _find_in(self.nets_collection, "office", offices)]
 
 
 async def _find_in(
     collection: AsyncCollection[Document], field: str, values: Iterable[str], projection: Document | None = None
-) -> list[Doc]:
+) -> list[Document]:
     """Every document whose ``field`` is one of ``values`` (none asked: no read)."""
     wanted = list(dict.fromkeys(values))
     if not wanted:
         return []
     return [doc async for doc in collection.find({field: {"$in": wanted}}, projection)]
-
-
-class MemoryFactStore:
-    """``FactStore`` in memory, for unit tests."""
-
-    def __init__(self) -> None:
-        self.events: dict[str, Doc] = {}
-        self.fact_docs: dict[str, Doc] = {}
-        self.fact_days: set[tuple[str, str]] = set()
-        self.markers: dict[str, Doc] = {}
-        self.rollup_docs: dict[str, Doc] = {}
-
-    async def add_events(self, docs: Sequence[Doc]) -> set[str]:
-        duplicates: set[str] = set()
-        for doc in docs:
-            if doc["_id"] in self.events:
-                duplicates.add(doc["_id"])
-            else:
-                self.events[doc["_id"]] = copy.deepcopy(doc)
-        return duplicates
-
-    async def events_of(self, keys: Iterable[str]) -> dict[str, list[Doc]]:
-        wanted = set(keys)
-        found: dict[str, list[Doc]] = {k: [] for k in wanted}
-        for doc in self.events.values():
-            if doc["key"] in wanted:
-                found[doc["key"]].append(copy.deepcopy(doc))
-        return found
-
-    async def write_facts(self, facts: Sequence[Doc]) -> None:
-        for fact in facts:
-            self.fact_docs[fact["_id"]] = copy.deepcopy(dict(fact))
-
-    async def stale(self, keys: Iterable[str]) -> list[str]:
-        counts: dict[str, int] = {}
-        for doc in self.events.values():
-            counts[doc["key"]] = counts.get(doc["key"], 0) + 1
-        return [k for k in dict.fromkeys(keys) if self.fact_docs.get(k, {}).get("n_events") != counts.get(k, 0)]
-
-    async def facts(self, offices: Sequence[str]) -> list[Doc]:
-        wanted = set(offices)
-        return [copy.deepcopy(f) for f in self.fact_docs.values() if f["office"] in wanted]
-
-    async def days_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        return {k: list(self.fact_docs[k].get("days") or ()) for k in keys if k in self.fact_docs}
-
-    async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
-        self.fact_days.update(members)
-
-    async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
-        found: dict[str, list[str]] = {d: [] for d in days}
-        for day, key in self.fact_days:
-            if day in found:
-                found[day].append(key)
-        return found
-
-    async def facts_by_key(self, keys: Iterable[str]) -> list[Doc]:
-        return [copy.deepcopy(self.fact_docs[k]) for k in dict.fromkeys(keys) if k in self.fact_docs]
-
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Doc]:
-        wanted = set(event_ids)
-        return [copy.deepcopy(f) for f in self.fact_docs.values() if f.get("opened_event") in wanted]
-
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Doc]:
-        wanted = set(event_ids)
-        return [copy.deepcopy(f) for f in self.fact_docs.values() if f.get("cause_id") in wanted]
-
-    async def alerts(self, offices: Sequence[str]) -> list[Doc]:
-        return [f for f in await self.facts(offices) if f.get("kind") == "alert"]
-
-    async def mark_dirty(self, markers: Sequence[Doc]) -> None:
-        for m in markers:
-            self.markers[m["_id"]] = dict(m)
-
-    async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
-        wanted = set(offices)
-        return {k: m["gen"] for k, m in self.markers.items() if m["office"] in wanted}
-
-    async def dirty_of(self, days: Iterable[str]) -> dict[str, str]:
-        return {d: self.markers[d]["gen"] for d in days if d in self.markers}
-
-    async def write_rollups(self, rollups: Sequence[Doc]) -> None:
-        for r in rollups:
-            self.rollup_docs[r["_id"]] = copy.deepcopy(dict(r))
-
-    async def rollups(self, days: Iterable[str]) -> list[Doc]:
-        return [copy.deepcopy(self.rollup_docs[d]) for d in dict.fromkeys(days) if d in self.rollup_docs]
-
-    async def nets(self, offices: Sequence[str]) -> list[Doc]:
-        wanted = set(offices)
-        return [_net(r) for r in self.rollup_docs.values() if r["office"] in wanted]

@@ -10,9 +10,9 @@ from datetime import timedelta
 import pytest
 
 from services.analytics.domain.indicators import Query, compute
-from services.analytics.handlers import AnalyticsService
+from services.analytics.handlers import Analytics
 from services.analytics.settings import AnalyticsSettings
-from services.analytics.store import INDEXES, MongoFactStore
+from services.analytics.store import INDEXES, MongoAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from shared.store import ensure_indexes, make_client
 from tests.support.analytics_dataset import OFFICES, RANGE, generate
@@ -29,9 +29,9 @@ async def test_rollups_equal_facts_on_the_real_store(make_settings) -> None:
     db = client[settings.mongo_db]
     try:
         await ensure_indexes(db, INDEXES)
-        store = MongoFactStore(db)
-        first = AnalyticsService(OFFICES_CONFIG, store)
-        second = AnalyticsService(OFFICES_CONFIG, MongoFactStore(db))
+        store = MongoAnalyticsStore(db)
+        first = Analytics(OFFICES_CONFIG, store)
+        second = Analytics(OFFICES_CONFIG, MongoAnalyticsStore(db))
         events = generate(per_office=10, seed=31, prefix="rs").cloud_events()
         rnd = random.Random(4)
         delivered = events + rnd.sample(events, len(events) // 4)

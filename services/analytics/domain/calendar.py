@@ -32,7 +32,7 @@ class WorkingCalendar:
             datetime.combine(day, self.day_end, self.tz).astimezone(UTC),
         )
 
-    def working_time(self, start: datetime, end: datetime) -> timedelta:
+    def working_time_between(self, start: datetime, end: datetime) -> timedelta:
         """Working time elapsed from ``start`` to ``end`` (zero when ``end`` is not after it)."""
         if end <= start:
             return timedelta(0)

@@ -10,14 +10,15 @@ no tenant reference either (``tenant.*`` and ``sms.replied`` events are counted,
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from services.analytics.domain.calendar import WorkingCalendar
-from shared.events import TYPE_PREFIX, CloudEvent
-from shared.offices import Office
+from services.analytics.domain.records import Fact, FactKind, StoredEvent
+from shared.events import CloudEvent
+from shared.offices import Office, Offices
 
 Doc = dict[str, Any]
 
@@ -40,9 +41,9 @@ SURVEY_TYPES = frozenset({"survey.requested", "satisfaction.rated", "campaign.an
 NOTIFICATION_OUTCOMES = ("sent", "delivered", "failed", "deferred", "suppressed")
 #: the final outcome of a notification does not depend on arrival order: the highest rank wins
 OUTCOME_RANK = {"deferred": 1, "suppressed": 2, "sent": 3, "failed": 4, "delivered": 5}
-#: request channels counted as digital (DOMAIN.md, digital share)
+#: request channels counted as digital (docs/DOMAIN.md, digital share)
 DIGITAL_CHANNELS = frozenset({"web", "app", "chatbot", "email"})
-#: categories with a resolution deadline (DOMAIN.md, SLA table)
+#: categories with a resolution deadline (docs/DOMAIN.md, SLA table)
 RESOLUTION_CATEGORIES = frozenset({"neighbourhood", "administrative", "rent_charges", "transfer"})
 FIRST_RESPONSE_TYPES = frozenset({"request.assigned", "appointment.scheduled", "request.closed"})
 
@@ -67,6 +68,30 @@ class OfficeRules:
         return _calendar(self.tz, self.day_start, self.day_end)
 
 
+@dataclass(frozen=True)
+class OfficeBook:
+    """The rules of every configured office (an unknown office gets the default rules)."""
+
+    rules: Mapping[str, OfficeRules] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, offices: Offices) -> OfficeBook:
+        return cls({o.id: OfficeRules.of(o) for o in offices.office})
+
+    def of_office(self, office: str) -> OfficeRules:
+        return self.rules.get(office) or OfficeRules()
+
+    def of_key(self, key: str) -> OfficeRules:
+        """The rules of a fact key's office (``kind|office|id``)."""
+        return self.of_office(key.split("|", 2)[1])
+
+    def tz(self, office: str) -> ZoneInfo:
+        return self.of_office(office).tz
+
+    def zones(self) -> dict[str, ZoneInfo]:
+        return {office: rules.tz for office, rules in self.rules.items()}
+
+
 _CALENDARS: dict[tuple[str, time, time], WorkingCalendar] = {}
 
 
@@ -77,86 +102,130 @@ def _calendar(tz: ZoneInfo, start: time, end: time) -> WorkingCalendar:
     return _CALENDARS[key]
 
 
-def short_type(full: str) -> str:
-    """``fr.canopee.request.opened.v1`` → ``request.opened``."""
-    return full.removeprefix(TYPE_PREFIX).rsplit(".", 1)[0]
-
-
 def _keep(data: Mapping[str, Any], *names: str) -> Doc:
     return {n: data[n] for n in names if data.get(n) is not None}
 
 
-def event_doc(event: CloudEvent) -> Doc | None:
-    """The stored form of an event (None for events analytics does not keep)."""
-    kind = short_type(event.type)
+def _stored(event: CloudEvent, kind: str, key: str, kept: Doc) -> StoredEvent:
+    for name, value in list(kept.items()):
+        if hasattr(value, "value"):  # enums are kept as their values
+            kept[name] = value.value
+    return StoredEvent(id=event.id, key=key, office=event.officeid, type=kind, time=event.time, data=kept)
+
+
+def keep_request(event: CloudEvent, kind: str) -> StoredEvent:
+    """What is kept of a request's event (``r|office|request_id``)."""
+    data = event.data.model_dump(mode="python")
+    kept = _keep(
+        data,
+        "category",
+        "urgency",
+        "channel",
+        "assignee_ref",
+        "appointment_id",
+        "missed_by",
+        "resolution",
+        "stage",
+        "policy",
+    )
+    return _stored(event, kind, f"r|{event.officeid}|{data['request_id']}", kept)
+
+
+def keep_survey(event: CloudEvent, kind: str) -> StoredEvent:
+    """What is kept of a survey's event (``s|office|survey_id``; a rating without survey id is
+    keyed by its request)."""
     data = event.data.model_dump(mode="python")
     office = event.officeid
-    if kind in REQUEST_TYPES:
-        key = f"r|{office}|{data['request_id']}"
-        kept = _keep(
-            data,
-            "category",
-            "urgency",
-            "channel",
-            "assignee_ref",
-            "appointment_id",
-            "missed_by",
-            "resolution",
-            "stage",
-            "policy",
-        )
-    elif kind in SURVEY_TYPES:
-        survey = data.get("survey_id")
-        key = f"s|{office}|{survey}" if survey else f"s|{office}|request:{data['request_id']}"
-        kept = _keep(data, "request_id", "campaign_id", "reminder", "score", "nps", "channel")
-        if kind == "campaign.answered":
-            kept["axes"] = {k: v for k, v in data["axes"].items() if v is not None}
-    elif kind == "feedback.detractor_alert":
-        key = f"a|{office}|{event.subject}"
-        kept = _keep(data, "score", "follow_up_due_at", "request_id")
-    elif kind.startswith("notification."):
-        key = f"n|{office}|{data['notification_id']}"
-        kept = _keep(data, "cause_id", "channel", "template", "recipient", "sms_segments")
-    else:
-        return None
-    for name, value in list(kept.items()):
-        if hasattr(value, "value"):  # enums are stored as their values
-            kept[name] = value.value
-    return {"_id": event.id, "key": key, "office": office, "type": kind, "time": event.time, "d": kept}
+    survey = data.get("survey_id")
+    key = f"s|{office}|{survey}" if survey else f"s|{office}|request:{data['request_id']}"
+    kept = _keep(data, "request_id", "campaign_id", "reminder", "score", "nps", "channel")
+    if kind == "campaign.answered":
+        kept["axes"] = {k: v for k, v in data["axes"].items() if v is not None}
+    return _stored(event, kind, key, kept)
 
 
-def _ordered(events: Iterable[Doc]) -> list[Doc]:
-    unique = {e["_id"]: e for e in events}
-    return sorted(unique.values(), key=lambda e: (e["time"], e["_id"]))
+def keep_alert(event: CloudEvent, kind: str) -> StoredEvent:
+    """What is kept of a detractor alert (``a|office|subject``)."""
+    data = event.data.model_dump(mode="python")
+    kept = _keep(data, "score", "follow_up_due_at", "request_id")
+    return _stored(event, kind, f"a|{event.officeid}|{event.subject}", kept)
 
 
-def fold(key: str, events: Sequence[Doc], rules: OfficeRules) -> Doc:
-    """The fact of ``key`` from all its stored events (order and duplicates do not matter)."""
+def keep_notification(event: CloudEvent, kind: str) -> StoredEvent:
+    """What is kept of a notification outcome (``n|office|notification_id``)."""
+    data = event.data.model_dump(mode="python")
+    kept = _keep(data, "cause_id", "channel", "template", "recipient", "sms_segments")
+    return _stored(event, kind, f"n|{event.officeid}|{data['notification_id']}", kept)
+
+
+def _ordered(events: Iterable[StoredEvent]) -> list[StoredEvent]:
+    unique = {e.id: e for e in events}
+    return sorted(unique.values(), key=lambda e: (e.time, e.id))
+
+
+def fold(key: str, events: Sequence[StoredEvent], rules: OfficeRules) -> Fact:
+    """The fact of ``key`` from all its stored events (order and duplicates do not matter), with
+    the office-local days it touches."""
     ordered = _ordered(events)
     kind, office, _ = key.split("|", 2)
-    base: Doc = {"_id": key, "office": office, "n_events": len(ordered)}
+    values: Doc
+    fact_kind: FactKind
     if kind == "r":
-        return {**base, "kind": "request", **fold_request(ordered, rules)}
-    if kind == "s":
-        return {**base, "kind": "survey", **fold_survey(ordered)}
-    if kind == "a":
-        return {**base, "kind": "alert", **fold_alert(ordered)}
-    return {**base, "kind": "notification", **fold_notification(ordered)}
+        fact_kind, values = "request", fold_request(ordered, rules)
+    elif kind == "s":
+        fact_kind, values = "survey", fold_survey(ordered)
+    elif kind == "a":
+        fact_kind, values = "alert", fold_alert(ordered)
+    else:
+        fact_kind, values = "notification", fold_notification(ordered)
+    fact = Fact(key=key, office=office, kind=fact_kind, n_events=len(ordered), values=values)
+    return replace(fact, days=tuple(fact_days(fact, rules.tz)))
 
 
-def fold_request(events: Sequence[Doc], rules: OfficeRules) -> Doc:
-    opened = next((e for e in events if e["type"] == "request.opened"), None)
+def _moments(fact: Fact) -> Iterable[datetime | None]:
+    v = fact.values
+    if fact.kind == "request":
+        if v.get("placeholder"):
+            return
+        yield v.get("opened_at")
+        yield v.get("first_response_at")
+        yield v.get("repair_done_at")
+        yield v.get("first_closed_at")
+        for appointment in v.get("appointments") or ():
+            yield appointment["at"]
+        for missed in v.get("missed") or ():
+            yield missed["at"]
+        for interval in v.get("open_intervals") or ():
+            yield interval["s"]
+            yield interval["e"]
+    elif fact.kind == "survey":
+        yield v.get("sent_at")
+        yield (v.get("rating") or {}).get("at")
+        yield (v.get("campaign_answer") or {}).get("at")
+    elif fact.kind == "alert":
+        yield v.get("raised_at")
+    elif fact.kind == "notification":
+        yield v.get("first_at")
+
+
+def fact_days(fact: Fact, tz: ZoneInfo) -> list[str]:
+    """The local days (ISO dates) a fact contributes to, sorted."""
+    return sorted({m.astimezone(tz).date().isoformat() for m in _moments(fact) if m is not None})
+
+
+def fold_request(events: Sequence[StoredEvent], rules: OfficeRules) -> Doc:
+    opened = next((e for e in events if e.type == "request.opened"), None)
     fact: Doc = {"placeholder": opened is None}
-    opened_at: datetime | None = opened["time"] if opened else None
+    opened_at: datetime | None = opened.time if opened else None
     if opened is not None:
         fact.update(
             opened_at=opened_at,
-            opened_event=opened["_id"],
-            category=opened["d"].get("category"),
-            urgency=opened["d"].get("urgency"),
-            channel=opened["d"].get("channel"),
+            opened_event=opened.id,
+            category=opened.data.get("category"),
+            urgency=opened.data.get("urgency"),
+            channel=opened.data.get("channel"),
         )
-    first_response = next((e["time"] for e in events if e["type"] in FIRST_RESPONSE_TYPES), None)
+    first_response = next((e.time for e in events if e.type in FIRST_RESPONSE_TYPES), None)
     fact["first_response_at"] = first_response
     fact["first_response_seconds"] = (
         (first_response - opened_at).total_seconds()
@@ -166,12 +235,12 @@ def fold_request(events: Sequence[Doc], rules: OfficeRules) -> Doc:
     # on-hold intervals, paired in time order
     holds: list[tuple[datetime, datetime | None]] = []
     for e in events:
-        if e["type"] == "request.on_hold" and (not holds or holds[-1][1] is not None):
-            holds.append((e["time"], None))
-        elif e["type"] == "request.resumed" and holds and holds[-1][1] is None:
-            holds[-1] = (holds[-1][0], e["time"])
+        if e.type == "request.on_hold" and (not holds or holds[-1][1] is not None):
+            holds.append((e.time, None))
+        elif e.type == "request.resumed" and holds and holds[-1][1] is None:
+            holds[-1] = (holds[-1][0], e.time)
     done = next(
-        (e["time"] for e in events if e["type"] == "repair.done" and (opened_at is None or e["time"] >= opened_at)),
+        (e.time for e in events if e.type == "repair.done" and (opened_at is None or e.time >= opened_at)),
         None,
     )
     fact["repair_done_at"] = done
@@ -191,84 +260,82 @@ def fold_request(events: Sequence[Doc], rules: OfficeRules) -> Doc:
             fact["within_target"] = elapsed <= timedelta(hours=target)
         elif urgency == "U3":
             calendar = rules.calendar()
-            worked = calendar.working_time(opened_at, done)
+            worked = calendar.working_time_between(opened_at, done)
             for start, end in holds:
                 lo, hi = max(start, opened_at), min(end or done, done)
-                worked -= calendar.working_time(lo, hi)
+                worked -= calendar.working_time_between(lo, hi)
             fact["within_target"] = worked <= calendar.day_length * rules.u3_working_days
     # open intervals (opened → closed, reopened → closed …), for the backlog at any instant
     intervals: list[Doc] = []
-    closes = [e for e in events if e["type"] == "request.closed"]
+    closes = [e for e in events if e.type == "request.closed"]
     if opened_at is not None:
         current: Doc | None = {"s": opened_at, "e": None}
         for e in events:
-            if e["time"] < opened_at:
+            if e.time < opened_at:
                 continue
-            if e["type"] == "request.closed" and current is not None:
-                current["e"] = e["time"]
+            if e.type == "request.closed" and current is not None:
+                current["e"] = e.time
                 intervals.append(current)
                 current = None
-            elif e["type"] == "request.reopened" and current is None:
-                current = {"s": e["time"], "e": None}
+            elif e.type == "request.reopened" and current is None:
+                current = {"s": e.time, "e": None}
         if current is not None:
             intervals.append(current)
     fact["open_intervals"] = intervals
-    fact["first_closed_at"] = closes[0]["time"] if closes else None
-    fact["resolution"] = closes[-1]["d"].get("resolution") if closes else None
-    fact["reopened"] = bool(closes) and any(
-        e["type"] == "request.reopened" and e["time"] >= closes[0]["time"] for e in events
-    )
-    fact["assignees"] = len({e["d"].get("assignee_ref") for e in events if e["type"] == "request.assigned"})
+    fact["first_closed_at"] = closes[0].time if closes else None
+    fact["resolution"] = closes[-1].data.get("resolution") if closes else None
+    fact["reopened"] = bool(closes) and any(e.type == "request.reopened" and e.time >= closes[0].time for e in events)
+    fact["assignees"] = len({e.data.get("assignee_ref") for e in events if e.type == "request.assigned"})
     appointments: dict[str, datetime] = {}
     for e in events:
-        if e["type"] == "appointment.scheduled":
-            appointments.setdefault(e["d"]["appointment_id"], e["time"])
+        if e.type == "appointment.scheduled":
+            appointments.setdefault(e.data["appointment_id"], e.time)
     fact["appointments"] = [{"id": a, "at": t} for a, t in appointments.items()]
-    fact["missed"] = [{"at": e["time"], "by": e["d"]["missed_by"]} for e in events if e["type"] == "appointment.missed"]
+    fact["missed"] = [{"at": e.time, "by": e.data["missed_by"]} for e in events if e.type == "appointment.missed"]
     breaches: Doc = {}
     for e in events:
-        if e["type"] == "sla.breached":
-            breaches.setdefault(e["d"]["stage"], e["time"])
+        if e.type == "sla.breached":
+            breaches.setdefault(e.data["stage"], e.time)
     fact["breaches"] = breaches
     return fact
 
 
-def fold_survey(events: Sequence[Doc]) -> Doc:
-    sent = next((e for e in events if e["type"] == "survey.requested" and not e["d"].get("reminder")), None)
-    any_request = next((e for e in events if e["type"] == "survey.requested"), None)
-    rating = next((e for e in events if e["type"] == "satisfaction.rated"), None)
-    answer = next((e for e in events if e["type"] == "campaign.answered"), None)
-    origin_doc = (any_request or {}).get("d", {})
+def fold_survey(events: Sequence[StoredEvent]) -> Doc:
+    sent = next((e for e in events if e.type == "survey.requested" and not e.data.get("reminder")), None)
+    any_request = next((e for e in events if e.type == "survey.requested"), None)
+    rating = next((e for e in events if e.type == "satisfaction.rated"), None)
+    answer = next((e for e in events if e.type == "campaign.answered"), None)
+    origin_doc = any_request.data if any_request is not None else {}
     fact: Doc = {
-        "sent_at": sent["time"] if sent else None,
+        "sent_at": sent.time if sent else None,
         "origin": "campaign" if origin_doc.get("campaign_id") or answer else "request",
-        "campaign_id": origin_doc.get("campaign_id") or (answer["d"]["campaign_id"] if answer else None),
+        "campaign_id": origin_doc.get("campaign_id") or (answer.data["campaign_id"] if answer else None),
         "rating": None,
         "campaign_answer": None,
     }
     if rating is not None:  # the first answer wins
         fact["rating"] = {
-            "at": rating["time"],
-            "score": rating["d"]["score"],
-            "nps": rating["d"].get("nps"),
-            "channel": rating["d"].get("channel"),
+            "at": rating.time,
+            "score": rating.data["score"],
+            "nps": rating.data.get("nps"),
+            "channel": rating.data.get("channel"),
         }
     if answer is not None:
-        fact["campaign_answer"] = {"at": answer["time"], "axes": answer["d"]["axes"], "nps": answer["d"].get("nps")}
+        fact["campaign_answer"] = {"at": answer.time, "axes": answer.data["axes"], "nps": answer.data.get("nps")}
     return fact
 
 
-def fold_alert(events: Sequence[Doc]) -> Doc:
+def fold_alert(events: Sequence[StoredEvent]) -> Doc:
     first = events[0]
-    return {"raised_at": first["time"], "score": first["d"].get("score"), "due_at": first["d"].get("follow_up_due_at")}
+    return {"raised_at": first.time, "score": first.data.get("score"), "due_at": first.data.get("follow_up_due_at")}
 
 
-def fold_notification(events: Sequence[Doc]) -> Doc:
-    first = events[0]["d"]
-    outcomes = sorted({e["type"].removeprefix("notification.") for e in events}, key=OUTCOME_RANK.__getitem__)
-    segments = [e["d"]["sms_segments"] for e in events if e["d"].get("sms_segments") is not None]
+def fold_notification(events: Sequence[StoredEvent]) -> Doc:
+    first = events[0].data
+    outcomes = sorted({e.type.removeprefix("notification.") for e in events}, key=OUTCOME_RANK.__getitem__)
+    segments = [e.data["sms_segments"] for e in events if e.data.get("sms_segments") is not None]
     return {
-        "first_at": events[0]["time"],
+        "first_at": events[0].time,
         "channel": first.get("channel"),
         "template": first.get("template"),
         "recipient": first.get("recipient"),

@@ -1,4 +1,4 @@
-"""Indicators of DOMAIN.md computed from facts, per office and period and for the network.
+"""Indicators of docs/DOMAIN.md computed from facts, per office and period and for the network.
 
 Attribution (docs/analytics.md): volumes, digital share, follow-up coverage, SLA breaches and
 reassignment count the requests *opened* in a period; first response and repair times, within
@@ -19,6 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from services.analytics.domain.facts import DIGITAL_CHANNELS, RESOLUTION_CATEGORIES, Doc
+from services.analytics.domain.records import Fact
 
 Period = Literal["day", "week", "month"]
 STAGES = ("first_response", "intervention", "resolution")
@@ -235,67 +236,68 @@ class Accumulator:
             return []
         return [self.buckets[(office, label)], self.totals[office]]
 
-    def add_notifications(self, facts: Iterable[Doc]) -> None:
+    def add_notifications(self, facts: Iterable[Fact]) -> None:
         for f in facts:
-            if f.get("recipient") == "tenant" and f.get("outcome") in ("sent", "delivered") and f.get("cause_id"):
-                self.acknowledged_causes.add(str(f["cause_id"]))
-            for b in self._add(f["office"], f.get("first_at")):
-                channel = f.get("channel") or "sms"
-                b.notifications.setdefault(channel, Counter())[f["outcome"]] += 1
-                if channel == "sms" and f["outcome"] in ("sent", "delivered"):
-                    b.sms_segments += int(f.get("sms_segments") or 0)
+            v = f.values
+            if v.get("recipient") == "tenant" and v.get("outcome") in ("sent", "delivered") and v.get("cause_id"):
+                self.acknowledged_causes.add(str(v["cause_id"]))
+            for b in self._add(f.office, v.get("first_at")):
+                channel = v.get("channel") or "sms"
+                b.notifications.setdefault(channel, Counter())[v["outcome"]] += 1
+                if channel == "sms" and v["outcome"] in ("sent", "delivered"):
+                    b.sms_segments += int(v.get("sms_segments") or 0)
 
-    def add_request(self, f: Doc) -> None:
-        office = f["office"]
-        if f.get("placeholder"):
+    def add_request(self, f: Fact) -> None:
+        office, v = f.office, f.values
+        if v.get("placeholder"):
             return
-        for b in self._add(office, f.get("opened_at")):
+        for b in self._add(office, v.get("opened_at")):
             b.opened += 1
-            b.by_category[f.get("category") or "unknown"] += 1
-            b.by_urgency[f.get("urgency") or "none"] += 1
-            b.by_channel[f.get("channel") or "unknown"] += 1
-            b.digital += f.get("channel") in DIGITAL_CHANNELS
-            b.acknowledged += f.get("opened_event") in self.acknowledged_causes
-            b.reassigned += int(f.get("assignees") or 0) > 1
-            breaches = f.get("breaches") or {}
+            b.by_category[v.get("category") or "unknown"] += 1
+            b.by_urgency[v.get("urgency") or "none"] += 1
+            b.by_channel[v.get("channel") or "unknown"] += 1
+            b.digital += v.get("channel") in DIGITAL_CHANNELS
+            b.acknowledged += v.get("opened_event") in self.acknowledged_causes
+            b.reassigned += int(v.get("assignees") or 0) > 1
+            breaches = v.get("breaches") or {}
             applicable = ["first_response"]
-            if f.get("urgency"):
+            if v.get("urgency"):
                 applicable.append("intervention")
-            if f.get("category") in RESOLUTION_CATEGORIES:
+            if v.get("category") in RESOLUTION_CATEGORIES:
                 applicable.append("resolution")
             for stage in set(applicable) | set(breaches):
                 b.stage_applicable[stage] += 1
                 b.stage_breached[stage] += stage in breaches
-            if f.get("category") == "transfer":
+            if v.get("category") == "transfer":
                 b.transfer[0] += 1
                 b.transfer[1] += "resolution" not in breaches
-        if f.get("first_response_seconds") is not None:
-            for b in self._add(office, f.get("first_response_at")):
-                b.first_response.append(float(f["first_response_seconds"]))
-        if f.get("repair_seconds") is not None and f.get("urgency") in URGENCIES:
-            for b in self._add(office, f.get("repair_done_at")):
-                b.repair[f["urgency"]].append(float(f["repair_seconds"]))
-                if f.get("within_target") is not None:
-                    cell = b.within["emergency" if f["urgency"] in ("U1", "U2") else "non_emergency"]
+        if v.get("first_response_seconds") is not None:
+            for b in self._add(office, v.get("first_response_at")):
+                b.first_response.append(float(v["first_response_seconds"]))
+        if v.get("repair_seconds") is not None and v.get("urgency") in URGENCIES:
+            for b in self._add(office, v.get("repair_done_at")):
+                b.repair[v["urgency"]].append(float(v["repair_seconds"]))
+                if v.get("within_target") is not None:
+                    cell = b.within["emergency" if v["urgency"] in ("U1", "U2") else "non_emergency"]
                     cell[0] += 1
-                    cell[1] += bool(f["within_target"])
-        for b in self._add(office, f.get("first_closed_at")):
+                    cell[1] += bool(v["within_target"])
+        for b in self._add(office, v.get("first_closed_at")):
             b.closed += 1
-            b.reopened += bool(f.get("reopened"))
-        for appointment in f.get("appointments") or ():
+            b.reopened += bool(v.get("reopened"))
+        for appointment in v.get("appointments") or ():
             for b in self._add(office, appointment["at"]):
                 b.appointments += 1
-        for missed in f.get("missed") or ():
+        for missed in v.get("missed") or ():
             for b in self._add(office, missed["at"]):
                 b.missed[missed["by"]] += 1
         self._backlog(f)
 
-    def _backlog(self, f: Doc) -> None:
-        office = f["office"]
+    def _backlog(self, f: Fact) -> None:
+        office, v = f.office, f.values
         if office not in self.totals:
             return
         starts, ends = self.intervals.setdefault(office, ([], []))
-        for interval in f.get("open_intervals") or ():
+        for interval in v.get("open_intervals") or ():
             starts.append(interval["s"])
             if interval["e"] is not None:
                 ends.append(interval["e"])
@@ -315,28 +317,28 @@ class Accumulator:
                 self.buckets[(office, label)].backlog = open_at(_day_end(last, zone))
             self.totals[office].backlog = open_at(_day_end(self.query.end, zone))
 
-    def add_survey(self, f: Doc) -> None:
-        office = f["office"]
-        rating = f.get("rating")
+    def add_survey(self, f: Fact) -> None:
+        office, v = f.office, f.values
+        rating = v.get("rating")
         if rating is not None:
             for b in self._add(office, rating["at"]):
                 b.scores.append(int(rating["score"]))
                 if rating.get("nps") is not None:
                     b.nps.append(int(rating["nps"]))
-        if f.get("origin") == "request" and f.get("sent_at") is not None:
-            for b in self._add(office, f["sent_at"]):
+        if v.get("origin") == "request" and v.get("sent_at") is not None:
+            for b in self._add(office, v["sent_at"]):
                 b.surveys_sent += 1
                 b.surveys_answered += rating is not None
-        if f.get("origin") == "campaign" and f.get("campaign_id"):
-            answer = f.get("campaign_answer")
-            counted_sent = self._label(office, f.get("sent_at")) is not None
+        if v.get("origin") == "campaign" and v.get("campaign_id"):
+            answer = v.get("campaign_answer")
+            counted_sent = self._label(office, v.get("sent_at")) is not None
             counted_answer = answer is not None and self._label(office, answer["at"]) is not None
             if not (counted_sent or counted_answer) or office not in self.totals:
                 return
             c = self.campaigns.setdefault(
-                (office, f["campaign_id"]), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
+                (office, v["campaign_id"]), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
             )
-            c["sent"] += f.get("sent_at") is not None
+            c["sent"] += v.get("sent_at") is not None
             if answer is not None:
                 c["answered"] += 1
                 for axis, score in (answer.get("axes") or {}).items():
@@ -344,8 +346,8 @@ class Accumulator:
                 if answer.get("nps") is not None:
                     c["nps"].append(int(answer["nps"]))
 
-    def add_alert(self, f: Doc) -> None:
-        for b in self._add(f["office"], f.get("raised_at")):
+    def add_alert(self, f: Fact) -> None:
+        for b in self._add(f.office, f.raised_at):
             b.alerts += 1
 
     def result(self) -> Doc:
@@ -422,12 +424,12 @@ def _day_end(day: date, zone: ZoneInfo) -> datetime:
     return datetime.combine(day + timedelta(days=1), time(0), zone).astimezone(UTC)
 
 
-def compute(query: Query, facts: Iterable[Doc]) -> Doc:
+def compute(query: Query, facts: Iterable[Fact]) -> Doc:
     """Every indicator for ``query`` from the facts of its offices (any order)."""
     acc = Accumulator(query)
-    by_kind: dict[str, list[Doc]] = {"request": [], "survey": [], "alert": [], "notification": []}
+    by_kind: dict[str, list[Fact]] = {"request": [], "survey": [], "alert": [], "notification": []}
     for f in facts:
-        by_kind.setdefault(str(f.get("kind")), []).append(f)
+        by_kind.setdefault(f.kind, []).append(f)
     # notifications first: follow-up coverage needs the acknowledged request.opened ids
     acc.add_notifications(by_kind["notification"])
     for f in by_kind["request"]:

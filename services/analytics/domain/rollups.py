@@ -13,6 +13,7 @@ from __future__ import annotations
 import struct
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,6 +27,7 @@ from services.analytics.domain.indicators import (
     Query,
     period_label,
 )
+from services.analytics.domain.records import Fact, Net, Rollup
 
 #: the outcomes of a tenant notification that acknowledge the request it was sent for
 ACK_OUTCOMES = ("sent", "delivered")
@@ -54,54 +56,12 @@ def unpack_times(data: bytes) -> list[datetime]:
     return [EPOCH + timedelta(microseconds=v) for v in struct.unpack(f"<{len(data) // 8}q", data)]
 
 
-def day_key(office: str, day: date) -> str:
-    """``office|YYYY-MM-DD``: the ``_id`` of an office-day's rollup."""
-    return f"{office}|{day.isoformat()}"
-
-
-def split_day_key(key: str) -> tuple[str, date]:
-    """``office|YYYY-MM-DD`` → (office, day)."""
-    office, day = key.rsplit("|", 1)
-    return office, date.fromisoformat(day)
-
-
-def _moments(fact: Doc) -> Iterable[datetime | None]:
-    kind = fact.get("kind")
-    if kind == "request":
-        if fact.get("placeholder"):
-            return
-        yield fact.get("opened_at")
-        yield fact.get("first_response_at")
-        yield fact.get("repair_done_at")
-        yield fact.get("first_closed_at")
-        for appointment in fact.get("appointments") or ():
-            yield appointment["at"]
-        for missed in fact.get("missed") or ():
-            yield missed["at"]
-        for interval in fact.get("open_intervals") or ():
-            yield interval["s"]
-            yield interval["e"]
-    elif kind == "survey":
-        yield fact.get("sent_at")
-        yield (fact.get("rating") or {}).get("at")
-        yield (fact.get("campaign_answer") or {}).get("at")
-    elif kind == "alert":
-        yield fact.get("raised_at")
-    elif kind == "notification":
-        yield fact.get("first_at")
-
-
-def fact_days(fact: Doc, tz: ZoneInfo) -> list[str]:
-    """The local days (ISO dates) a fact contributes to, sorted."""
-    return sorted({m.astimezone(tz).date().isoformat() for m in _moments(fact) if m is not None})
-
-
-def acknowledged_causes(notifications: Iterable[Doc]) -> set[str]:
+def acknowledged_causes(notifications: Iterable[Fact]) -> set[str]:
     """The ``request.opened`` ids acknowledged to the tenant by these notification facts."""
     return {
-        str(f["cause_id"])
+        f.cause_id
         for f in notifications
-        if f.get("recipient") == "tenant" and f.get("outcome") in ACK_OUTCOMES and f.get("cause_id")
+        if f.cause_id and f.values.get("recipient") == "tenant" and f.values.get("outcome") in ACK_OUTCOMES
     }
 
 
@@ -160,22 +120,23 @@ def bucket_of(doc: Mapping[str, Any]) -> Bucket:
     return b
 
 
-def _campaign_entries(office: str, day: date, surveys: Iterable[Doc], tz: ZoneInfo) -> list[Doc]:
+def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneInfo) -> list[Doc]:
     """Campaign surveys of the day. A survey is counted in a range when it was sent or answered in
     it: an ``s`` entry on its sending day, an ``a`` entry (with the sending day) on its answer day
     when that is another day, so a query counts every survey once."""
     entries: dict[tuple[str, str, str | None], Doc] = {}
     for f in surveys:
-        if f.get("origin") != "campaign" or not f.get("campaign_id") or f["office"] != office:
+        v = f.values
+        if v.get("origin") != "campaign" or not v.get("campaign_id") or f.office != office:
             continue
-        sent = f.get("sent_at")
-        answer = f.get("campaign_answer")
+        sent = v.get("sent_at")
+        answer = v.get("campaign_answer")
         sent_day = sent.astimezone(tz).date() if sent is not None else None
         answer_day = answer["at"].astimezone(tz).date() if answer is not None else None
         if sent_day == day:
-            entry_key: tuple[str, str, str | None] = (f["campaign_id"], "s", None)
+            entry_key: tuple[str, str, str | None] = (v["campaign_id"], "s", None)
         elif answer_day == day:
-            entry_key = (f["campaign_id"], "a", sent_day.isoformat() if sent_day else None)
+            entry_key = (v["campaign_id"], "a", sent_day.isoformat() if sent_day else None)
         else:
             continue
         e = entries.setdefault(
@@ -201,68 +162,66 @@ def _campaign_entries(office: str, day: date, surveys: Iterable[Doc], tz: ZoneIn
     return list(entries.values())
 
 
-def rollup(office: str, day: date, facts: Iterable[Doc], acknowledged: Iterable[str], tz: ZoneInfo) -> Doc:
+def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable[str], tz: ZoneInfo) -> Rollup:
     """The rollup of ``office`` on local ``day`` from the facts touching that day (others are
     ignored; duplicates count once) and the acknowledged ``request.opened`` ids."""
-    unique = {f["_id"]: f for f in facts if f.get("office") == office}
+    unique = {f.key: f for f in facts if f.office == office}
     acc = Accumulator(Query(start=day, end=day, period="day", offices=[office], tz={office: tz}))
     acc.acknowledged_causes = set(acknowledged)
-    by_kind: dict[str, list[Doc]] = {"request": [], "survey": [], "alert": [], "notification": []}
+    by_kind: dict[str, list[Fact]] = {"request": [], "survey": [], "alert": [], "notification": []}
     for f in unique.values():
-        by_kind.setdefault(str(f.get("kind")), []).append(f)
+        by_kind.setdefault(f.kind, []).append(f)
     acc.add_notifications(by_kind["notification"])
     starts: list[datetime] = []
     ends: list[datetime] = []
     for f in by_kind["request"]:
         acc.add_request(f)
-        if f.get("placeholder"):
+        if f.values.get("placeholder"):
             continue
-        for interval in f.get("open_intervals") or ():
+        for interval in f.values.get("open_intervals") or ():
             if interval["s"].astimezone(tz).date() == day:
                 starts.append(interval["s"])
             if interval["e"] is not None and interval["e"].astimezone(tz).date() == day:
                 ends.append(interval["e"])
     surveys = by_kind["survey"]
     for f in surveys:
-        if f.get("origin") != "campaign":  # campaign surveys are kept as entries, below
+        if f.values.get("origin") != "campaign":  # campaign surveys are kept as entries, below
             acc.add_survey(f)
-        elif f.get("rating") is not None:
-            acc.add_survey({**f, "origin": "rating-only"})
+        elif f.values.get("rating") is not None:
+            acc.add_survey(replace(f, values={**f.values, "origin": "rating-only"}))
     for f in by_kind["alert"]:
         acc.add_alert(f)
-    return {
-        "_id": day_key(office, day),
-        "office": office,
-        "day": day.isoformat(),
-        "bucket": bucket_doc(acc.totals[office]),
-        "campaigns": _campaign_entries(office, day, surveys, tz),
-        "starts": pack_times(sorted(starts)),
-        "ends": pack_times(sorted(ends)),
-        "net": len(starts) - len(ends),
-        "n_facts": len(unique),
-    }
+    return Rollup(
+        office=office,
+        day=day,
+        bucket=bucket_doc(acc.totals[office]),
+        campaigns=_campaign_entries(office, day, surveys, tz),
+        starts=pack_times(sorted(starts)),
+        ends=pack_times(sorted(ends)),
+        net=len(starts) - len(ends),
+        n_facts=len(unique),
+    )
 
 
-def compute_from_rollups(query: Query, rollups: Iterable[Doc], net_before: Mapping[str, Sequence[Doc]]) -> Doc:
+def compute_from_rollups(query: Query, rollups: Iterable[Rollup], net_before: Mapping[str, Sequence[Net]]) -> Doc:
     """Every indicator for ``query`` from the rollups of its offices' days in the range and, for
-    the backlog, ``net_before[office]``: ``{"day", "net"}`` of every earlier day of the office."""
+    the backlog, ``net_before[office]``: the net of every earlier day of the office."""
     acc = Accumulator(query)
     wanted = set(query.offices)
     nets: dict[str, dict[date, int]] = {o: {} for o in wanted}
     for office, rows in net_before.items():
         if office in nets:
             for row in rows:
-                nets[office][date.fromisoformat(row["day"])] = int(row["net"])
+                nets[office][row.day] = row.net
     for r in rollups:
-        office = r["office"]
-        day = date.fromisoformat(r["day"])
+        office, day = r.office, r.day
         if office not in wanted or day < query.start or day > query.end:
             continue
-        nets[office][day] = int(r["net"])
-        b = bucket_of(r["bucket"])
+        nets[office][day] = r.net
+        b = bucket_of(r.bucket)
         acc.buckets[(office, period_label(day, query.period))].merge(b)
         acc.totals[office].merge(b)
-        for e in r.get("campaigns") or ():
+        for e in r.campaigns:
             sent_day = date.fromisoformat(e["sent_day"]) if e.get("sent_day") else None
             if e["by"] == "a" and sent_day is not None and query.start <= sent_day <= query.end:
                 continue  # counted with the day it was sent
@@ -286,10 +245,10 @@ def compute_from_rollups(query: Query, rollups: Iterable[Doc], net_before: Mappi
     return acc.result()
 
 
-def open_now(now: datetime, net_before_today: int, today: Doc | None) -> int:
+def open_now(now: datetime, net_before_today: int, today: Rollup | None) -> int:
     """Requests open at ``now``: the net of the days before today plus today's starts and ends
     up to ``now`` (an interval is open from its start, inclusive, to its end, exclusive)."""
     if today is None:
         return net_before_today
-    starts, ends = unpack_times(today["starts"]), unpack_times(today["ends"])
+    starts, ends = unpack_times(today.starts), unpack_times(today.ends)
     return net_before_today + sum(1 for s in starts if s <= now) - sum(1 for e in ends if e <= now)

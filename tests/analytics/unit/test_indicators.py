@@ -8,8 +8,8 @@ import random
 import pytest
 
 from services.analytics.domain.indicators import nearest_rank, periods
-from services.analytics.handlers import AnalyticsService
-from services.analytics.store import MemoryFactStore
+from services.analytics.handlers import Analytics
+from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from tests.analytics.support import assert_campaign, assert_totals
 from tests.support.analytics_dataset import OFFICES, RANGE, generate, opened_by_month
@@ -17,8 +17,8 @@ from tests.support.analytics_dataset import OFFICES, RANGE, generate, opened_by_
 OFFICES_CONFIG = load_offices(DEMO_OFFICES_FILE)
 
 
-async def ingest(events: list, batch: int = 50) -> AnalyticsService:
-    svc = AnalyticsService(OFFICES_CONFIG, MemoryFactStore())
+async def ingest(events: list, batch: int = 50) -> Analytics:
+    svc = Analytics(OFFICES_CONFIG, MemoryAnalyticsStore())
     for i in range(0, len(events), batch):
         await svc.apply(events[i : i + batch])
     return svc

@@ -5,13 +5,14 @@ rollups follow late events and are computed ahead by the refresh task."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import date, timedelta
 
 import pytest
 
 from services.analytics.domain.indicators import Query, compute
-from services.analytics.handlers import AnalyticsService
-from services.analytics.store import MemoryFactStore
+from services.analytics.handlers import Analytics
+from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from tests.support.analytics_dataset import OFFICES, RANGE, generate
 
@@ -27,14 +28,14 @@ RANGES = [
 ]
 
 
-async def by_facts(store: MemoryFactStore, offices: list[str], start: date, end: date, period: str) -> dict:
+async def by_facts(store: MemoryAnalyticsStore, offices: list[str], start: date, end: date, period: str) -> dict:
     facts = await store.facts(offices)
     return compute(Query(start=start, end=end, period=period, offices=offices, tz=ZONES), facts)  # type: ignore[arg-type]
 
 
-async def ingest(events: list, batch: int) -> tuple[AnalyticsService, MemoryFactStore]:
-    store = MemoryFactStore()
-    svc = AnalyticsService(OFFICES_CONFIG, store)
+async def ingest(events: list, batch: int) -> tuple[Analytics, MemoryAnalyticsStore]:
+    store = MemoryAnalyticsStore()
+    svc = Analytics(OFFICES_CONFIG, store)
     for i in range(0, len(events), batch):
         await svc.apply(events[i : i + batch])
     return svc, store
@@ -51,7 +52,7 @@ async def test_rollup_answers_equal_fact_answers_on_shuffled_duplicated_input(ev
     delivered = events + rnd.sample(events, len(events) // 3)
     rnd.shuffle(delivered)
     svc, store = await ingest(delivered, batch=rnd.randint(5, 60))
-    assert store.rollup_docs == {}  # nothing computed yet: the first query computes what it needs
+    assert store.rollups_by_day == {}  # nothing computed yet: the first query computes what it needs
     for start, end, period in RANGES:
         for offices in (list(OFFICES), ["demo-sud"]):
             expected = await by_facts(store, offices, start, end, period)
@@ -66,7 +67,7 @@ async def test_rollups_follow_late_events_on_days_already_computed(events) -> No
     # days already rolled up, including days before the range asked (backlog)
     svc, store = await ingest(events[: len(events) // 2], batch=40)
     await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "week")
-    computed = dict(store.rollup_docs)
+    computed = dict(store.rollups_by_day)
     assert computed
     late = events[len(events) // 2 :]
     for i in range(0, len(late), 40):
@@ -74,21 +75,21 @@ async def test_rollups_follow_late_events_on_days_already_computed(events) -> No
     for start, end, period in RANGES:
         expected = await by_facts(store, list(OFFICES), start, end, period)
         assert await svc.indicators(list(OFFICES), start, end, period) == expected
-    assert any(store.rollup_docs[k]["gen"] != v["gen"] for k, v in computed.items())
+    assert any(store.rollups_by_day[k].gen != v.gen for k, v in computed.items())
 
 
 async def test_refresh_computes_pending_days_ahead_of_queries(events) -> None:
     svc, store = await ingest(events, batch=100)
-    assert svc.pending and not store.rollup_docs
+    assert svc.pending and not store.rollups_by_day
     await svc.refresh_rollups()
     assert not svc.pending
-    assert set(store.rollup_docs) == set(store.markers)
-    assert all(store.rollup_docs[k]["gen"] == m["gen"] for k, m in store.markers.items())
-    computed = {k: r["gen"] for k, r in store.rollup_docs.items()}
+    assert set(store.rollups_by_day) == set(store.markers)
+    assert all(store.rollups_by_day[k].gen == gen for k, gen in store.markers.items())
+    computed = {k: r.gen for k, r in store.rollups_by_day.items()}
     expected = await by_facts(store, list(OFFICES), RANGE[0], RANGE[1], "month")
     assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month") == expected
     # the query found every rollup fresh: none was computed again
-    assert {k: r["gen"] for k, r in store.rollup_docs.items()} == computed
+    assert {k: r.gen for k, r in store.rollups_by_day.items()} == computed
 
 
 async def test_a_rollup_written_from_older_facts_is_seen_as_stale(events) -> None:
@@ -96,7 +97,8 @@ async def test_a_rollup_written_from_older_facts_is_seen_as_stale(events) -> Non
     await svc.refresh_rollups()
     reference = await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month")
     # a concurrent instance that read an older marker writes its rollup last: wrong numbers, old gen
-    key = max(store.rollup_docs, key=lambda k: store.rollup_docs[k]["bucket"]["opened"])
-    store.rollup_docs[key]["bucket"]["opened"] += 100
-    store.rollup_docs[key]["gen"] = "older"
+    key = max(store.rollups_by_day, key=lambda k: store.rollups_by_day[k].bucket["opened"])
+    stored = store.rollups_by_day[key]
+    bucket = {**stored.bucket, "opened": stored.bucket["opened"] + 100}
+    store.rollups_by_day[key] = replace(stored, bucket=bucket, gen="older")
     assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month") == reference
