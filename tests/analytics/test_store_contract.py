@@ -1,0 +1,179 @@
+"""One contract for analytics' stores, run against the in-memory twin and the real store
+(FerretDB/MongoDB): what the use cases rely on, so the twin the unit tests use cannot drift.
+The last test runs the use cases themselves on each store over a shuffled, duplicated dataset."""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from services.analytics.domain.indicators import Query, compute
+from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent
+from services.analytics.handlers import Analytics
+from services.analytics.ports import AnalyticsStore
+from services.analytics.store import INDEXES, MongoAnalyticsStore
+from services.analytics.store_memory import MemoryAnalyticsStore
+from shared.offices import DEMO_OFFICES_FILE, load_offices
+from shared.store import ensure_indexes, make_client
+from tests.support.analytics_dataset import OFFICES, RANGE, generate
+
+T0 = datetime(2026, 3, 2, 9, 30, 15, 123000, tzinfo=UTC)  # millisecond precision, as the store keeps
+OFFICES_CONFIG = load_offices(DEMO_OFFICES_FILE)
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[AnalyticsStore]:
+    if request.param == "memory":
+        yield MemoryAnalyticsStore()
+        return
+    infra = request.getfixturevalue("infra")
+    client = make_client(infra["mongo"], timeout_ms=10_000)
+    name = f"t{uuid.uuid4().hex[:10]}_analytics"
+    try:
+        db = client[name]
+        await ensure_indexes(db, INDEXES)
+        yield MongoAnalyticsStore(db)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def event(n: int, key: str = "r|demo-nord|R-1", type_: str = "request.opened", **data: object) -> StoredEvent:
+    return StoredEvent(
+        id=f"ev-{n}", key=key, office=key.split("|")[1], type=type_, time=T0 + timedelta(minutes=n), data=data
+    )
+
+
+def request_fact(key: str, n_events: int = 1, opened_event: str = "ev-1", **values: object) -> Fact:
+    office = key.split("|")[1]
+    folded = {"placeholder": False, "opened_at": T0, "opened_event": opened_event, "open_intervals": [], **values}
+    return Fact(key=key, office=office, kind="request", n_events=n_events, values=folded, days=("2026-03-02",))
+
+
+def notification_fact(key: str, cause_id: str) -> Fact:
+    values = {"first_at": T0, "cause_id": cause_id, "recipient": "tenant", "outcome": "sent", "outcomes": ["sent"]}
+    return Fact(key=key, office=key.split("|")[1], kind="notification", n_events=1, values=values, days=("2026-03-02",))
+
+
+def alert_fact(key: str) -> Fact:
+    values = {"raised_at": T0, "score": 1, "due_at": T0 + timedelta(hours=48)}
+    return Fact(key=key, office=key.split("|")[1], kind="alert", n_events=1, values=values, days=("2026-03-02",))
+
+
+def a_rollup(office: str, day: date, gen: str | None, net: int = 1) -> Rollup:
+    return Rollup(
+        office=office,
+        day=day,
+        bucket={"opened": 3, "first_response": b"\x00" * 8, "repair": {"U1": b""}, "scores": {"4": 2}},
+        campaigns=[{"campaign": "c-1", "by": "s", "sent_day": None, "sent": 1, "answered": 0, "axes": {}, "nps": {}}],
+        starts=b"\x01" * 8,
+        ends=b"",
+        net=net,
+        n_facts=3,
+        gen=gen,
+    )
+
+
+def by_key(records: list[Fact]) -> dict[str, Fact]:
+    return {r.key: r for r in records}
+
+
+async def test_events_are_kept_once_and_read_back_by_key(store: AnalyticsStore) -> None:
+    first = event(1, channel="web", category="repair")
+    second = event(2, type_="request.assigned", assignee_ref="A-1")
+    other = event(3, key="s|demo-sud|S-1", type_="survey.requested", reminder=False)
+    assert await store.add_events([first, second, other]) == set()
+    assert await store.add_events([first, event(4)]) == {"ev-1"}
+    found = await store.events_of(["r|demo-nord|R-1", "s|demo-sud|S-1", "r|demo-nord|none"])
+    assert sorted(found["r|demo-nord|R-1"], key=lambda e: e.id) == [first, second, event(4)]
+    assert found["s|demo-sud|S-1"] == [other]
+    assert found["r|demo-nord|none"] == []
+    assert await store.events_of([]) == {}
+
+
+async def test_facts_are_replaced_whole_and_read_by_office_and_key(store: AnalyticsStore) -> None:
+    nord, sud = request_fact("r|demo-nord|R-1", category="repair"), request_fact("r|demo-sud|R-2")
+    await store.write_facts([nord, sud])
+    replaced = request_fact("r|demo-nord|R-1", n_events=2, channel="web")
+    await store.write_facts([replaced])
+    assert by_key(await store.facts(["demo-nord"])) == {replaced.key: replaced}
+    assert by_key(await store.facts(["demo-nord", "demo-sud"])) == {replaced.key: replaced, sud.key: sud}
+    assert by_key(await store.facts_by_key([sud.key, "r|demo-est|none", sud.key])) == {sud.key: sud}
+    assert await store.days_of([replaced.key, "r|demo-est|none"]) == {replaced.key: ["2026-03-02"]}
+    assert await store.facts([]) == []
+
+
+async def test_a_fact_is_stale_unless_computed_from_every_stored_event(store: AnalyticsStore) -> None:
+    await store.add_events([event(1), event(2), event(3, key="r|demo-nord|R-2")])
+    await store.write_facts([request_fact("r|demo-nord|R-1", n_events=1), request_fact("r|demo-nord|R-2")])
+    keys = ["r|demo-nord|R-1", "r|demo-nord|R-2", "r|demo-nord|R-3"]
+    # R-1: one event of two; R-2: fresh; R-3: no events and no fact (counted stale by both stores)
+    assert await store.stale(keys) == ["r|demo-nord|R-1", "r|demo-nord|R-3"]
+    await store.write_facts([request_fact("r|demo-nord|R-1", n_events=2)])
+    assert await store.stale(keys[:2]) == []
+    assert await store.stale([]) == []
+
+
+async def test_memberships_are_kept_once_per_day_and_fact(store: AnalyticsStore) -> None:
+    day, other = "demo-nord|2026-03-02", "demo-nord|2026-03-03"
+    await store.add_members([(day, "r|demo-nord|R-1"), (day, "n|demo-nord|N-1"), (other, "r|demo-nord|R-1")])
+    await store.add_members([(day, "r|demo-nord|R-1")])
+    found = await store.members([day, other, "demo-sud|2026-03-02"])
+    assert sorted(found[day]) == ["n|demo-nord|N-1", "r|demo-nord|R-1"]
+    assert found[other] == ["r|demo-nord|R-1"]
+    assert found["demo-sud|2026-03-02"] == []
+    await store.add_members([])
+
+
+async def test_requests_notifications_and_alerts_are_found_by_their_links(store: AnalyticsStore) -> None:
+    request = request_fact("r|demo-nord|R-1", opened_event="ev-1")
+    ack = notification_fact("n|demo-sud|N-1", cause_id="ev-1")
+    alert, elsewhere = alert_fact("a|demo-nord|S-1"), alert_fact("a|demo-est|S-2")
+    await store.write_facts([request, ack, alert, elsewhere])
+    assert await store.opened_by(["ev-1", "ev-9"]) == [request]
+    assert await store.acknowledging(["ev-1"]) == [ack]
+    assert await store.acknowledging([]) == []
+    assert await store.alerts(["demo-nord", "demo-sud"]) == [alert]
+
+
+async def test_dirty_markers_keep_the_last_generation(store: AnalyticsStore) -> None:
+    await store.mark_dirty(["demo-nord|2026-03-02", "demo-nord|2026-03-03", "demo-sud|2026-03-02"], "g1")
+    await store.mark_dirty(["demo-nord|2026-03-03"], "g2")
+    await store.mark_dirty([], "g3")
+    assert await store.dirty(["demo-nord"]) == {"demo-nord|2026-03-02": "g1", "demo-nord|2026-03-03": "g2"}
+    assert await store.dirty_of(["demo-sud|2026-03-02", "demo-est|2026-03-02"]) == {"demo-sud|2026-03-02": "g1"}
+    assert await store.dirty([]) == {}
+
+
+async def test_rollups_and_their_nets_are_replaced_and_read_back(store: AnalyticsStore) -> None:
+    day = date(2026, 3, 2)
+    older, sud = a_rollup("demo-nord", day, "g1", net=2), a_rollup("demo-sud", day, None, net=-1)
+    await store.write_rollups([older, sud])
+    newer = a_rollup("demo-nord", day, "g2", net=5)
+    await store.write_rollups([newer])
+    await store.write_rollups([])
+    assert await store.rollups(["demo-nord|2026-03-02", "demo-est|2026-03-02"]) == [newer]
+    assert await store.rollups(["demo-sud|2026-03-02"]) == [sud]
+    assert await store.nets(["demo-nord"]) == [Net("demo-nord", day, 5, "g2")]
+    assert sorted(await store.nets(["demo-nord", "demo-sud"]), key=lambda n: n.key) == [newer.as_net(), sud.as_net()]
+
+
+async def test_the_use_cases_give_the_indicators_of_the_facts_on_either_store(store: AnalyticsStore) -> None:
+    events = generate(per_office=6, seed=41, prefix="ct").cloud_events()
+    rnd = random.Random(8)
+    delivered = events + rnd.sample(events, len(events) // 3)
+    rnd.shuffle(delivered)
+    svc = Analytics(OFFICES_CONFIG, store)
+    for i in range(0, len(delivered), 25):
+        await svc.apply(delivered[i : i + 25])
+    await svc.refresh_rollups()
+    zones = {o.id: o.tz for o in OFFICES_CONFIG.office}
+    query = Query(start=RANGE[0], end=RANGE[1], period="week", offices=list(OFFICES), tz=zones)
+    expected = compute(query, await store.facts(list(OFFICES)))
+    assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "week") == expected
+    assert expected["network"]["total"]["volume"]["opened"] == 4 * 6
