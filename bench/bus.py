@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from shared.bus import create_topics
-from shared.events import CONTENT_TYPE, CloudEvent, Topics
+from shared.events import CONTENT_TYPE, CloudEvent, Topics, full_type
 from shared.runtime import Runtime, tune_gc
 from shared.settings import ServiceSettings, load_settings
 
@@ -52,7 +52,7 @@ def realistic_events(n: int, rng: random.Random) -> list[bytes]:
             "specversion": "1.0",
             "id": f"{office}-ikos-{i:09d}",
             "source": f"/offices/{office}/ikos",
-            "type": f"fr.canopee.{kind}.v1",
+            "type": full_type(kind),
             "subject": request,
             "time": "2026-11-27T08:14:05+01:00",
             "officeid": office,

@@ -1,1 +1,2 @@
-"""The gateway: authenticated HTTP intake of office events, CSV import, traffic simulator, DLQ tools."""
+"""The gateway: authenticated HTTP intake of the offices' events (docs/gateway.md). The operator
+tools that feed it or inspect Kafka (import, simulate, dlq) live in tools/."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from shared.bus import all_topics, create_topics
 from shared.events import CloudEvent, to_record
+from shared.producer import KafkaProducer, Record
 
 
 async def create_all_topics(bootstrap: str, prefix: str, partitions: int = 3) -> None:
@@ -19,13 +19,12 @@ async def create_all_topics(bootstrap: str, prefix: str, partitions: int = 3) ->
 async def produce(
     bootstrap: str, topic: str, records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]
 ) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True)
-    await producer.start()
+    """Produce raw (key, value, headers) records, e.g. ones that break the contract."""
+    producer = KafkaProducer(bootstrap, timeout=30.0, client_id="canopee-tests")
     try:
-        futures = [await producer.send(topic, value=v, key=k, headers=h) for k, v, h in records]
-        await asyncio.gather(*futures)
+        await producer.send([Record(topic, k, v, h) for k, v, h in records])
     finally:
-        await producer.stop()
+        await producer.close()
 
 
 async def produce_events(bootstrap: str, prefix: str, events: list[CloudEvent]) -> None:

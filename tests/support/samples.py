@@ -7,6 +7,8 @@ import itertools
 import json
 from typing import Any
 
+from shared.events import full_type
+
 _counter = itertools.count(1)
 
 OFFICE = "demo-nord"
@@ -18,7 +20,7 @@ def _office(type_: str, subject: str, data: dict[str, Any], topic_source: str = 
         "specversion": "1.0",
         "id": f"ikos-{next(_counter):09d}",
         "source": topic_source,
-        "type": f"fr.canopee.{type_}.v1",
+        "type": full_type(type_),
         "subject": subject,
         "time": "2026-11-27T08:14:05+01:00",
         "officeid": OFFICE,
