@@ -16,8 +16,24 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from services.feedback import domain, page
-from services.feedback.handlers import CampaignError, CampaignSpec, FeedbackService, OpenSurvey, PageOutcome
+from services.feedback import page
+from services.feedback.domain import (
+    AXIS_QUESTIONS,
+    COMMENT_MAX,
+    Alert,
+    Campaign,
+    CampaignError,
+    CampaignProgress,
+    CampaignSpec,
+    OpenSurvey,
+    PageOutcome,
+    Questions,
+    Selection,
+)
+from services.feedback.export import results_csv, results_json
+from services.feedback.forms import form_field, form_field_ok, new_nonce
+from services.feedback.handlers import alerts, answers, campaigns
+from services.feedback.ports import Deps
 from shared.events import Axis
 from shared.http import Caller, Problem
 
@@ -44,7 +60,7 @@ def _html(body: str, status: int = 200) -> HTMLResponse:
 class QuestionsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    axes: list[Axis] = Field(default_factory=lambda: list(domain.AXIS_QUESTIONS), min_length=1, max_length=4)
+    axes: list[Axis] = Field(default_factory=lambda: list(AXIS_QUESTIONS), min_length=1, max_length=4)
     nps: bool = True
     comment: bool = True
 
@@ -62,7 +78,7 @@ class CampaignIn(BaseModel):
 
     title: str = Field(min_length=1, max_length=120)
     offices: list[Annotated[str, Field(pattern=r"^[a-z0-9-]{2,40}$")]] = Field(min_length=1, max_length=50)
-    selection: domain.Selection = domain.Selection.CONSENTED
+    selection: Selection = Selection.CONSENTED
     #: with selection "requests": tenants with a request opened in [period_start, period_end)
     period_start: AwareDatetime | None = None
     period_end: AwareDatetime | None = None
@@ -71,7 +87,7 @@ class CampaignIn(BaseModel):
 
     @model_validator(mode="after")
     def _period(self) -> Self:
-        if self.selection is domain.Selection.REQUESTS and (
+        if self.selection is Selection.REQUESTS and (
             self.period_start is None or self.period_end is None or self.period_end <= self.period_start
         ):
             raise ValueError("selection 'requests' needs period_start before period_end")
@@ -97,12 +113,27 @@ class CampaignOut(BaseModel):
     invited: int | None = None
 
 
-def _campaign_out(doc: dict[str, Any], counts: dict[str, Any] | None = None) -> CampaignOut:
-    fields = {k: doc.get(k) for k in CampaignOut.model_fields if k not in ("id", "targeted", "invited")}
-    extra = (
-        {"targeted": counts["targeted"], "invited": counts["invited"]} if counts else {"targeted": doc.get("targeted")}
+def _campaign_out(campaign: Campaign, progress: CampaignProgress | None = None) -> CampaignOut:
+    return CampaignOut(
+        id=campaign.id,
+        title=campaign.title,
+        offices=list(campaign.offices),
+        selection=campaign.selection.value,
+        period_start=campaign.period_start,
+        period_end=campaign.period_end,
+        closes_at=campaign.closes_at,
+        questions={
+            "axes": [a.value for a in campaign.questions.axes],
+            "nps": campaign.questions.nps,
+            "comment": campaign.questions.comment,
+        },
+        status=campaign.status.value,
+        created_at=campaign.created_at,
+        opened_at=campaign.opened_at,
+        closed_at=campaign.closed_at,
+        targeted=campaign.targeted if progress is None else progress.targeted,
+        invited=None if progress is None else progress.invited,
     )
-    return CampaignOut(id=doc["_id"], **fields, **extra)
 
 
 class AlertOut(BaseModel):
@@ -119,8 +150,8 @@ class AlertOut(BaseModel):
     acknowledged_at: datetime | None
 
 
-def _alert_out(doc: dict[str, Any]) -> AlertOut:
-    return AlertOut(id=doc["_id"], **{k: doc.get(k) for k in AlertOut.model_fields if k != "id"})
+def _alert_out(alert: Alert) -> AlertOut:
+    return AlertOut.model_validate(alert, from_attributes=True)
 
 
 def _int(values: dict[str, list[str]], name: str, low: int, high: int) -> int | None:
@@ -133,7 +164,7 @@ def _int(values: dict[str, list[str]], name: str, low: int, high: int) -> int | 
 
 
 def router(
-    service: Callable[[], FeedbackService],
+    service: Callable[[], Deps],
     auth: Callable[[Request], Awaitable[Caller]],
     secret: str,
     own_origin: str,
@@ -143,7 +174,7 @@ def router(
     secure_cookie = own_origin.startswith("https://")
 
     def form_response(token: str, opened: OpenSurvey, nonce: str, error: str | None = None) -> HTMLResponse:
-        field = domain.form_field(secret, token, nonce)
+        field = form_field(secret, token, nonce)
         if opened.questions is not None:
             body = page.campaign_page(token, field, opened.title or "Votre avis", opened.questions, error)
         else:
@@ -164,12 +195,12 @@ def router(
 
     @api.get("/s/{token}", response_class=HTMLResponse, tags=["tenant page"])
     async def survey_form(token: str, request: Request) -> HTMLResponse:
-        outcome, opened = await service().open_survey(token)
+        outcome, opened = await answers.open_survey(service(), token)
         if outcome is PageOutcome.INVALID or opened is None:
             return _html(page.invalid_page(), 404)
         if outcome is PageOutcome.ALREADY:
             return _html(page.already_page())
-        nonce = request.cookies.get(CSRF_COOKIE) or domain.new_nonce()
+        nonce = request.cookies.get(CSRF_COOKIE) or new_nonce()
         return form_response(token, opened, nonce[:64])
 
     @api.post("/s/{token}", response_class=HTMLResponse, tags=["tenant page"])
@@ -180,15 +211,15 @@ def router(
         if len(body) > MAX_FORM_BYTES:
             return _html(page.forbidden_page(), 413)
         values = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
-        outcome, opened = await service().open_survey(token)
+        outcome, opened = await answers.open_survey(service(), token)
         if outcome is PageOutcome.INVALID or opened is None:  # no oracle: same answer for every bad link
             return _html(page.invalid_page(), 404)
         nonce = request.cookies.get(CSRF_COOKIE, "")[:64]
-        if not domain.form_field_ok(secret, token, nonce, values.get("form", [""])[0]):
+        if not form_field_ok(secret, token, nonce, values.get("form", [""])[0]):
             return _html(page.forbidden_page(), 403)
         if outcome is PageOutcome.ALREADY:
             return _html(page.already_page())
-        comment = values.get("comment", [""])[0].strip()[: domain.COMMENT_MAX] or None
+        comment = values.get("comment", [""])[0].strip()[:COMMENT_MAX] or None
         try:
             nps = _int(values, "nps", 0, 10)
         except ValueError:
@@ -203,8 +234,12 @@ def router(
                 if score is None:
                     return form_response(token, opened, nonce, "Merci de répondre à chaque question de 1 à 5.")
                 axes[axis.value] = score
-            result = await service().web_campaign_answer(
-                opened, axes, nps if opened.questions.nps else None, comment if opened.questions.comment else None
+            result = await answers.web_campaign_answer(
+                service(),
+                opened,
+                axes,
+                nps if opened.questions.nps else None,
+                comment if opened.questions.comment else None,
             )
         else:
             try:
@@ -213,7 +248,7 @@ def router(
                 score = None
             if score is None:
                 return form_response(token, opened, nonce, "Merci de choisir une note de 1 à 5.")
-            result = await service().web_answer(token, score, nps, comment)
+            result = await answers.web_answer(service(), token, score, nps, comment)
         if result is PageOutcome.INVALID:
             return _html(page.invalid_page(), 404)
         if result is PageOutcome.ALREADY:
@@ -222,14 +257,14 @@ def router(
 
     # --- campaigns (operators) -----------------------------------------------------------------
 
-    async def visible_campaign(campaign_id: str, caller: Caller) -> dict[str, Any]:
-        campaign = await service().store.campaign(campaign_id)
-        if campaign is None or (caller.office is not None and caller.office not in campaign["offices"]):
+    async def visible_campaign(campaign_id: str, caller: Caller) -> Campaign:
+        campaign = await campaigns.campaign(service(), campaign_id)
+        if campaign is None or (caller.office is not None and caller.office not in campaign.offices):
             raise Problem(404, "Not Found", "no such campaign")
         return campaign
 
-    def may_run(campaign: dict[str, Any], caller: Caller) -> None:
-        if caller.office is not None and campaign["offices"] != [caller.office]:
+    def may_run(campaign: Campaign, caller: Caller) -> None:
+        if caller.office is not None and campaign.offices != (caller.office,):
             raise Problem(403, "Forbidden", "a campaign over several offices is run with the admin token")
 
     @api.post("/v1/campaigns", status_code=201, tags=["campaigns"])
@@ -240,10 +275,11 @@ def router(
             raise Problem(422, "Invalid request", f"unknown offices: {', '.join(unknown)}")
         if caller.office is not None and spec.offices != [caller.office]:
             raise Problem(403, "Forbidden", "an office token creates campaigns for its own office only")
-        svc = service()
-        if spec.closes_at <= svc.clock():
+        deps = service()
+        if spec.closes_at <= deps.clock():
             raise Problem(422, "Invalid request", "closes_at must be in the future")
-        created = await svc.create_campaign(
+        created = await campaigns.create_campaign(
+            deps,
             CampaignSpec(
                 title=spec.title,
                 offices=tuple(spec.offices),
@@ -251,7 +287,7 @@ def router(
                 closes_at=spec.closes_at,
                 period_start=spec.period_start,
                 period_end=spec.period_end,
-                questions=domain.Questions(
+                questions=Questions(
                     axes=tuple(spec.questions.axes), nps=spec.questions.nps, comment=spec.questions.comment
                 ),
             ),
@@ -262,13 +298,13 @@ def router(
     @api.get("/v1/campaigns", tags=["campaigns"])
     async def list_campaigns(caller: Caller = Depends(auth)) -> list[CampaignOut]:
         """Campaigns the caller may see (an office token: those including its office)."""
-        docs = await service().store.campaigns()
-        return [_campaign_out(d) for d in docs if caller.office is None or caller.office in d["offices"]]
+        found = await campaigns.campaigns(service())
+        return [_campaign_out(c) for c in found if caller.office is None or caller.office in c.offices]
 
     @api.get("/v1/campaigns/{campaign_id}", tags=["campaigns"])
     async def read_campaign(campaign_id: str, caller: Caller = Depends(auth)) -> CampaignOut:
         campaign = await visible_campaign(campaign_id, caller)
-        return _campaign_out(campaign, await service().campaign_status(campaign))
+        return _campaign_out(campaign, await campaigns.progress(service(), campaign))
 
     @api.post("/v1/campaigns/{campaign_id}/{action}", tags=["campaigns"])
     async def change_campaign(
@@ -277,15 +313,15 @@ def router(
         """``open`` selects the tenants and starts the paced sending; ``close`` ends answers."""
         campaign = await visible_campaign(campaign_id, caller)
         may_run(campaign, caller)
-        svc = service()
+        deps = service()
         try:
             if action == "open":
-                campaign = await svc.open_campaign(campaign)
+                campaign = await campaigns.open_campaign(deps, campaign)
             else:
-                campaign = await svc.close_campaign(campaign)
+                campaign = await campaigns.close_campaign(deps, campaign)
         except CampaignError as exc:
             raise Problem(409, "Conflict", str(exc)) from None
-        return _campaign_out(campaign, await svc.campaign_status(campaign))
+        return _campaign_out(campaign, await campaigns.progress(deps, campaign))
 
     @api.get("/v1/campaigns/{campaign_id}/results", tags=["campaigns"], response_model=None)
     async def campaign_results(
@@ -296,15 +332,15 @@ def router(
         """Results per office and per axis with response rates (``format=csv``: one row per office
         and axis). An office token sees its own office only."""
         campaign = await visible_campaign(campaign_id, caller)
-        results = await service().campaign_results(campaign, caller.office)
+        results = await campaigns.results(service(), campaign, caller.office)
         if format == "csv":
             return Response(
-                domain.results_csv(results),
+                results_csv(results),
                 media_type="text/csv; charset=utf-8",
                 headers={"Content-Disposition": f'attachment; filename="{campaign_id}.csv"'},
             )
         return JSONResponse(
-            {"campaign": campaign_id, "status": campaign["status"], "offices": domain.results_json(results)}
+            {"campaign": campaign_id, "status": campaign.status.value, "offices": results_json(results)}
         )
 
     # --- alerts --------------------------------------------------------------------------------
@@ -320,12 +356,12 @@ def router(
             if office is not None and office != caller.office:
                 raise Problem(403, "Forbidden", "an office token sees only its own office")
             office = caller.office
-        return [_alert_out(doc) for doc in await service().store.alerts(office, open)]
+        return [_alert_out(a) for a in await alerts.list_alerts(service(), office, open)]
 
     @api.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
     async def ack_alert(alert_id: str, caller: Caller = Depends(auth)) -> AlertOut:
         """Acknowledge (close) a detractor alert: the manager called the tenant back."""
-        alert = await service().ack(alert_id, caller.office)
+        alert = await alerts.acknowledge(service(), alert_id, caller.office)
         if alert is None:
             raise Problem(404, "Not Found", "no such alert")
         return _alert_out(alert)

@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from fastapi import FastAPI
 
 from services.feedback.api import origin_of, router
-from services.feedback.handlers import Clock, FeedbackService, utc_now
+from services.feedback.handlers import CONSUMED_TYPES, alerts, apply, campaigns, reminders
 from services.feedback.metrics import FeedbackMetrics
+from services.feedback.ports import Clock, Deps
 from services.feedback.settings import FeedbackSettings
-from services.feedback.store import INDEXES, FeedbackStore
-from shared.events import TYPE_PREFIX, Topics
+from services.feedback.store import INDEXES, FeedbackMongoStore
+from shared.events import CloudEvent, Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
+from shared.outbox import MongoOutboxStore, Outbox, utcnow
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
 
-REQUEST_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("request.opened", "repair.done", "request.closed")]
-TENANT_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("tenant.consent_changed", "tenant.contact_updated", "tenant.erased")]
-RATING_TYPES = [f"{TYPE_PREFIX}{t}.v1" for t in ("satisfaction.rated", "campaign.answered")]
-REPLY_TYPES = [f"{TYPE_PREFIX}sms.replied.v1"]
 
-
-def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcnow) -> FastAPI:
     """The feedback app: consumers, reminder sweep, campaign pacing, tenant survey page, alerts and
     campaigns API, health, metrics."""
     settings = settings or load_settings(FeedbackSettings)
@@ -33,37 +30,50 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utc_n
     secret = settings.form_secret.get_secret_value()
     state: dict[str, object] = {}
 
-    def service() -> FeedbackService:
-        running = state.get("service")
-        if not isinstance(running, FeedbackService):
+    def service() -> Deps:
+        running = state.get("deps")
+        if not isinstance(running, Deps):
             raise RuntimeError("the feedback service is not started")
         return running
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = Runtime.create(settings, offices)
-        svc = FeedbackService(
-            store=FeedbackStore(rt.db),
-            publisher=rt.publisher,
+        deps = Deps(
+            store=FeedbackMongoStore(rt.db),
+            outbox=Outbox(MongoOutboxStore(rt.db), rt.publisher, clock),
             metrics=FeedbackMetrics.create(rt.registry),
-            url_base=settings.survey_url_base,
             clock=clock,
+            url_base=settings.survey_url_base,
             outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
             campaign_rate=settings.campaign_rate,
         )
+
+        async def consume(events: Sequence[CloudEvent]) -> None:
+            await apply(deps, events)
+
+        async def sweep() -> None:
+            await reminders.sweep(deps)
+
+        async def refresh_gauges() -> None:
+            await alerts.refresh_gauges(deps)
+
+        async def pace_campaigns() -> None:
+            await campaigns.send_campaigns(deps)
+
         # one consumer over the four topics: one group membership, one rebalance at start-up; only
         # sms.replied is taken from notifications.outcomes (the other types are skipped)
         rt.consume(
             "feedback",
             [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.FEEDBACK_RATINGS, Topics.NOTIFICATIONS_OUTCOMES],
-            svc.apply,
-            types=REQUEST_TYPES + TENANT_TYPES + RATING_TYPES + REPLY_TYPES,
+            consume,
+            types=CONSUMED_TYPES,
         )
-        state["service"] = svc
+        state["deps"] = deps
         jobs = [
-            (settings.reminder_seconds, svc.sweep, "survey-reminders"),
-            (settings.reminder_seconds, svc.refresh_gauges, "open-alerts-gauge"),
-            (settings.campaign_tick_seconds, svc.send_campaigns, "campaign-pacing"),
+            (settings.reminder_seconds, sweep, "survey-reminders"),
+            (settings.reminder_seconds, refresh_gauges, "open-alerts-gauge"),
+            (settings.campaign_tick_seconds, pace_campaigns, "campaign-pacing"),
         ]
         try:
             async with rt.serving(app, indexes=INDEXES, jobs=jobs):

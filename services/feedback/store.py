@@ -1,4 +1,5 @@
-"""MongoDB repositories of the feedback service (MongoDB and FerretDB 1.24).
+"""MongoDB repositories of the feedback service (MongoDB and FerretDB 1.24): the only module that
+knows its documents and collection names. Methods take and return domain records.
 
 Hot lookups are by ``_id`` (FerretDB 1.24 on SQLite scans for any other field): requests and
 tenants are keyed ``office|ref``, surveys by their derived id, links by token hash.
@@ -6,11 +7,11 @@ tenants are keyed ``office|ref``, surveys by their derived id, links by token ha
 Every "exactly once" decision is an insert under a unique key (FerretDB's conditional updates are
 not atomic): ``surveys._id`` (one survey per request), ``cap_claims`` (one survey per tenant and
 7-day bucket), ``reminder_claims`` (one reminder per survey), ``answers._id`` (first answer wins),
-``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id), campaign surveys by
-their derived id (one invitation per tenant and campaign).
+``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id, ``shared.outbox``),
+campaign surveys by their derived id (one invitation per tenant and campaign).
 
 Survey tokens are stored as their SHA-256 only, in ``tokens`` (``_id`` = hash → survey id); the
-plaintext exists only inside the ``survey.requested`` event until it is published.
+plaintext exists only inside the ``survey.requested`` event in the outbox until it is published.
 """
 
 from __future__ import annotations
@@ -21,7 +22,29 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.feedback.domain import TenantState
+from services.feedback.domain import (
+    ANONYMOUS,
+    Alert,
+    Answer,
+    Campaign,
+    CampaignAnswer,
+    CampaignScores,
+    CampaignStatus,
+    Link,
+    OfficeCounts,
+    Questions,
+    Request,
+    RequestNote,
+    Selection,
+    Survey,
+    SurveyContext,
+    TenantContact,
+    TenantState,
+    UnparsedReply,
+    survey_id_for,
+)
+from shared.events import Axis
+from shared.outbox import OUTBOX, MongoOutboxStore
 from shared.store import Document, Index, insert_many_once
 
 SURVEYS = "surveys"
@@ -29,14 +52,12 @@ REQUESTS = "requests"
 TENANTS = "tenants"
 ANSWERS = "answers"
 ALERTS = "alerts"
-OUTBOX = "outbox"
 CAP_CLAIMS = "cap_claims"
 REMINDER_CLAIMS = "reminder_claims"
 UNPARSED = "unparsed_replies"
 #: token hash → survey id: FerretDB 1.24 on SQLite answers ``_id`` lookups from its primary key but
 #: scans for other fields, so the page's hot lookup is by ``_id``
 TOKENS = "tokens"
-ERASED = "erased"
 CAMPAIGNS = "campaigns"
 
 INDEXES = (
@@ -49,7 +70,7 @@ INDEXES = (
     Index(CAP_CLAIMS, [("office", 1), ("tenant_ref", 1), ("week", 1)], unique=True),
     Index(ANSWERS, [("office", 1), ("tenant_ref", 1)]),
     Index(ALERTS, [("office", 1), ("open", 1)]),
-    Index(OUTBOX, [("published", 1)]),
+    *MongoOutboxStore.indexes(OUTBOX),
     Index(UNPARSED, [("office", 1), ("tenant_ref", 1)]),
 )
 
@@ -63,16 +84,147 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
     return True
 
 
-class FeedbackStore:
-    """The collections of the feedback service."""
+# --- documents <-> records ------------------------------------------------------------------------
+
+
+def _tenant(doc: Document) -> TenantState:
+    return TenantState(
+        sms_consent=doc.get("sms_consent", True),
+        email_consent=doc.get("email_consent", True),
+        preferred_none=doc.get("preferred_none", False),
+        erased=doc.get("erased", False),
+        has_phone=doc.get("has_phone", False),
+        has_email=doc.get("has_email", False),
+    )
+
+
+_SURVEY_FIELDS = (
+    "office",
+    "request_id",
+    "campaign_id",
+    "tenant_ref",
+    "created_at",
+    "invited_at",
+    "invited",
+    "expires_at",
+    "reminder_due_at",
+    "pending_reminder",
+    "answered",
+)
+
+
+def _survey_doc(survey: Survey) -> Document:
+    return {"_id": survey.id} | {f: getattr(survey, f) for f in _SURVEY_FIELDS}
+
+
+def _survey(doc: Document) -> Survey:
+    return Survey(
+        id=doc["_id"],
+        office=doc["office"],
+        tenant_ref=doc["tenant_ref"],
+        created_at=doc["created_at"],
+        expires_at=doc["expires_at"],
+        request_id=doc.get("request_id"),
+        campaign_id=doc.get("campaign_id"),
+        invited_at=doc.get("invited_at"),
+        invited=bool(doc.get("invited")),
+        reminder_due_at=doc.get("reminder_due_at"),
+        pending_reminder=bool(doc.get("pending_reminder")),
+        answered=bool(doc.get("answered")),
+    )
+
+
+def _campaign_doc(campaign: Campaign) -> Document:
+    return {
+        "_id": campaign.id,
+        "title": campaign.title,
+        "offices": list(campaign.offices),
+        "selection": campaign.selection.value,
+        "period_start": campaign.period_start,
+        "period_end": campaign.period_end,
+        "closes_at": campaign.closes_at,
+        "questions": {
+            "axes": [a.value for a in campaign.questions.axes],
+            "nps": campaign.questions.nps,
+            "comment": campaign.questions.comment,
+        },
+        "status": campaign.status.value,
+        "created_at": campaign.created_at,
+        "created_by": campaign.created_by,
+        "opened_at": campaign.opened_at,
+        "closed_at": campaign.closed_at,
+        "targeted": campaign.targeted,
+    }
+
+
+def _campaign(doc: Document) -> Campaign:
+    q = doc["questions"]
+    return Campaign(
+        id=doc["_id"],
+        title=doc["title"],
+        offices=tuple(doc["offices"]),
+        selection=Selection(doc["selection"]),
+        period_start=doc.get("period_start"),
+        period_end=doc.get("period_end"),
+        closes_at=doc["closes_at"],
+        questions=Questions(axes=tuple(Axis(a) for a in q["axes"]), nps=q["nps"], comment=q["comment"]),
+        status=CampaignStatus(doc["status"]),
+        created_at=doc["created_at"],
+        created_by=doc.get("created_by", "admin"),
+        opened_at=doc.get("opened_at"),
+        closed_at=doc.get("closed_at"),
+        targeted=doc.get("targeted"),
+    )
+
+
+_ALERT_FIELDS = (
+    "office",
+    "tenant_ref",
+    "survey_id",
+    "request_id",
+    "score",
+    "comment",
+    "follow_up_due_at",
+    "created_at",
+    "open",
+    "acknowledged_at",
+)
+
+
+def _alert(doc: Document) -> Alert:
+    return Alert(
+        id=doc["_id"],
+        office=doc["office"],
+        tenant_ref=doc["tenant_ref"],
+        score=doc["score"],
+        follow_up_due_at=doc["follow_up_due_at"],
+        created_at=doc["created_at"],
+        survey_id=doc.get("survey_id"),
+        request_id=doc.get("request_id"),
+        comment=doc.get("comment"),
+        open=bool(doc.get("open")),
+        acknowledged_at=doc.get("acknowledged_at"),
+    )
+
+
+class FeedbackMongoStore:
+    """The collections of the feedback service (implements ``ports.FeedbackStore``)."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.db = db
 
     # --- requests and tenants ------------------------------------------------------------------
 
-    async def note_request(self, office: str, request_id: str, fields: dict[str, Any]) -> Document:
-        """Merge what an event says about a request; returns the request as now known."""
+    async def _note_request(self, office: str, request_id: str, note: RequestNote) -> Request:
+        fields: dict[str, Any] = {}
+        if note.tenant_ref is not None:
+            fields["tenant_ref"] = note.tenant_ref
+        if note.opened_at is not None:
+            fields["opened_at"] = note.opened_at
+        if note.repaired:
+            fields["repaired"] = True
+        if note.trigger:
+            fields["trigger"] = True
         doc = await self.db[REQUESTS].find_one_and_update(
             {"_id": f"{office}|{request_id}"},
             {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}},
@@ -80,67 +232,66 @@ class FeedbackStore:
             return_document=True,
         )
         assert doc is not None
-        return doc
+        tenant_ref = doc.get("tenant_ref")
+        return Request(
+            office, request_id, tenant_ref if isinstance(tenant_ref, str) else None, bool(doc.get("trigger"))
+        )
 
     async def tenant(self, office: str, tenant_ref: str) -> TenantState:
         doc = await self.db[TENANTS].find_one({"_id": f"{office}|{tenant_ref}"})
-        if doc is None:
-            return TenantState()
-        return TenantState(
-            sms_consent=doc.get("sms_consent", True),
-            email_consent=doc.get("email_consent", True),
-            preferred_none=doc.get("preferred_none", False),
-            erased=doc.get("erased", False),
-            has_phone=doc.get("has_phone", False),
-            has_email=doc.get("has_email", False),
-        )
+        return TenantState() if doc is None else _tenant(doc)
 
-    async def tenants_of(self, office: str) -> list[Document]:
-        """Every tenant of an office known from tenant events (a campaign's selection)."""
-        return [doc async for doc in self.db[TENANTS].find({"office": office})]
+    async def tenants_of(self, office: str) -> dict[str, TenantState]:
+        return {str(doc["tenant_ref"]): _tenant(doc) async for doc in self.db[TENANTS].find({"office": office})}
 
     async def tenants_with_requests(self, office: str, start: datetime, end: datetime) -> set[str]:
-        """Tenants of an office with a request opened in [start, end)."""
         query = {"office": office, "opened_at": {"$gte": start, "$lt": end}}
         return {
             doc["tenant_ref"] async for doc in self.db[REQUESTS].find(query, {"tenant_ref": 1}) if "tenant_ref" in doc
         }
 
-    async def set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
+    async def _set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
         await self.db[TENANTS].update_one(
             {"_id": f"{office}|{tenant_ref}"},
             {"$set": fields, "$setOnInsert": {"office": office, "tenant_ref": tenant_ref}},
             upsert=True,
         )
 
+    async def set_consent(self, office: str, tenant_ref: str, channel: str, granted: bool) -> None:
+        await self._set_tenant(office, tenant_ref, {f"{channel}_consent": granted})
+
+    async def set_contact(self, office: str, tenant_ref: str, contact: TenantContact) -> None:
+        fields = {
+            "preferred_none": contact.preferred_none,
+            "has_phone": contact.has_phone,
+            "has_email": contact.has_email,
+        }
+        await self._set_tenant(office, tenant_ref, fields)
+
+    async def erase_tenant(self, office: str, tenant_ref: str) -> None:
+        await self._set_tenant(office, tenant_ref, {"erased": True})
+        who = {"office": office, "tenant_ref": tenant_ref}
+        await self.db[TOKENS].delete_many(who)
+        await self.db[SURVEYS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "pending_reminder": False}})
+        await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "comment": None}})
+        await self.db[ALERTS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "comment": None}})
+        await self.db[UNPARSED].delete_many(who)
+        await self.db[REQUESTS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS}})
+
     # --- surveys -------------------------------------------------------------------------------
 
-    async def survey(self, survey_id: str) -> Document | None:
-        return await self.db[SURVEYS].find_one({"_id": survey_id})
+    async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
+        request = await self._note_request(office, request_id, note)
+        if not request.wants_survey or request.tenant_ref is None:
+            return SurveyContext(request)
+        survey_id = survey_id_for(office, request_id)
+        existing = await self.survey(survey_id)
+        if existing is not None:
+            return SurveyContext(request, existing)
+        last = await self._last_survey_at(office, request.tenant_ref, survey_id)
+        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last)
 
-    async def add_links(self, links: list[Document]) -> None:
-        """Insert token links (``_id`` = token hash); existing ones are kept."""
-        await insert_many_once(self.db[TOKENS], links)
-
-    async def drop_tokens(self, digests: list[str]) -> None:
-        await self.db[TOKENS].delete_many({"_id": {"$in": digests}})
-
-    async def set_surveys(self, survey_ids: list[str], fields: dict[str, Any]) -> None:
-        await self.db[SURVEYS].update_many({"_id": {"$in": survey_ids}}, {"$set": fields})
-
-    async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
-        """Claim the reminders of these surveys; returns those this caller won."""
-        docs = [{"_id": s, "at": now} for s in survey_ids]
-        lost = await insert_many_once(self.db[REMINDER_CLAIMS], docs)
-        return {s for k, s in enumerate(survey_ids) if k not in lost}
-
-    async def survey_by_token_hash(self, digest: str) -> Document | None:
-        link = await self.db[TOKENS].find_one({"_id": digest})
-        if link is None:
-            return None
-        return await self.survey(link["survey_id"])
-
-    async def last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
+    async def _last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
         """When the tenant's latest survey after a request was created (campaigns do not count)."""
         cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1)
         async for doc in cursor:
@@ -149,63 +300,133 @@ class FeedbackStore:
                 return created
         return None
 
-    async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Document | None:
-        """The tenant's most recent unanswered, unexpired survey after a request (an SMS answers it)."""
+    async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
+        who = {"office": survey.office, "tenant_ref": survey.tenant_ref, "week": week}
+        if not await insert_once(self.db, CAP_CLAIMS, who | {"survey_id": survey.id}):
+            held = await self.db[CAP_CLAIMS].find_one(who)
+            if held is None or held.get("survey_id") != survey.id:
+                return None
+        if await insert_once(self.db, SURVEYS, _survey_doc(survey)):
+            return survey, True
+        return (await self.survey(survey.id) or survey), False
+
+    async def survey(self, survey_id: str) -> Survey | None:
+        doc = await self.db[SURVEYS].find_one({"_id": survey_id})
+        return None if doc is None else _survey(doc)
+
+    async def survey_by_token_hash(self, digest: str) -> Survey | None:
+        link = await self.db[TOKENS].find_one({"_id": digest})
+        if link is None:
+            return None
+        return await self.survey(link["survey_id"])
+
+    async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Survey | None:
         cursor = self.db[SURVEYS].find({"office": office, "tenant_ref": tenant_ref}).sort("created_at", -1)
         async for doc in cursor:
             if not doc.get("campaign_id") and not doc.get("answered") and doc["expires_at"] > now:
-                return doc
+                return _survey(doc)
         return None
 
-    async def reminders_due(self, now: datetime, limit: int = 200) -> list[Document]:
+    async def add_links(self, links: list[Link]) -> None:
+        docs = [
+            {"_id": k.digest, "survey_id": k.survey_id, "office": k.office, "tenant_ref": k.tenant_ref} for k in links
+        ]
+        await insert_many_once(self.db[TOKENS], docs)
+
+    async def drop_links(self, digests: list[str]) -> None:
+        await self.db[TOKENS].delete_many({"_id": {"$in": digests}})
+
+    async def reminders_due(self, now: datetime, limit: int = 200) -> list[Survey]:
         cursor = self.db[SURVEYS].find({"pending_reminder": True, "reminder_due_at": {"$lte": now}}).limit(limit)
-        return [doc async for doc in cursor]
+        return [_survey(doc) async for doc in cursor]
 
-    async def set_survey(self, survey_id: str, fields: dict[str, Any]) -> None:
-        await self.db[SURVEYS].update_one({"_id": survey_id}, {"$set": fields})
+    async def _set_surveys(self, survey_ids: list[str], fields: dict[str, Any]) -> None:
+        await self.db[SURVEYS].update_many({"_id": {"$in": survey_ids}}, {"$set": fields})
 
-    # --- outbox --------------------------------------------------------------------------------
+    async def stop_reminders(self, survey_ids: list[str]) -> None:
+        await self._set_surveys(survey_ids, {"pending_reminder": False})
 
-    async def outbox_add(self, event_id: str, event_json: str, now: datetime) -> bool:
-        """Record an event to publish; False if it was recorded before (then see ``outbox_published``)."""
-        return await insert_once(
-            self.db, OUTBOX, {"_id": event_id, "event": event_json, "published": False, "created_at": now}
-        )
+    async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
+        docs = [{"_id": s, "at": now} for s in survey_ids]
+        lost = await insert_many_once(self.db[REMINDER_CLAIMS], docs)
+        return {s for k, s in enumerate(survey_ids) if k not in lost}
 
-    async def outbox_published(self, event_id: str) -> bool:
-        doc = await self.db[OUTBOX].find_one({"_id": event_id}, {"published": 1})
-        return bool(doc and doc.get("published"))
+    async def mark_invited(self, survey_ids: list[str], at: datetime, reminder_due_at: datetime) -> None:
+        fields = {"invited_at": at, "reminder_due_at": reminder_due_at, "pending_reminder": True, "invited": True}
+        await self._set_surveys(survey_ids, fields)
 
-    async def outbox_many(self, event_ids: list[str]) -> dict[str, Document]:
-        cursor = self.db[OUTBOX].find({"_id": {"$in": event_ids}})
-        return {doc["_id"]: doc async for doc in cursor}
+    async def mark_answered(self, survey_id: str) -> None:
+        await self.db[SURVEYS].update_one({"_id": survey_id}, {"$set": {"answered": True, "pending_reminder": False}})
 
-    async def outbox_add_many(self, rows: list[dict[str, str]], now: datetime) -> set[int]:
-        """Record several events to publish; returns the positions of those recorded before."""
-        docs = [{"_id": r["event_id"], "event": r["event"], "published": False, "created_at": now} for r in rows]
-        return await insert_many_once(self.db[OUTBOX], docs)
+    # --- answers -------------------------------------------------------------------------------
 
-    async def outbox_done(self, event_ids: list[str]) -> None:
-        # the body (personal data) is dropped once published; the id stays to deduplicate redeliveries
-        await self.db[OUTBOX].update_many({"_id": {"$in": event_ids}}, {"$set": {"published": True, "event": None}})
+    async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
+        doc = {
+            "_id": answer_id,
+            "office": answer.office,
+            "tenant_ref": answer.tenant_ref,
+            "survey_id": answer.survey_id,
+            "request_id": answer.request_id,
+            "score": answer.score,
+            "nps": answer.nps,
+            "comment": answer.comment,
+            "channel": answer.channel,
+            "at": at,
+        }
+        return await insert_once(self.db, ANSWERS, doc)
 
-    async def outbox_pending(self, before: datetime, limit: int = 90) -> list[Document]:
-        cursor = self.db[OUTBOX].find({"published": False, "created_at": {"$lte": before}}).limit(limit)
-        return [doc async for doc in cursor]
+    async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
+        doc = {
+            "_id": answer_id,
+            "office": answer.office,
+            "tenant_ref": answer.tenant_ref,
+            "campaign_id": answer.campaign_id,
+            "survey_id": answer.survey_id,
+            "request_id": None,
+            "axes": answer.axes,
+            "nps": answer.nps,
+            "comment": answer.comment,
+            "channel": answer.channel,
+            "at": at,
+        }
+        return await insert_once(self.db, ANSWERS, doc)
+
+    async def add_unparsed(self, reply: UnparsedReply) -> None:
+        doc = {
+            "_id": reply.id,
+            "office": reply.office,
+            "tenant_ref": reply.tenant_ref,
+            "text": reply.text,
+            "reason": reply.reason,
+            "at": reply.at,
+        }
+        await insert_once(self.db, UNPARSED, doc)
+
+    async def campaign_scores(self, campaign_id: str) -> list[CampaignScores]:
+        query = {"campaign_id": campaign_id}
+        cursor = self.db[ANSWERS].find(query, {"office": 1, "axes": 1, "nps": 1})
+        return [CampaignScores.of(doc) async for doc in cursor]
 
     # --- alerts --------------------------------------------------------------------------------
 
-    async def alerts(self, office: str | None, open_only: bool, limit: int = 500) -> list[Document]:
+    async def add_alert(self, alert: Alert) -> bool:
+        return await insert_once(self.db, ALERTS, {"_id": alert.id} | {f: getattr(alert, f) for f in _ALERT_FIELDS})
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        doc = await self.db[ALERTS].find_one({"_id": alert_id})
+        return None if doc is None else _alert(doc)
+
+    async def alerts(self, office: str | None, open_only: bool, limit: int = 500) -> list[Alert]:
         query: dict[str, Any] = {}
         if office is not None:
             query["office"] = office
         if open_only:
             query["open"] = True
         cursor = self.db[ALERTS].find(query).sort("created_at", 1).limit(limit)
-        return [doc async for doc in cursor]
+        return [_alert(doc) async for doc in cursor]
 
-    async def alert(self, alert_id: str) -> Document | None:
-        return await self.db[ALERTS].find_one({"_id": alert_id})
+    async def acknowledge(self, alert_id: str, at: datetime) -> None:
+        await self.db[ALERTS].update_one({"_id": alert_id}, {"$set": {"open": False, "acknowledged_at": at}})
 
     async def open_alert_counts(self) -> dict[str, int]:
         pipeline: list[dict[str, Any]] = [{"$match": {"open": True}}, {"$group": {"_id": "$office", "n": {"$sum": 1}}}]
@@ -214,18 +435,34 @@ class FeedbackStore:
 
     # --- campaigns -----------------------------------------------------------------------------
 
-    async def campaign(self, campaign_id: str) -> Document | None:
-        return await self.db[CAMPAIGNS].find_one({"_id": campaign_id})
+    async def add_campaign(self, campaign: Campaign) -> None:
+        await self.db[CAMPAIGNS].insert_one(_campaign_doc(campaign))
 
-    async def campaigns(self, status: str | None = None) -> list[Document]:
-        query: dict[str, Any] = {} if status is None else {"status": status}
-        return [doc async for doc in self.db[CAMPAIGNS].find(query).sort("created_at", 1)]
+    async def campaign(self, campaign_id: str) -> Campaign | None:
+        doc = await self.db[CAMPAIGNS].find_one({"_id": campaign_id})
+        return None if doc is None else _campaign(doc)
 
-    async def set_campaign(self, campaign_id: str, fields: dict[str, Any]) -> None:
+    async def campaigns(self, status: CampaignStatus | None = None) -> list[Campaign]:
+        query: dict[str, Any] = {} if status is None else {"status": status.value}
+        return [_campaign(doc) async for doc in self.db[CAMPAIGNS].find(query).sort("created_at", 1)]
+
+    async def set_campaign_state(
+        self,
+        campaign_id: str,
+        status: CampaignStatus,
+        *,
+        targeted: int | None = None,
+        opened_at: datetime | None = None,
+        closed_at: datetime | None = None,
+    ) -> None:
+        fields: dict[str, Any] = {"status": status.value}
+        for name, value in (("targeted", targeted), ("opened_at", opened_at), ("closed_at", closed_at)):
+            if value is not None:
+                fields[name] = value
         await self.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": fields})
 
-    async def add_campaign_surveys(self, docs: list[Document]) -> int:
-        """Insert a campaign's surveys (not yet invited); existing ones are kept. Returns how many are new."""
+    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
+        docs = [_survey_doc(s) for s in surveys]
         added = 0
         for start in range(0, len(docs), 500):
             chunk = docs[start : start + 500]
@@ -233,37 +470,18 @@ class FeedbackStore:
             added += len(chunk) - len(await insert_many_once(self.db[SURVEYS], chunk))
         return added
 
-    async def uninvited(self, campaign_id: str, limit: int) -> list[Document]:
+    async def uninvited(self, campaign_id: str, limit: int) -> list[Survey]:
         query = {"campaign_id": campaign_id, "invited": False}
-        return [doc async for doc in self.db[SURVEYS].find(query).limit(limit)]
+        return [_survey(doc) async for doc in self.db[SURVEYS].find(query).limit(limit)]
 
-    async def campaign_counts(self, campaign_id: str) -> dict[str, dict[str, int]]:
-        """Per office: surveys targeted and invited."""
+    async def campaign_counts(self, campaign_id: str) -> dict[str, OfficeCounts]:
         pipeline: list[dict[str, Any]] = [
             {"$match": {"campaign_id": campaign_id}},
             {"$group": {"_id": {"office": "$office", "invited": "$invited"}, "n": {"$sum": 1}}},
         ]
-        counts: dict[str, dict[str, int]] = {}
+        counts: dict[str, OfficeCounts] = {}
         async for doc in await self.db[SURVEYS].aggregate(pipeline):
-            office, invited = doc["_id"]["office"], doc["_id"]["invited"]
-            entry = counts.setdefault(office, {"targeted": 0, "invited": 0})
-            entry["targeted"] += int(doc["n"])
-            if invited:
-                entry["invited"] += int(doc["n"])
+            office, invited, n = doc["_id"]["office"], doc["_id"]["invited"], int(doc["n"])
+            entry = counts.get(office, OfficeCounts())
+            counts[office] = OfficeCounts(entry.targeted + n, entry.invited + (n if invited else 0))
         return counts
-
-    async def campaign_answers(self, campaign_id: str) -> list[Document]:
-        query = {"campaign_id": campaign_id}
-        return [doc async for doc in self.db[ANSWERS].find(query, {"office": 1, "axes": 1, "nps": 1})]
-
-    # --- erasure -------------------------------------------------------------------------------
-
-    async def erase_tenant(self, office: str, tenant_ref: str, anonymous: str) -> None:
-        """Delete what identifies the tenant; scores stay for statistics under an anonymous ref."""
-        who = {"office": office, "tenant_ref": tenant_ref}
-        await self.db[TOKENS].delete_many(who)
-        await self.db[SURVEYS].update_many(who, {"$set": {"tenant_ref": anonymous, "pending_reminder": False}})
-        await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
-        await self.db[ALERTS].update_many(who, {"$set": {"tenant_ref": anonymous, "comment": None}})
-        await self.db[UNPARSED].delete_many(who)
-        await self.db[REQUESTS].update_many(who, {"$set": {"tenant_ref": anonymous}})

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.feedback import domain, page
+from services.feedback import domain, export, forms, page
 from services.feedback.domain import CampaignStatus, Decision, Questions, TenantState
 from shared.events import Axis
 
@@ -58,13 +58,13 @@ def test_tokens_are_random_long_and_stored_hashed() -> None:
 
 
 def test_form_field_is_bound_to_the_token_and_the_cookie_nonce() -> None:
-    field = domain.form_field(SECRET, "tok-a", "nonce-1")
-    assert domain.form_field_ok(SECRET, "tok-a", "nonce-1", field)
-    assert not domain.form_field_ok(SECRET, "tok-b", "nonce-1", field)
-    assert not domain.form_field_ok(SECRET, "tok-a", "nonce-2", field)
-    assert not domain.form_field_ok(SECRET, "tok-a", "", field)
-    assert not domain.form_field_ok("t" * 40, "tok-a", "nonce-1", field)
-    assert not domain.form_field_ok(SECRET, "tok-a", "nonce-1", "")
+    field = forms.form_field(SECRET, "tok-a", "nonce-1")
+    assert forms.form_field_ok(SECRET, "tok-a", "nonce-1", field)
+    assert not forms.form_field_ok(SECRET, "tok-b", "nonce-1", field)
+    assert not forms.form_field_ok(SECRET, "tok-a", "nonce-2", field)
+    assert not forms.form_field_ok(SECRET, "tok-a", "", field)
+    assert not forms.form_field_ok("t" * 40, "tok-a", "nonce-1", field)
+    assert not forms.form_field_ok(SECRET, "tok-a", "nonce-1", "")
 
 
 @pytest.mark.parametrize(
@@ -160,12 +160,12 @@ def test_campaign_results_per_office_and_axis_with_response_rates() -> None:
     assert sud.axes["posture"].answers == 0 and sud.axes["posture"].mean is None and sud.nps is None
     assert (network.office, network.invited, network.answered) == ("network", 6, 3)
     assert network.axes["keys"].total == 9
-    csv_text = domain.results_csv(results)
+    csv_text = export.results_csv(results)
     lines = csv_text.strip().split("\r\n")
     assert lines[0].startswith("office,axis,invited,answered,response_rate")
     assert "demo-nord,keys,4,2,0.5,2,4.0,0.5,0,0,1,0,1" in lines
     assert len(lines) == 1 + 3 * 2
-    body = domain.results_json(results)
+    body = export.results_json(results)
     assert body[0]["axes"]["keys"]["mean"] == 4.0  # type: ignore[index]
 
 

@@ -1,0 +1,221 @@
+"""Answers from every channel (page, SMS, office ratings, campaign forms): one per survey (or per
+request for an office rating without a survey), the events they produce, the page's outcomes."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from services.feedback.domain.alerts import Alert, is_detractor, plan_alert
+from services.feedback.domain.campaigns import Campaign, Questions, campaign_accepts
+from services.feedback.domain.surveys import SERVICE, Survey
+from services.feedback.domain.tenants import ANONYMOUS
+from shared.events import CampaignAnswered, CloudEvent, SatisfactionRated, service_event
+
+COMMENT_MAX = 1000
+
+_NUMBER = re.compile(r"\d+")
+
+
+def sms_score(text: str) -> int | None:
+    """The first number of an SMS reply when it is 1–5, else None (the reply does not count)."""
+    match = _NUMBER.search(text)
+    if match is None:
+        return None
+    value = int(match.group()) if len(match.group()) <= 2 else 0
+    return value if 1 <= value <= 5 else None
+
+
+def answer_key(office: str, survey_id: str | None, request_id: str | None) -> str:
+    """One answer per survey; an office rating without a survey counts once per request."""
+    if survey_id is not None:
+        return f"survey|{survey_id}"
+    return f"request|{office}|{request_id}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A 1–5 rating of a survey after a request, or of a request (an office rating)."""
+
+    office: str
+    tenant_ref: str
+    score: int
+    channel: str
+    survey_id: str | None = None
+    request_id: str | None = None
+    nps: int | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class CampaignAnswer:
+    """A campaign survey's answer: a 1–5 rating per axis asked."""
+
+    office: str
+    tenant_ref: str
+    campaign_id: str
+    survey_id: str
+    axes: dict[str, int]
+    channel: str = "web"
+    nps: int | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True)
+class UnparsedReply:
+    """An SMS reply that answers nothing (no score, or no open survey): kept, not counted."""
+
+    id: str
+    office: str
+    tenant_ref: str
+    text: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class AnswerPlan:
+    """Record ``answer`` under ``id`` (first wins), then publish ``events``; ``alert`` for a detractor."""
+
+    id: str
+    answer: Answer
+    at: datetime
+    events: tuple[CloudEvent, ...] = ()
+    alert: Alert | None = None
+
+
+@dataclass(frozen=True)
+class CampaignAnswerPlan:
+    id: str
+    answer: CampaignAnswer
+    at: datetime
+    events: tuple[CloudEvent, ...] = ()
+
+
+def _present(data: Mapping[str, object]) -> dict[str, object]:
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def plan_answer(answer: Answer, now: datetime, *, publish: bool) -> AnswerPlan:
+    """``publish``: the answer came through one of our channels (page, SMS) and is published as
+    ``satisfaction.rated``; an answer read from the topic is not published again. A detractor's
+    answer also raises an alert (and its event)."""
+    key = answer_key(answer.office, answer.survey_id, answer.request_id)
+    events: list[CloudEvent] = []
+    if publish:
+        data = {
+            "survey_id": answer.survey_id,
+            "request_id": answer.request_id,
+            "tenant_ref": answer.tenant_ref,
+            "score": answer.score,
+            "nps": answer.nps,
+            "comment": answer.comment,
+            "channel": answer.channel,
+        }
+        rated = service_event(
+            SatisfactionRated,
+            service=SERVICE,
+            officeid=answer.office,
+            subject=answer.survey_id or str(answer.request_id),
+            time=now,
+            data=_present(data),
+            cause=[key, "answer"],
+        )
+        events.append(rated)
+    alert = None
+    if is_detractor(answer.score):
+        alert, raised = plan_alert(
+            key,
+            office=answer.office,
+            tenant_ref=answer.tenant_ref,
+            score=answer.score,
+            survey_id=answer.survey_id,
+            request_id=answer.request_id,
+            comment=answer.comment,
+            now=now,
+        )
+        events.append(raised)
+    return AnswerPlan(key, answer, now, tuple(events), alert)
+
+
+def plan_campaign_answer(answer: CampaignAnswer, now: datetime, *, publish: bool) -> CampaignAnswerPlan:
+    key = answer_key(answer.office, answer.survey_id, None)
+    if not publish:
+        return CampaignAnswerPlan(key, answer, now)
+    data = {
+        "campaign_id": answer.campaign_id,
+        "survey_id": answer.survey_id,
+        "tenant_ref": answer.tenant_ref,
+        "axes": answer.axes,
+        "nps": answer.nps,
+        "comment": answer.comment,
+        "channel": answer.channel,
+    }
+    answered = service_event(
+        CampaignAnswered,
+        service=SERVICE,
+        officeid=answer.office,
+        subject=answer.survey_id,
+        time=now,
+        data=_present(data),
+        cause=[key, "answer"],
+    )
+    return CampaignAnswerPlan(key, answer, now, (answered,))
+
+
+def sms_answer(
+    event_id: str, office: str, tenant_ref: str, text: str, survey: Survey | None, now: datetime
+) -> Answer | UnparsedReply:
+    """An SMS reply answers the tenant's latest open survey after a request when it holds a score."""
+    score = sms_score(text)
+    if score is None or survey is None:
+        reason = "no_score" if score is None else "no_open_survey"
+        return UnparsedReply(event_id, office, tenant_ref, text, reason, now)
+    return Answer(
+        office=office,
+        tenant_ref=tenant_ref,
+        score=score,
+        channel="sms",
+        survey_id=survey.id,
+        request_id=survey.request_id,
+        comment=text,
+    )
+
+
+# --- the tenant page ---------------------------------------------------------------------------
+
+
+class PageOutcome(StrEnum):
+    OPEN = "open"  # valid and not answered yet
+    THANKS = "thanks"
+    ALREADY = "already"
+    INVALID = "invalid"  # unknown, expired or closed: one answer for all
+
+
+@dataclass(frozen=True)
+class OpenSurvey:
+    """What the page needs to show a survey: the survey and, for a campaign, its questions."""
+
+    survey: Survey
+    questions: Questions | None = None
+    title: str | None = None
+
+
+def page_outcome(
+    survey: Survey | None, campaign: Campaign | None, now: datetime
+) -> tuple[PageOutcome, OpenSurvey | None]:
+    """The survey a link opens: open, already answered, or invalid (unknown, expired or a closed
+    campaign alike)."""
+    if survey is None or survey.expires_at <= now or survey.tenant_ref == ANONYMOUS:
+        return PageOutcome.INVALID, None
+    opened = OpenSurvey(survey)
+    if survey.campaign_id:
+        if campaign is None or not campaign_accepts(campaign.status, campaign.closes_at, now):
+            return PageOutcome.INVALID, None
+        opened = OpenSurvey(survey, campaign.questions, campaign.title)
+    if survey.answered:
+        return PageOutcome.ALREADY, opened
+    return PageOutcome.OPEN, opened

@@ -1,0 +1,159 @@
+"""Answers from every channel: the tenant page (``/s/{token}``), SMS replies, ratings read from the
+topic (office ratings, campaign answers). One answer per survey (the first wins); ours are published
+(``satisfaction.rated``, ``campaign.answered``); a detractor's raises an alert and its event.
+
+Each use case loads what it needs, plans with ``domain.answers``, then writes and publishes once.
+"""
+
+from __future__ import annotations
+
+from services.feedback.domain.answers import (
+    Answer,
+    CampaignAnswer,
+    OpenSurvey,
+    PageOutcome,
+    UnparsedReply,
+    page_outcome,
+    plan_answer,
+    plan_campaign_answer,
+    sms_answer,
+)
+from services.feedback.domain.surveys import survey_id_for, token_hash
+from services.feedback.ports import Deps
+from shared.events import CampaignAnswered, SatisfactionRated, SmsReplied
+
+#: a link token longer than this is not one of ours
+TOKEN_MAX = 100
+
+
+async def record_answer(deps: Deps, answer: Answer, *, publish: bool) -> bool:
+    """Record an answer if it is the first for its survey (or request); True if it was.
+
+    ``publish``: the answer came through one of our channels (page, SMS) and is published as
+    ``satisfaction.rated``; an answer read from the topic is not published again."""
+    plan = plan_answer(answer, deps.clock(), publish=publish)
+    if not await deps.store.add_answer(plan.id, plan.answer, plan.at):
+        return False
+    if answer.survey_id is not None:
+        await deps.store.mark_answered(answer.survey_id)
+    deps.metrics.answers.labels(answer.office, answer.channel, str(answer.score)).inc()
+    if plan.alert is not None:
+        await deps.store.add_alert(plan.alert)
+    await deps.outbox.emit(plan.events)
+    return True
+
+
+async def record_campaign_answer(deps: Deps, answer: CampaignAnswer, *, publish: bool) -> bool:
+    """Record a campaign answer if it is the first for its survey; True if it was."""
+    plan = plan_campaign_answer(answer, deps.clock(), publish=publish)
+    if not await deps.store.add_campaign_answer(plan.id, plan.answer, plan.at):
+        return False
+    await deps.store.mark_answered(answer.survey_id)
+    deps.metrics.campaign_answers.labels(answer.office, answer.channel).inc()
+    await deps.outbox.emit(plan.events)
+    return True
+
+
+# --- read from the topics ----------------------------------------------------------------------
+
+
+async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
+    """An office rating (or our own, recorded before it was published: the insert finds it)."""
+    d = event.data
+    survey_id = d.survey_id
+    if survey_id is None and d.request_id is not None:
+        survey = await deps.store.survey(survey_id_for(event.officeid, d.request_id))
+        survey_id = survey.id if survey is not None else None
+    answer = Answer(
+        office=event.officeid,
+        tenant_ref=d.tenant_ref,
+        score=d.score,
+        channel=d.channel.value,
+        survey_id=survey_id,
+        request_id=d.request_id,
+        nps=d.nps,
+        comment=d.comment,
+    )
+    await record_answer(deps, answer, publish=False)
+
+
+async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
+    d = event.data
+    answer = CampaignAnswer(
+        office=event.officeid,
+        tenant_ref=d.tenant_ref,
+        campaign_id=d.campaign_id,
+        survey_id=d.survey_id,
+        axes={k: v for k, v in d.axes.model_dump().items() if v is not None},
+        channel=d.channel.value,
+        nps=d.nps,
+        comment=d.comment,
+    )
+    await record_campaign_answer(deps, answer, publish=False)
+
+
+async def on_sms_replied(deps: Deps, event: SmsReplied) -> None:
+    """A reply answers the tenant's latest open survey when it holds a 1–5 score; else it is kept
+    as unparsed."""
+    office, tenant_ref = event.officeid, event.data.tenant_ref
+    survey = await deps.store.latest_open_survey(office, tenant_ref, deps.clock())
+    answer = sms_answer(event.id, office, tenant_ref, event.data.text, survey, deps.clock())
+    if isinstance(answer, UnparsedReply):
+        await deps.store.add_unparsed(answer)
+        return
+    await record_answer(deps, answer, publish=True)
+
+
+# --- the tenant page ---------------------------------------------------------------------------
+
+
+async def open_survey(deps: Deps, token: str) -> tuple[PageOutcome, OpenSurvey | None]:
+    """The survey a link opens: open, already answered, or invalid (unknown, expired or a closed
+    campaign alike)."""
+    if not token or len(token) > TOKEN_MAX:
+        return PageOutcome.INVALID, None
+    survey = await deps.store.survey_by_token_hash(token_hash(token))
+    now = deps.clock()
+    campaign = None
+    if survey is not None and survey.campaign_id and survey.expires_at > now:
+        campaign = await deps.store.campaign(survey.campaign_id)
+    return page_outcome(survey, campaign, now)
+
+
+async def web_answer(deps: Deps, token: str, score: int, nps: int | None, comment: str | None) -> PageOutcome:
+    """The page's answer to a survey after a request."""
+    outcome, opened = await open_survey(deps, token)
+    if outcome is not PageOutcome.OPEN or opened is None or opened.questions is not None:
+        return outcome if outcome is not PageOutcome.OPEN else PageOutcome.INVALID
+    survey = opened.survey
+    answer = Answer(
+        office=survey.office,
+        tenant_ref=survey.tenant_ref,
+        score=score,
+        channel="web",
+        survey_id=survey.id,
+        request_id=survey.request_id or None,
+        nps=nps,
+        comment=comment or None,
+    )
+    first = await record_answer(deps, answer, publish=True)
+    return PageOutcome.THANKS if first else PageOutcome.ALREADY
+
+
+async def web_campaign_answer(
+    deps: Deps, opened: OpenSurvey, axes: dict[str, int], nps: int | None, comment: str | None
+) -> PageOutcome:
+    """The page's answer to a campaign survey (already opened and checked by the caller)."""
+    survey = opened.survey
+    assert survey.campaign_id is not None, "a campaign's survey"
+    answer = CampaignAnswer(
+        office=survey.office,
+        tenant_ref=survey.tenant_ref,
+        campaign_id=survey.campaign_id,
+        survey_id=survey.id,
+        axes=axes,
+        nps=nps,
+        comment=comment or None,
+    )
+    first = await record_campaign_answer(deps, answer, publish=True)
+    return PageOutcome.THANKS if first else PageOutcome.ALREADY

@@ -1,0 +1,166 @@
+"""What the feedback use cases need, as Protocols: the stores (``store.FeedbackMongoStore`` and its
+in-memory twin ``store_memory.MemoryFeedbackStore`` implement them all, held to one contract test
+suite), the outbox (``shared.outbox``), the clock. ``Deps`` bundles them for the handlers."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from services.feedback.domain import (
+    Alert,
+    Answer,
+    Campaign,
+    CampaignAnswer,
+    CampaignScores,
+    CampaignStatus,
+    Link,
+    OfficeCounts,
+    RequestNote,
+    Survey,
+    SurveyContext,
+    TenantContact,
+    TenantState,
+    UnparsedReply,
+)
+from services.feedback.metrics import FeedbackMetrics
+from shared.outbox import Outbox
+
+Clock = Callable[[], datetime]
+
+
+class TenantStore(Protocol):
+    async def tenant(self, office: str, tenant_ref: str) -> TenantState: ...
+
+    async def tenants_of(self, office: str) -> dict[str, TenantState]:
+        """Every tenant of an office known from tenant events (a campaign's selection)."""
+        ...
+
+    async def tenants_with_requests(self, office: str, start: datetime, end: datetime) -> set[str]:
+        """Tenants of an office with a request opened in [start, end)."""
+        ...
+
+    async def set_consent(self, office: str, tenant_ref: str, channel: str, granted: bool) -> None: ...
+
+    async def set_contact(self, office: str, tenant_ref: str, contact: TenantContact) -> None: ...
+
+    async def erase_tenant(self, office: str, tenant_ref: str) -> None:
+        """Mark the tenant erased and delete what identifies it; scores stay under an anonymous ref."""
+        ...
+
+
+class SurveyStore(Protocol):
+    async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
+        """Merge what an event says about a request; once the request wants a survey, also load its
+        existing survey, the tenant's state and its last survey after a request."""
+        ...
+
+    async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
+        """Claim the tenant's ``week`` for the survey, then insert it: None when another survey holds
+        the week (capped); else the stored survey and whether this call inserted it."""
+        ...
+
+    async def survey(self, survey_id: str) -> Survey | None: ...
+
+    async def survey_by_token_hash(self, digest: str) -> Survey | None: ...
+
+    async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Survey | None:
+        """The tenant's most recent unanswered, unexpired survey after a request (an SMS answers it)."""
+        ...
+
+    async def add_links(self, links: list[Link]) -> None:
+        """Insert token links; existing ones are kept."""
+        ...
+
+    async def drop_links(self, digests: list[str]) -> None: ...
+
+    async def reminders_due(self, now: datetime, limit: int = 200) -> list[Survey]: ...
+
+    async def stop_reminders(self, survey_ids: list[str]) -> None:
+        """No reminder is pending for these surveys any more."""
+        ...
+
+    async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
+        """Claim the reminders of these surveys; returns those this caller won."""
+        ...
+
+    async def mark_invited(self, survey_ids: list[str], at: datetime, reminder_due_at: datetime) -> None: ...
+
+    async def mark_answered(self, survey_id: str) -> None: ...
+
+
+class AnswerStore(Protocol):
+    async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
+        """Record an answer under its id; False when one is recorded already (the first wins)."""
+        ...
+
+    async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool: ...
+
+    async def add_unparsed(self, reply: UnparsedReply) -> None: ...
+
+    async def campaign_scores(self, campaign_id: str) -> list[CampaignScores]: ...
+
+
+class AlertStore(Protocol):
+    async def add_alert(self, alert: Alert) -> bool: ...
+
+    async def alert(self, alert_id: str) -> Alert | None: ...
+
+    async def alerts(self, office: str | None, open_only: bool, limit: int = 500) -> list[Alert]:
+        """Oldest first."""
+        ...
+
+    async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
+
+    async def open_alert_counts(self) -> dict[str, int]: ...
+
+
+class CampaignStore(Protocol):
+    async def add_campaign(self, campaign: Campaign) -> None: ...
+
+    async def campaign(self, campaign_id: str) -> Campaign | None: ...
+
+    async def campaigns(self, status: CampaignStatus | None = None) -> list[Campaign]:
+        """Oldest first."""
+        ...
+
+    async def set_campaign_state(
+        self,
+        campaign_id: str,
+        status: CampaignStatus,
+        *,
+        targeted: int | None = None,
+        opened_at: datetime | None = None,
+        closed_at: datetime | None = None,
+    ) -> None:
+        """Set the status, and each of the other fields given (not None)."""
+        ...
+
+    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
+        """Insert a campaign's surveys (not yet invited); existing ones are kept. Returns how many are new."""
+        ...
+
+    async def uninvited(self, campaign_id: str, limit: int) -> list[Survey]: ...
+
+    async def campaign_counts(self, campaign_id: str) -> dict[str, OfficeCounts]:
+        """Per office: surveys targeted and invited."""
+        ...
+
+
+class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, CampaignStore, Protocol):
+    """Every store port of the feedback service."""
+
+
+@dataclass(frozen=True)
+class Deps:
+    """What every use case is given: stores, outbox (record then publish), metrics, clock, settings."""
+
+    store: FeedbackStore
+    outbox: Outbox
+    metrics: FeedbackMetrics
+    clock: Clock
+    url_base: str
+    outbox_grace: timedelta = timedelta(seconds=10)
+    campaign_rate: int = 50

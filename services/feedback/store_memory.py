@@ -1,0 +1,281 @@
+"""In-memory twin of ``store.FeedbackMongoStore``: the same ports, held to the same contract tests
+(tests/feedback/test_store_contract.py), for fast tests of the use cases."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from services.feedback.domain import (
+    ANONYMOUS,
+    Alert,
+    Answer,
+    Campaign,
+    CampaignAnswer,
+    CampaignScores,
+    CampaignStatus,
+    Link,
+    OfficeCounts,
+    Request,
+    RequestNote,
+    Survey,
+    SurveyContext,
+    TenantContact,
+    TenantState,
+    UnparsedReply,
+    survey_id_for,
+)
+
+
+class MemoryFeedbackStore:
+    """Every feedback store port over dictionaries (implements ``ports.FeedbackStore``)."""
+
+    def __init__(self) -> None:
+        self.requests: dict[tuple[str, str], tuple[Request, datetime | None]] = {}
+        self.tenants: dict[tuple[str, str], TenantState] = {}
+        self.surveys: dict[str, Survey] = {}
+        self.links: dict[str, Link] = {}
+        self.cap_claims: dict[tuple[str, str, int], str] = {}
+        self.reminder_claims: set[str] = set()
+        self.answers: dict[str, Answer | CampaignAnswer] = {}
+        self.unparsed: dict[str, UnparsedReply] = {}
+        self.alert_records: dict[str, Alert] = {}
+        self.campaign_records: dict[str, Campaign] = {}
+
+    # --- requests and tenants ------------------------------------------------------------------
+
+    async def tenant(self, office: str, tenant_ref: str) -> TenantState:
+        return self.tenants.get((office, tenant_ref), TenantState())
+
+    async def tenants_of(self, office: str) -> dict[str, TenantState]:
+        return {ref: state for (o, ref), state in self.tenants.items() if o == office}
+
+    async def tenants_with_requests(self, office: str, start: datetime, end: datetime) -> set[str]:
+        return {
+            r.tenant_ref
+            for (o, _), (r, opened) in self.requests.items()
+            if o == office and r.tenant_ref is not None and opened is not None and start <= opened < end
+        }
+
+    async def set_consent(self, office: str, tenant_ref: str, channel: str, granted: bool) -> None:
+        state = self.tenants.get((office, tenant_ref), TenantState())
+        self.tenants[office, tenant_ref] = replace(state, **{f"{channel}_consent": granted})
+
+    async def set_contact(self, office: str, tenant_ref: str, contact: TenantContact) -> None:
+        state = self.tenants.get((office, tenant_ref), TenantState())
+        self.tenants[office, tenant_ref] = replace(
+            state, preferred_none=contact.preferred_none, has_phone=contact.has_phone, has_email=contact.has_email
+        )
+
+    async def erase_tenant(self, office: str, tenant_ref: str) -> None:
+        self.tenants[office, tenant_ref] = replace(self.tenants.get((office, tenant_ref), TenantState()), erased=True)
+
+        def theirs(record: Link | Survey | Answer | CampaignAnswer | Alert | UnparsedReply) -> bool:
+            return record.office == office and record.tenant_ref == tenant_ref
+
+        self.links = {k: v for k, v in self.links.items() if not theirs(v)}
+        self.unparsed = {k: v for k, v in self.unparsed.items() if not theirs(v)}
+        for sid, survey in list(self.surveys.items()):
+            if theirs(survey):
+                self.surveys[sid] = replace(survey, tenant_ref=ANONYMOUS, pending_reminder=False)
+        for aid, answer in list(self.answers.items()):
+            if theirs(answer):
+                self.answers[aid] = replace(answer, tenant_ref=ANONYMOUS, comment=None)
+        for lid, alert in list(self.alert_records.items()):
+            if theirs(alert):
+                self.alert_records[lid] = replace(alert, tenant_ref=ANONYMOUS, comment=None)
+        for key, (request, opened) in list(self.requests.items()):
+            if request.office == office and request.tenant_ref == tenant_ref:
+                self.requests[key] = (replace(request, tenant_ref=ANONYMOUS), opened)
+
+    # --- surveys -------------------------------------------------------------------------------
+
+    async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
+        known, opened = self.requests.get((office, request_id), (Request(office, request_id), None))
+        request = Request(
+            office,
+            request_id,
+            note.tenant_ref if note.tenant_ref is not None else known.tenant_ref,
+            known.trigger or note.trigger,
+        )
+        self.requests[office, request_id] = (request, note.opened_at or opened)
+        if not request.wants_survey or request.tenant_ref is None:
+            return SurveyContext(request)
+        survey_id = survey_id_for(office, request_id)
+        existing = self.surveys.get(survey_id)
+        if existing is not None:
+            return SurveyContext(request, existing)
+        mine = [
+            s
+            for s in self.surveys.values()
+            if s.office == office and s.tenant_ref == request.tenant_ref and s.id != survey_id and not s.campaign_id
+        ]
+        last = max((s.created_at for s in mine), default=None)
+        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last)
+
+    async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
+        held = self.cap_claims.setdefault((survey.office, survey.tenant_ref, week), survey.id)
+        if held != survey.id:
+            return None
+        if survey.id in self.surveys:
+            return self.surveys[survey.id], False
+        self.surveys[survey.id] = survey
+        return survey, True
+
+    async def survey(self, survey_id: str) -> Survey | None:
+        return self.surveys.get(survey_id)
+
+    async def survey_by_token_hash(self, digest: str) -> Survey | None:
+        link = self.links.get(digest)
+        return None if link is None else self.surveys.get(link.survey_id)
+
+    async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Survey | None:
+        open_ = [
+            s
+            for s in self.surveys.values()
+            if s.office == office
+            and s.tenant_ref == tenant_ref
+            and not s.campaign_id
+            and not s.answered
+            and s.expires_at > now
+        ]
+        return max(open_, key=lambda s: s.created_at, default=None)
+
+    async def add_links(self, links: list[Link]) -> None:
+        for link in links:
+            self.links.setdefault(link.digest, link)
+
+    async def drop_links(self, digests: list[str]) -> None:
+        for digest in digests:
+            self.links.pop(digest, None)
+
+    async def reminders_due(self, now: datetime, limit: int = 200) -> list[Survey]:
+        due = [
+            s
+            for s in self.surveys.values()
+            if s.pending_reminder and s.reminder_due_at is not None and s.reminder_due_at <= now
+        ]
+        return due[:limit]
+
+    async def stop_reminders(self, survey_ids: list[str]) -> None:
+        for sid in survey_ids:
+            if sid in self.surveys:
+                self.surveys[sid] = replace(self.surveys[sid], pending_reminder=False)
+
+    async def claim_reminders(self, survey_ids: list[str], now: datetime) -> set[str]:
+        won = {s for s in survey_ids if s not in self.reminder_claims}
+        self.reminder_claims |= won
+        return won
+
+    async def mark_invited(self, survey_ids: list[str], at: datetime, reminder_due_at: datetime) -> None:
+        for sid in survey_ids:
+            if sid in self.surveys:
+                self.surveys[sid] = replace(
+                    self.surveys[sid],
+                    invited_at=at,
+                    reminder_due_at=reminder_due_at,
+                    pending_reminder=True,
+                    invited=True,
+                )
+
+    async def mark_answered(self, survey_id: str) -> None:
+        if survey_id in self.surveys:
+            self.surveys[survey_id] = replace(self.surveys[survey_id], answered=True, pending_reminder=False)
+
+    # --- answers -------------------------------------------------------------------------------
+
+    async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
+        return self.answers.setdefault(answer_id, answer) is answer
+
+    async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
+        return self.answers.setdefault(answer_id, answer) is answer
+
+    async def add_unparsed(self, reply: UnparsedReply) -> None:
+        self.unparsed.setdefault(reply.id, reply)
+
+    async def campaign_scores(self, campaign_id: str) -> list[CampaignScores]:
+        return [
+            CampaignScores(a.office, a.axes, a.nps)
+            for a in self.answers.values()
+            if isinstance(a, CampaignAnswer) and a.campaign_id == campaign_id
+        ]
+
+    # --- alerts --------------------------------------------------------------------------------
+
+    async def add_alert(self, alert: Alert) -> bool:
+        return self.alert_records.setdefault(alert.id, alert) is alert
+
+    async def alert(self, alert_id: str) -> Alert | None:
+        return self.alert_records.get(alert_id)
+
+    async def alerts(self, office: str | None, open_only: bool, limit: int = 500) -> list[Alert]:
+        chosen = [
+            a
+            for a in self.alert_records.values()
+            if (office is None or a.office == office) and (a.open or not open_only)
+        ]
+        return sorted(chosen, key=lambda a: a.created_at)[:limit]
+
+    async def acknowledge(self, alert_id: str, at: datetime) -> None:
+        if alert_id in self.alert_records:
+            self.alert_records[alert_id] = replace(self.alert_records[alert_id], open=False, acknowledged_at=at)
+
+    async def open_alert_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for alert in self.alert_records.values():
+            if alert.open:
+                counts[alert.office] = counts.get(alert.office, 0) + 1
+        return counts
+
+    # --- campaigns -----------------------------------------------------------------------------
+
+    async def add_campaign(self, campaign: Campaign) -> None:
+        if campaign.id in self.campaign_records:
+            raise KeyError(f"campaign {campaign.id} exists")
+        self.campaign_records[campaign.id] = campaign
+
+    async def campaign(self, campaign_id: str) -> Campaign | None:
+        return self.campaign_records.get(campaign_id)
+
+    async def campaigns(self, status: CampaignStatus | None = None) -> list[Campaign]:
+        chosen = [c for c in self.campaign_records.values() if status is None or c.status is status]
+        return sorted(chosen, key=lambda c: c.created_at)
+
+    async def set_campaign_state(
+        self,
+        campaign_id: str,
+        status: CampaignStatus,
+        *,
+        targeted: int | None = None,
+        opened_at: datetime | None = None,
+        closed_at: datetime | None = None,
+    ) -> None:
+        campaign = self.campaign_records.get(campaign_id)
+        if campaign is None:
+            return
+        self.campaign_records[campaign_id] = replace(
+            campaign,
+            status=status,
+            targeted=campaign.targeted if targeted is None else targeted,
+            opened_at=campaign.opened_at if opened_at is None else opened_at,
+            closed_at=campaign.closed_at if closed_at is None else closed_at,
+        )
+
+    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
+        added = 0
+        for survey in surveys:
+            if survey.id not in self.surveys:
+                self.surveys[survey.id] = survey
+                added += 1
+        return added
+
+    async def uninvited(self, campaign_id: str, limit: int) -> list[Survey]:
+        return [s for s in self.surveys.values() if s.campaign_id == campaign_id and not s.invited][:limit]
+
+    async def campaign_counts(self, campaign_id: str) -> dict[str, OfficeCounts]:
+        counts: dict[str, OfficeCounts] = {}
+        for s in self.surveys.values():
+            if s.campaign_id == campaign_id:
+                entry = counts.get(s.office, OfficeCounts())
+                counts[s.office] = OfficeCounts(entry.targeted + 1, entry.invited + s.invited)
+        return counts
