@@ -19,6 +19,7 @@ from pymongo import UpdateOne
 from services.ticketing.handlers import TicketingService
 from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.store import (
+    ALERTS,
     INDEXES,
     REQUESTS,
     UPDATE_CHUNK,
@@ -26,7 +27,7 @@ from services.ticketing.store import (
     MongoRequestRepository,
     slot_name,
 )
-from shared.events import CloudEvent, parse_event
+from shared.events import CloudEvent, full_type, parse_event, short_type
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from shared.store import ensure_indexes, make_client
 
@@ -57,7 +58,7 @@ def _event(n: int, kind: str, request_id: str, minutes: int, data: dict[str, Any
                 "specversion": "1.0",
                 "id": f"bench-{n}",
                 "source": "/offices/demo-nord/ikos",
-                "type": f"fr.canopee.{kind}.v1",
+                "type": full_type(kind),
                 "subject": request_id,
                 "time": (T0 + timedelta(minutes=minutes)).isoformat(),
                 "officeid": "demo-nord",
@@ -173,7 +174,7 @@ async def main() -> None:
         for i in range(0, len(filler), 5000):
             await projections.insert_many(filler[i : i + 5000], ordered=False)
         fill_seconds = time.perf_counter() - started
-        due_events = [e for e in lifecycle_events(SWEEP_DUE, "DUE") if e.type.endswith("request.opened.v1")]
+        due_events = [e for e in lifecycle_events(SWEEP_DUE, "DUE") if short_type(e.type) == "request.opened"]
         for i in range(0, len(due_events), BATCH):
             await svc.apply(due_events[i : i + BATCH])
         total_open = await projections.count_documents({"state": {"$ne": "closed"}})
@@ -195,7 +196,7 @@ async def main() -> None:
         idle, idle_seconds = await tick(first_due - timedelta(seconds=30))
         swept, due_seconds = await tick(first_due + timedelta(seconds=1))
         after, after_seconds = await tick(first_due + timedelta(seconds=31))
-        alerts = await db["alerts"].count_documents({})
+        alerts = await db[ALERTS].count_documents({})
         print(f"sweeper with {total_open} open requests (loaded by insert_many in {fill_seconds:.1f}s)")
         print(f"  first tick (date range) {first_seconds * 1000:8.1f} ms ({first} recomputed)")
         print(f"  tick with nothing due   {idle_seconds * 1000:8.1f} ms ({idle} recomputed)")
