@@ -15,8 +15,8 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.analytics.domain.calendar import WorkingCalendar
 from services.analytics.domain.records import Fact, FactKind, StoredEvent
+from shared.calendar import WorkingCalendar, calendar_for
 from shared.events import CloudEvent
 from shared.offices import Office, Offices
 
@@ -50,7 +50,8 @@ FIRST_RESPONSE_TYPES = frozenset({"request.assigned", "appointment.scheduled", "
 
 @dataclass(frozen=True)
 class OfficeRules:
-    """What the fold needs to know of an office: its time zone and intervention targets."""
+    """What the fold needs to know of an office: its time zone, intervention targets, office
+    hours and holiday region."""
 
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Paris"))
     u1_hours: float = 4
@@ -58,14 +59,24 @@ class OfficeRules:
     u3_working_days: float = 5
     day_start: time = time(8, 0)
     day_end: time = time(18, 0)
+    holiday_region: str | None = None
 
     @classmethod
     def of(cls, office: Office) -> OfficeRules:
         sla = office.sla
-        return cls(office.tz, sla.u1_hours, sla.u2_hours, sla.u3_working_days, sla.day_start, sla.day_end)
+        return cls(
+            office.tz,
+            sla.u1_hours,
+            sla.u2_hours,
+            sla.u3_working_days,
+            sla.day_start,
+            sla.day_end,
+            office.holiday_region,
+        )
 
     def calendar(self) -> WorkingCalendar:
-        return _calendar(self.tz, self.day_start, self.day_end)
+        """The office's working calendar (shared, cached)."""
+        return calendar_for(self.tz, self.day_start, self.day_end, self.holiday_region)
 
 
 @dataclass(frozen=True)
@@ -90,16 +101,6 @@ class OfficeBook:
 
     def zones(self) -> dict[str, ZoneInfo]:
         return {office: rules.tz for office, rules in self.rules.items()}
-
-
-_CALENDARS: dict[tuple[str, time, time], WorkingCalendar] = {}
-
-
-def _calendar(tz: ZoneInfo, start: time, end: time) -> WorkingCalendar:
-    key = (str(tz), start, end)
-    if key not in _CALENDARS:
-        _CALENDARS[key] = WorkingCalendar(tz, start, end)
-    return _CALENDARS[key]
 
 
 def _keep(data: Mapping[str, Any], *names: str) -> Doc:

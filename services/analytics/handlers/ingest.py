@@ -25,6 +25,7 @@ from services.analytics.domain.records import Fact, StoredEvent, day_key
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import FactStore, RollupStore
 from shared.events import CloudEvent, short_type
+from shared.projection import refresh
 
 #: what is kept of an event, by short type (``event`` and its short type → the kept event)
 Keeper = Callable[[CloudEvent, str], StoredEvent]
@@ -37,13 +38,14 @@ ROUTES: dict[str, Keeper] = {
     **{f"notification.{outcome}": keep_notification for outcome in NOTIFICATION_OUTCOMES},
 }
 
-#: recomputations of a fact a concurrent instance overwrote with fewer events, per batch
+#: recomputations of a fact a concurrent instance overwrote with fewer events, per batch (after
+#: the last one the batch goes on: that instance checks its own write too)
 STALE_ROUNDS = 3
 
 
 class FactProjection:
-    """Facts as a projection of their stored events, for one batch: records the office-days the
-    written facts touched before and touch now."""
+    """Facts as a projection of their stored events (``shared.projection.Projection``), for one
+    batch: records the facts written and the office-days they touched before and touch now."""
 
     def __init__(self, book: OfficeBook, store: FactStore, metrics: AnalyticsMetrics | None) -> None:
         self.book = book
@@ -112,7 +114,7 @@ class Ingest:
         # facts are recomputed even when every event was a duplicate: a crash may have stored
         # the events and not the facts (nor marked their days)
         projection = FactProjection(self.book, self.facts, self.metrics)
-        await _refresh(projection, [e.key for e in unique])
+        await refresh(projection, [e.key for e in unique], rounds=STALE_ROUNDS + 1, recheck_all=True, check_last=False)
         await self._mark(projection.written, projection.touched)
         self._count_kept(kept, duplicates)
 
@@ -145,18 +147,3 @@ class Ingest:
             if e.type.startswith("notification."):
                 channel = "unknown" if e.channel is None else e.channel
                 self.metrics.notifications.labels(e.office, channel, e.type.removeprefix("notification.")).inc()
-
-
-async def _refresh(projection: FactProjection, keys: Sequence[str]) -> None:
-    """Fold and write the facts of ``keys``, then again those a concurrent instance left stale."""
-    keys = list(dict.fromkeys(keys))
-    pending = keys
-    for round_ in range(STALE_ROUNDS + 1):
-        loaded = await projection.load(pending)
-        computed = {k: f for k in pending if (f := projection.compute(k, loaded.get(k, ()))) is not None}
-        await projection.write(computed)
-        if round_ == STALE_ROUNDS:
-            return
-        pending = list(dict.fromkeys(await projection.stale(keys)))
-        if not pending:
-            return
