@@ -17,15 +17,8 @@ from shared.settings import load_offices_from, load_settings
 from .api import build_router
 from .handlers import HANDLERS, Notifier, utcnow
 from .metrics import NotificationMetrics
-from .providers import (
-    EmailProvider,
-    FileSmsProvider,
-    HttpSmsProvider,
-    SmsProvider,
-    SmtpEmailProvider,
-    TokenBucket,
-    sms_session,
-)
+from .ports import EmailProvider, SmsProvider
+from .providers import FileSmsProvider, HttpSmsProvider, SmtpEmailProvider, TokenBucket, sms_session
 from .settings import NotificationsSettings
 from .store import INDEXES, NotificationStore
 from .templates import Templates

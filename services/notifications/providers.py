@@ -1,5 +1,5 @@
-"""Provider adapters: e-mail over SMTP, SMS over a provider's HTTP API or into a local file,
-and a per-provider rate limit."""
+"""Provider adapters (the ``SmsProvider`` and ``EmailProvider`` ports of ``ports.py``): e-mail
+over SMTP, SMS over a provider's HTTP API or into a local file, and a per-provider rate limit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from email.message import EmailMessage
 from email.utils import formataddr, make_msgid
 from pathlib import Path
-from typing import Protocol
 
 import aiohttp
 
@@ -31,20 +30,6 @@ class TemporaryFailure(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-
-
-class SmsProvider(Protocol):
-    """Sends one SMS; ``reference`` (the notification id) lets the provider deduplicate retries."""
-
-    async def send_sms(self, *, to: str, sender: str, text: str, reference: str) -> str | None: ...
-
-
-class EmailProvider(Protocol):
-    """Sends one e-mail with a plain-text and an HTML part."""
-
-    async def send_email(
-        self, *, to: Sequence[str], sender_name: str, subject: str, text: str, html: str, reference: str
-    ) -> str | None: ...
 
 
 class TokenBucket:

@@ -23,7 +23,6 @@ from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact, Policy
 from .domain.records import (
-    AWAITING_CONTACT,
     EPOCH,
     TERMINAL,
     AuditEntry,
@@ -33,6 +32,8 @@ from .domain.records import (
     PendingFilter,
     Status,
     Waiting,
+    audit_entry,
+    waiting_entry,
 )
 
 CONTACTS = "contacts"
@@ -246,27 +247,6 @@ def _to_waiting(doc: Document) -> Waiting:
     return Waiting(doc["_id"], to_draft(message), message.get("scheduled_at"), doc["until"], doc["created_at"])
 
 
-def _to_audit_entry(doc: Document) -> AuditEntry:
-    return AuditEntry(
-        id=doc["_id"],
-        office=doc["office"],
-        cause_id=doc["cause_id"],
-        cause_type=doc.get("cause_type"),
-        subject=doc.get("subject"),
-        request_id=doc.get("request_id"),
-        template=doc["template"],
-        channel=doc["channel"],
-        recipient=doc["recipient"],
-        to=doc.get("recipient_masked"),
-        status=doc["status"],
-        reason=doc.get("reason"),
-        sms_segments=doc.get("segments"),
-        send_at=doc.get("send_at"),
-        created_at=doc["created_at"],
-        outcome_at=doc.get("outcome_at"),
-    )
-
-
 def _pending_query(which: PendingFilter) -> Document:
     query: Document = {"office": which.office}
     for name in ("request_id", "appointment_id", "tenant_ref", "template"):
@@ -387,26 +367,13 @@ class NotificationStore:
             await self.awaiting.insert_one(_waiting_document(waiting))
 
     async def audit_awaiting(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
-        """Messages waiting for their tenant's first contact (few at any time), shaped as entries
-        of the log: status ``awaiting_contact``, no channel yet, ``send_at`` the end of the wait."""
+        """Messages waiting for their tenant's first contact (few at any time), as log entries."""
         query: Document = {}
         if office:
             query["message.office"] = office
         if subject:
             query["$or"] = _subject_query(subject, "message.")
-        return [
-            _to_audit_entry(
-                {
-                    **d["message"],
-                    "_id": d["_id"],
-                    "channel": None,
-                    "status": AWAITING_CONTACT,
-                    "send_at": d["until"],
-                    "created_at": d["created_at"],
-                }
-            )
-            async for d in self.awaiting.find(query).limit(limit)
-        ]
+        return [waiting_entry(_to_waiting(d)) async for d in self.awaiting.find(query).limit(limit)]
 
     async def awaiting_for(self, office: str, tenant_ref: str) -> list[Waiting]:
         return [_to_waiting(d) for d in await self._awaiting(_key(office, tenant_ref))]
@@ -583,4 +550,4 @@ class NotificationStore:
             query["$or"] = _subject_query(subject)
         projection = {"text": 0, "html": 0, "context": 0}
         cursor = self.notifications.find(query, projection).sort("created_at", 1).limit(limit)
-        return [_to_audit_entry(d) async for d in cursor]
+        return [audit_entry(to_message(d)) async for d in cursor]

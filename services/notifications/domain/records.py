@@ -152,6 +152,57 @@ class AuditEntry:
     outcome_at: datetime | None
 
 
+def audit_entry(message: Message) -> AuditEntry:
+    draft = message.draft
+    return AuditEntry(
+        id=message.id,
+        office=draft.office,
+        cause_id=draft.cause_id,
+        cause_type=draft.cause_type or None,
+        subject=draft.subject or None,
+        request_id=draft.request_id,
+        template=draft.template,
+        channel=message.channel.value,
+        recipient=draft.recipient.value,
+        to=message.recipient_masked,
+        status=message.status.value,
+        reason=message.reason,
+        sms_segments=message.segments,
+        send_at=message.send_at,
+        created_at=message.created_at,
+        outcome_at=message.outcome_at,
+    )
+
+
+def waiting_entry(waiting: Waiting) -> AuditEntry:
+    """A message waiting for its tenant's first contact, as an entry of the log: status
+    ``awaiting_contact``, no channel yet, ``send_at`` the end of the wait."""
+    draft = waiting.draft
+    return AuditEntry(
+        id=waiting.key,
+        office=draft.office,
+        cause_id=draft.cause_id,
+        cause_type=draft.cause_type or None,
+        subject=draft.subject or None,
+        request_id=draft.request_id,
+        template=draft.template,
+        channel=None,
+        recipient=draft.recipient.value,
+        to=None,
+        status=AWAITING_CONTACT,
+        reason=None,
+        sms_segments=None,
+        send_at=waiting.until,
+        created_at=waiting.created_at,
+        outcome_at=None,
+    )
+
+
+def about(draft: Draft, subject: str) -> bool:
+    """Whether a message is about ``subject`` (its subject, request or tenant)."""
+    return subject in (draft.subject, draft.request_id, draft.tenant_ref)
+
+
 @dataclass(frozen=True)
 class ContactRef:
     """A tenant a phone number belongs to."""

@@ -1,0 +1,299 @@
+"""One contract for the notifications store ports, run against the MongoDB store (the local
+FerretDB) and its in-memory twin, so use-case tests on the twin stand for the real store."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from services.notifications.domain.messages import AppointmentInfo, RequestInfo
+from services.notifications.domain.policy import Contact, Policy
+from services.notifications.domain.records import (
+    AWAITING_CONTACT,
+    ContactRef,
+    Draft,
+    Message,
+    PendingFilter,
+    Status,
+    Waiting,
+)
+from services.notifications.ports import NotificationStore
+from services.notifications.store import INDEXES
+from services.notifications.store import NotificationStore as MongoNotificationStore
+from services.notifications.store_memory import MemoryNotificationStore
+from shared.events import Channel, PreferredChannel, Recipient
+from shared.store import ensure_indexes, make_client
+from tests.conftest import MONGO
+
+#: the store keeps milliseconds: the contract's times have no finer part
+NOW = datetime(2026, 11, 27, 9, 0, 0, 123000, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[NotificationStore]:
+    if request.param == "memory":
+        yield MemoryNotificationStore()
+        return
+    client = make_client(MONGO)
+    name = f"contract_{uuid.uuid4().hex[:10]}_notifications"
+    try:
+        await ensure_indexes(client[name], INDEXES)
+        yield MongoNotificationStore(client[name])
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def draft(cause: str = "c-1", template: str = "request_opened", **values: object) -> Draft:
+    base = Draft(
+        office="demo-nord",
+        cause_id=cause,
+        cause_type="request.opened",
+        cause_time=NOW - timedelta(minutes=1),
+        subject="REQ-1",
+        tenant_ref="T-1",
+        request_id="REQ-1",
+        appointment_id=None,
+        template=template,
+        recipient=Recipient.TENANT,
+        policy=Policy.PREFERRED,
+        context={"office_name": "Office Nord", "urgent": False},
+        urgent=False,
+    )
+    return replace(base, **values)  # type: ignore[arg-type]
+
+
+def message(nid: str = "n-1", status: Status = Status.PENDING, **values: object) -> Message:
+    base = Message(
+        id=nid,
+        draft=draft(cause=f"cause-{nid}"),
+        channel=Channel.SMS,
+        status=status,
+        send_at=NOW,
+        created_at=NOW,
+        fallbacks=(Channel.EMAIL,),
+        text="Bonjour",
+        segments=1,
+        encoding="GSM-7",
+    )
+    return replace(base, **values)  # type: ignore[arg-type]
+
+
+# --- the notifications log ------------------------------------------------------------------------
+
+
+async def test_a_message_is_recorded_once_and_read_back_whole(store: NotificationStore) -> None:
+    original = message(defer_reason="quiet_hours", subject_line=None)
+    assert await store.insert(original) is True
+    assert await store.insert(original) is False
+    # another id for the same (cause, template, channel): still the same message
+    assert await store.insert(replace(original, id="n-other")) is False
+    assert await store.get("n-1") == original
+    assert await store.get("n-other") is None
+    many = await asyncio.gather(*(store.insert(message(f"m-{n}")) for n in range(5)))
+    assert many == [True] * 5
+
+
+async def test_one_claim_wins_and_an_expired_lease_is_taken_over_once(store: NotificationStore) -> None:
+    await store.insert(message("n-1"))
+    await store.insert(message("n-later", send_at=NOW + timedelta(hours=1)))
+    assert await store.claim("n-later", NOW, LEASE) is None  # not due
+    assert await store.claim("n-missing", NOW, LEASE) is None
+    wins = await asyncio.gather(*(store.claim("n-1", NOW, LEASE) for _ in range(4)))
+    [won] = [w for w in wins if w is not None]
+    assert (won.status, won.attempts, won.lease_until) == (Status.SENDING, 1, NOW + LEASE)
+    assert await store.claim("n-1", NOW + timedelta(seconds=10), LEASE) is None  # held
+    later = NOW + LEASE + timedelta(seconds=1)
+    wins = await asyncio.gather(*(store.claim("n-1", later, LEASE) for _ in range(4)))
+    [again] = [w for w in wins if w is not None]
+    assert again.attempts == 2
+    # the first holder's outcome no longer counts, the second's does
+    assert await store.finish("n-1", 1, Status.SENT, later) is False
+    assert await store.finish("n-1", 2, Status.SENT, later, published=True, provider_id="p-1") is True
+    assert await store.finish("n-1", 2, Status.SENT, later) is False
+    done = await store.get("n-1")
+    assert done is not None and (done.status, done.outcome_at, done.published) == (Status.SENT, later, True)
+    assert done.provider_id == "p-1"
+
+
+async def test_due_messages_released_retries_and_the_deferred_backlog(store: NotificationStore) -> None:
+    await store.insert(message("n-due"))
+    await store.insert(message("n-deferred", send_at=NOW + timedelta(hours=2)))
+    await store.insert(message("n-sent", status=Status.SENT))
+    assert await store.due(NOW, 10) == ["n-due"]
+    assert await store.deferred_backlog(NOW) == 1
+    claimed = await store.claim("n-due", NOW, LEASE)
+    assert claimed is not None
+    assert await store.due(NOW, 10) == []  # held by its lease
+    retry_at = NOW + timedelta(minutes=1)
+    await store.release("n-due", retry_at, "HTTP 503")
+    released = await store.get("n-due")
+    assert released is not None
+    assert (released.status, released.send_at, released.last_error) == (Status.PENDING, retry_at, "HTTP 503")
+    assert await store.deferred_backlog(NOW) == 2
+    assert await store.due(retry_at, 10) == ["n-due"]
+    assert await store.due(NOW + timedelta(hours=3), 1) in (["n-due"], ["n-deferred"])
+
+
+async def test_outcomes_not_yet_published_are_listed_until_marked(store: NotificationStore) -> None:
+    await store.insert(message("n-1", status=Status.SUPPRESSED, reason="stale", outcome_at=NOW, published=False))
+    await store.insert(message("n-2", status=Status.SENDING, attempts=1))
+    await store.finish("n-2", 1, Status.FAILED, NOW, published=False, reason="HTTP 400")
+    unpublished = {m.id: m for m in await store.unpublished(10)}
+    assert set(unpublished) == {"n-1", "n-2"}
+    assert unpublished["n-2"].reason == "HTTP 400" and unpublished["n-2"].status is Status.FAILED
+    await store.mark_published("n-1", Status.SENT)  # not its status: nothing changes
+    await store.mark_published("n-2", Status.FAILED)
+    assert [m.id for m in await store.unpublished(10)] == ["n-1"]
+
+
+async def test_a_receipt_changes_a_sent_message_only(store: NotificationStore) -> None:
+    await store.insert(message("n-sent", status=Status.SENT, published=True))
+    await store.insert(message("n-sending", status=Status.SENDING))
+    failed = await store.receipt("n-sent", Status.FAILED, NOW, "unreachable")
+    assert failed is not None
+    assert (failed.status, failed.reason, failed.published, failed.outcome_at) == (
+        Status.FAILED,
+        "unreachable",
+        False,
+        NOW,
+    )
+    assert failed.fallbacks == (Channel.EMAIL,)
+    assert await store.receipt("n-sending", Status.DELIVERED, NOW, None) is None
+    assert await store.receipt("n-missing", Status.DELIVERED, NOW, None) is None
+
+
+async def test_pending_messages_are_cancelled_by_filter(store: NotificationStore) -> None:
+    reminder = "appointment_reminder"
+    old = message("n-old", draft=draft("c-old", reminder, appointment_id="A-1"))
+    new = message("n-new", draft=draft("c-new", reminder, appointment_id="A-1"))
+    other = message("n-other", draft=draft("c-other", reminder, appointment_id="A-2"))
+    sent = message("n-sent", status=Status.SENT, draft=draft("c-sent", reminder, appointment_id="A-1"))
+    for m in (old, new, other, sent):
+        await store.insert(m)
+    which = PendingFilter("demo-nord", "REQ-1", "A-1", template=reminder, except_cause="c-new")
+    [cancelled] = await store.cancel_pending(which, "cancelled", NOW)
+    assert (cancelled.id, cancelled.status, cancelled.reason, cancelled.published) == (
+        "n-old",
+        Status.SUPPRESSED,
+        "cancelled",
+        False,
+    )
+    assert await store.cancel_pending(which, "cancelled", NOW) == []
+    by_tenant = await store.cancel_pending(PendingFilter("demo-nord", tenant_ref="T-1"), "erased", NOW)
+    assert sorted(m.id for m in by_tenant) == ["n-new", "n-other"]
+
+
+async def test_the_audit_list_and_the_erasure_mask(store: NotificationStore) -> None:
+    first = message("n-1", created_at=NOW, recipient_masked="+33 6 •• •• •• 78", status=Status.SENT)
+    second = message("n-2", created_at=NOW + timedelta(seconds=1), draft=draft("c-2", subject="S-2", request_id=None))
+    elsewhere = message("n-3", draft=draft("c-3", office="demo-sud", tenant_ref="T-9"))
+    for m in (second, first, elsewhere):
+        await store.insert(m)
+    entries = await store.audit("demo-nord", None, 10)
+    assert [e.id for e in entries] == ["n-1", "n-2"]
+    assert (entries[0].to, entries[0].status, entries[0].sms_segments, entries[0].channel) == (
+        "+33 6 •• •• •• 78",
+        "sent",
+        1,
+        "sms",
+    )
+    assert [e.id for e in await store.audit(None, "REQ-1", 10)] == ["n-1", "n-3"]
+    assert [e.id for e in await store.audit(None, "S-2", 10)] == ["n-2"]
+    assert [e.id for e in await store.audit(None, None, 1)] == ["n-1"]
+    await store.mask_log("demo-nord", "T-1")
+    masked = await store.get("n-1")
+    assert masked is not None
+    assert (masked.recipient_masked, masked.draft.tenant_ref, masked.text, masked.draft.context) == (
+        "effacé",
+        None,
+        None,
+        {},
+    )
+    kept = await store.get("n-3")
+    assert kept is not None and kept.draft.tenant_ref == "T-9"
+
+
+async def test_expired_claims_are_purged(store: NotificationStore) -> None:
+    await store.insert(message("n-1"))
+    await store.insert(message("n-2"))
+    await store.claim("n-1", NOW, LEASE)
+    await store.claim("n-2", NOW + timedelta(days=1), LEASE)
+    assert await store.purge_claims(NOW + timedelta(hours=1)) == 1
+    assert await store.purge_claims(NOW + timedelta(hours=1)) == 0
+
+
+# --- contacts, requests, waiting messages ----------------------------------------------------------
+
+
+async def test_contacts_follow_the_latest_fact_and_erasure_keeps_older_ones_out(store: NotificationStore) -> None:
+    assert await store.get_contact("demo-nord", "T-1") is None
+    assert await store.has_contact_record("demo-nord", "T-1") is False
+    # a consent alone is a record, not yet a contact
+    assert await store.update_consent("demo-nord", "T-1", Channel.SMS, False, NOW) is True
+    assert await store.has_contact_record("demo-nord", "T-1") is True
+    assert await store.get_contact("demo-nord", "T-1") is None
+    contact = {"phone": "+33612345678", "email": "l@example.org", "preferred": PreferredChannel.EMAIL}
+    assert await store.update_contact("demo-nord", "T-1", NOW, **contact) is True  # type: ignore[arg-type]
+    older = {"phone": "+33699999999", "email": None, "preferred": PreferredChannel.SMS}
+    assert await store.update_contact("demo-nord", "T-1", NOW - timedelta(hours=1), **older) is False  # type: ignore[arg-type]
+    assert await store.update_consent("demo-nord", "T-1", Channel.SMS, True, NOW - timedelta(hours=1)) is False
+    assert await store.get_contact("demo-nord", "T-1") == Contact(
+        phone="+33612345678", email="l@example.org", preferred=PreferredChannel.EMAIL, sms_consent=False
+    )
+    await store.update_contact("demo-sud", "T-7", NOW, **contact)  # type: ignore[arg-type]
+    assert sorted(await store.contacts_by_phone("+33612345678"), key=lambda c: c.office) == [
+        ContactRef("demo-nord", "T-1"),
+        ContactRef("demo-sud", "T-7"),
+    ]
+    await store.erase_contact("demo-nord", "T-1", NOW + timedelta(minutes=1))
+    assert await store.get_contact("demo-nord", "T-1") is None
+    assert await store.has_contact_record("demo-nord", "T-1") is True
+    assert await store.update_contact("demo-nord", "T-1", NOW, **contact) is False  # type: ignore[arg-type]
+    assert await store.contacts_by_phone("+33612345678") == [ContactRef("demo-sud", "T-7")]
+
+
+async def test_request_details_merge_and_appointments_are_kept(store: NotificationStore) -> None:
+    assert await store.get_request("demo-nord", "REQ-1") is None
+    await store.save_request("demo-nord", "REQ-1", RequestInfo(contractor="Plomberie Martin"))
+    await store.save_request("demo-nord", "REQ-1", RequestInfo("T-1", "repair", "U2"))
+    await asyncio.gather(
+        *(store.save_request("demo-nord", f"R-{n}", RequestInfo(tenant_ref=f"T-{n}")) for n in range(3))
+    )
+    assert await store.get_request("demo-nord", "REQ-1") == RequestInfo("T-1", "repair", "U2", "Plomberie Martin")
+    assert await store.get_request("demo-nord", "R-2") == RequestInfo(tenant_ref="T-2")
+    slot = AppointmentInfo(NOW, NOW + timedelta(hours=2), "Plomberie Martin")
+    await store.save_appointment("demo-nord", "REQ-1", "A-1", slot)
+    await store.save_appointment("demo-nord", "REQ-1", "A-1", replace(slot, contractor=None))
+    assert await store.get_appointment("demo-nord", "REQ-1", "A-1") == replace(slot, contractor=None)
+    assert await store.get_appointment("demo-nord", "REQ-1", "A-2") is None
+
+
+async def test_messages_wait_for_a_first_contact_once(store: NotificationStore) -> None:
+    until = NOW + timedelta(minutes=2)
+    waiting = Waiting("w-1", draft(), NOW + timedelta(days=1), until, NOW)
+    await store.await_contact(waiting)
+    await store.await_contact(replace(waiting, until=until + timedelta(hours=1)))  # once only
+    await store.await_contact(Waiting("w-2", draft("c-2", tenant_ref="T-2", subject="S-2"), None, until, NOW))
+    assert await store.awaiting_for("demo-nord", "T-1") == [waiting]
+    assert await store.awaiting_for("demo-sud", "T-1") == []
+    assert await store.awaiting_due(NOW, 10) == []
+    assert sorted(w.key for w in await store.awaiting_due(until, 10)) == ["w-1", "w-2"]
+    [entry] = await store.audit_awaiting("demo-nord", "T-2", 10)
+    assert (entry.id, entry.status, entry.channel, entry.send_at, entry.to) == (
+        "w-2",
+        AWAITING_CONTACT,
+        None,
+        until,
+        None,
+    )
+    assert len(await store.audit_awaiting(None, None, 1)) == 1
+    await store.forget_awaiting("w-1")
+    assert await store.awaiting_for("demo-nord", "T-1") == []
