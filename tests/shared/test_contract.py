@@ -11,12 +11,16 @@ import pytest
 
 from shared.events import (
     CONTENT_TYPE,
+    EVENT_CLASSES,
     EVENT_TYPES,
     InvalidEvent,
     RequestOpened,
     from_record,
+    full_type,
     parse_event,
+    short_type,
     to_record,
+    type_name,
 )
 from tests.support.samples import SAMPLES, sample
 
@@ -288,3 +292,24 @@ def test_a_copy_of_a_sample_is_not_the_same_event_id() -> None:
     first, second = sample("repair.done"), sample("repair.done")
     assert first["id"] != second["id"]
     assert copy.deepcopy(first) == first
+
+
+def test_one_registry_builds_the_lookup_table_and_the_union() -> None:
+    assert len(EVENT_CLASSES) == 24 == len(set(EVENT_CLASSES))
+    assert list(EVENT_TYPES.values()) == list(EVENT_CLASSES)
+    assert [type_name(cls) for cls in EVENT_CLASSES] == list(EVENT_TYPES)
+    for kind in SAMPLES:  # every registered class is reachable through parse_event's union
+        assert type(parse_event(json.dumps(sample(kind)))) is EVENT_TYPES[full_type(kind)]
+
+
+def test_short_and_full_type_names_convert_both_ways() -> None:
+    assert short_type("fr.canopee.repair.done.v1") == "repair.done"
+    assert full_type("repair.done") == "fr.canopee.repair.done.v1"
+    assert full_type("repair.done", version=2) == "fr.canopee.repair.done.v2"
+    assert {full_type(short_type(name)) for name in EVENT_TYPES} == set(EVENT_TYPES)
+
+
+def test_a_record_may_carry_the_json_already_serialized() -> None:
+    event = parse_event(EXAMPLE)
+    key, value, headers = to_record(event, EXAMPLE.encode())
+    assert (key, value, headers) == (b"REQ-2026-000042", EXAMPLE.encode(), [("content-type", CONTENT_TYPE.encode())])
