@@ -184,11 +184,17 @@ class MemoryFeedbackStore:
 
     # --- answers -------------------------------------------------------------------------------
 
+    def _add_answer(self, answer_id: str, answer: Answer | CampaignAnswer) -> bool:
+        if answer_id in self.answers:
+            return False
+        self.answers[answer_id] = answer
+        return True
+
     async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
-        return self.answers.setdefault(answer_id, answer) is answer
+        return self._add_answer(answer_id, answer)
 
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
-        return self.answers.setdefault(answer_id, answer) is answer
+        return self._add_answer(answer_id, answer)
 
     async def add_unparsed(self, reply: UnparsedReply) -> None:
         self.unparsed.setdefault(reply.id, reply)
@@ -203,7 +209,10 @@ class MemoryFeedbackStore:
     # --- alerts --------------------------------------------------------------------------------
 
     async def add_alert(self, alert: Alert) -> bool:
-        return self.alert_records.setdefault(alert.id, alert) is alert
+        if alert.id in self.alert_records:
+            return False
+        self.alert_records[alert.id] = alert
+        return True
 
     async def alert(self, alert_id: str) -> Alert | None:
         return self.alert_records.get(alert_id)

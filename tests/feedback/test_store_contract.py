@@ -1,0 +1,295 @@
+"""The feedback store contract: every port of ``ports.FeedbackStore``, run against the in-memory
+twin (``store_memory``) and the real store (the local FerretDB), so the twin cannot drift."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import pytest_asyncio
+
+from services.feedback.domain import (
+    ANONYMOUS,
+    Alert,
+    Answer,
+    Campaign,
+    CampaignAnswer,
+    CampaignScores,
+    CampaignStatus,
+    Link,
+    OfficeCounts,
+    Questions,
+    RequestNote,
+    Selection,
+    Survey,
+    TenantContact,
+    TenantState,
+    UnparsedReply,
+    survey_id_for,
+)
+from services.feedback.ports import FeedbackStore
+from services.feedback.store import INDEXES, FeedbackMongoStore
+from services.feedback.store_memory import MemoryFeedbackStore
+from shared.events import Axis
+from shared.store import ensure_indexes, make_client
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+NORD = "demo-nord"
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def store(request: pytest.FixtureRequest) -> AsyncIterator[FeedbackStore]:
+    if request.param == "memory":
+        yield MemoryFeedbackStore()
+        return
+    infra = request.getfixturevalue("infra")
+    client = make_client(infra["mongo"])
+    name = f"t{uuid.uuid4().hex[:10]}_feedback_contract"
+    try:
+        db = client[name]
+        await ensure_indexes(db, INDEXES)
+        yield FeedbackMongoStore(db)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+def survey(sid: str, tenant: str = "T-1", at: datetime = T0, **fields: object) -> Survey:
+    base: dict[str, object] = {
+        "id": sid,
+        "office": NORD,
+        "tenant_ref": tenant,
+        "created_at": at,
+        "expires_at": at + timedelta(days=14),
+        "request_id": f"REQ-{sid}",
+        "invited_at": at,
+        "invited": True,
+        "reminder_due_at": at + timedelta(days=3),
+        "pending_reminder": True,
+    }
+    return Survey(**(base | fields))  # type: ignore[arg-type]
+
+
+def campaign(cid: str = "CMP-1", at: datetime = T0, **fields: object) -> Campaign:
+    base: dict[str, object] = {
+        "id": cid,
+        "title": "Enquête",
+        "offices": (NORD, "demo-sud"),
+        "selection": Selection.CONSENTED,
+        "closes_at": at + timedelta(days=30),
+        "questions": Questions(axes=(Axis.KEYS, Axis.TEAM), nps=False),
+        "status": CampaignStatus.DRAFT,
+        "created_at": at,
+        "created_by": "admin",
+    }
+    return Campaign(**(base | fields))  # type: ignore[arg-type]
+
+
+def alert(aid: str, at: datetime = T0, office: str = NORD, tenant: str = "T-1") -> Alert:
+    return Alert(
+        id=aid,
+        office=office,
+        tenant_ref=tenant,
+        score=1,
+        follow_up_due_at=at + timedelta(hours=48),
+        created_at=at,
+        request_id="REQ-1",
+        comment="appelez-moi",
+    )
+
+
+# --- requests and surveys -------------------------------------------------------------------------
+
+
+async def test_a_request_wants_its_survey_once_tenant_and_end_are_known_in_any_order(store: FeedbackStore) -> None:
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(trigger=True, repaired=True))
+    assert ctx.request.tenant_ref is None and ctx.request.trigger and not ctx.request.wants_survey
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(tenant_ref="T-1", opened_at=T0))
+    assert ctx.request.wants_survey and ctx.existing is None
+    assert ctx.tenant == TenantState() and ctx.last_survey_at is None
+    ctx = await store.survey_context(NORD, "REQ-2", RequestNote(tenant_ref="T-2", opened_at=T0))
+    assert not ctx.request.wants_survey and not ctx.request.trigger
+
+
+async def test_the_context_holds_the_existing_survey_the_tenant_and_the_last_survey_after_a_request(
+    store: FeedbackStore,
+) -> None:
+    await store.set_consent(NORD, "T-1", "sms", False)
+    earlier = survey("SRV-OLD", at=T0 - timedelta(days=3))
+    assert await store.create_survey(earlier, 1) == (earlier, True)
+    await store.add_campaign_surveys([survey("SRC-1", at=T0 - timedelta(days=1), request_id=None, campaign_id="C")])
+    await store.survey_context(NORD, "REQ-9", RequestNote(tenant_ref="T-1", opened_at=T0))
+    ctx = await store.survey_context(NORD, "REQ-9", RequestNote(trigger=True))
+    assert ctx.existing is None
+    assert ctx.tenant == TenantState(sms_consent=False)
+    assert ctx.last_survey_at == earlier.created_at  # the campaign's survey does not count
+    mine = survey(survey_id_for(NORD, "REQ-9"), at=T0, request_id="REQ-9")
+    assert await store.create_survey(mine, 2) == (mine, True)
+    again = await store.survey_context(NORD, "REQ-9", RequestNote(trigger=True))
+    assert again.existing == mine
+
+
+async def test_one_survey_per_tenant_and_week_and_one_per_id(store: FeedbackStore) -> None:
+    first = survey("SRV-1")
+    assert await store.create_survey(first, 7) == (first, True)
+    assert await store.create_survey(first, 7) == (first, False)  # a redelivery finds it
+    assert await store.create_survey(survey("SRV-2"), 7) is None  # the week is held
+    assert await store.create_survey(survey("SRV-3", tenant="T-OTHER"), 7) is not None
+    assert await store.survey("SRV-2") is None
+    assert await store.survey("SRV-1") == first
+
+
+async def test_links_resolve_by_token_hash_keep_the_first_and_can_be_dropped(store: FeedbackStore) -> None:
+    s = survey("SRV-1")
+    await store.create_survey(s, 1)
+    await store.add_links([Link("h1", "SRV-1", NORD, "T-1"), Link("h2", "SRV-1", NORD, "T-1")])
+    await store.add_links([Link("h1", "SRV-OTHER", NORD, "T-1")])
+    assert await store.survey_by_token_hash("h1") == s
+    assert await store.survey_by_token_hash("nope") is None
+    await store.drop_links(["h1"])
+    assert await store.survey_by_token_hash("h1") is None
+    assert await store.survey_by_token_hash("h2") == s
+
+
+async def test_reminders_due_claimed_once_and_survey_states(store: FeedbackStore) -> None:
+    await store.create_survey(survey("SRV-1"), 1)
+    await store.create_survey(survey("SRV-2", tenant="T-2", at=T0 + timedelta(days=1)), 1)
+    due = await store.reminders_due(T0 + timedelta(days=3))
+    assert [s.id for s in due] == ["SRV-1"]
+    assert await store.claim_reminders(["SRV-1"], T0) == {"SRV-1"}
+    assert await store.claim_reminders(["SRV-1", "SRV-2"], T0) == {"SRV-2"}
+    await store.stop_reminders(["SRV-1"])
+    assert await store.reminders_due(T0 + timedelta(days=5)) == [await store.survey("SRV-2")]
+    await store.mark_answered("SRV-2")
+    answered = await store.survey("SRV-2")
+    assert answered is not None and answered.answered and not answered.pending_reminder
+    assert await store.reminders_due(T0 + timedelta(days=5)) == []
+
+
+async def test_the_latest_open_survey_after_a_request_answers_an_sms(store: FeedbackStore) -> None:
+    older, newer = survey("SRV-1"), survey("SRV-2", at=T0 + timedelta(hours=1))
+    for s, week in ((older, 1), (newer, 2)):
+        await store.create_survey(s, week)
+    await store.add_campaign_surveys([survey("SRC-1", at=T0 + timedelta(hours=2), request_id=None, campaign_id="C")])
+    assert await store.latest_open_survey(NORD, "T-1", T0 + timedelta(days=1)) == newer
+    await store.mark_answered("SRV-2")
+    assert await store.latest_open_survey(NORD, "T-1", T0 + timedelta(days=1)) == older
+    assert await store.latest_open_survey(NORD, "T-1", T0 + timedelta(days=15)) is None
+    assert await store.latest_open_survey("demo-sud", "T-1", T0) is None
+
+
+# --- tenants --------------------------------------------------------------------------------------
+
+
+async def test_tenant_state_from_consent_and_contact_events(store: FeedbackStore) -> None:
+    assert await store.tenant(NORD, "T-1") == TenantState()
+    await store.set_contact(NORD, "T-1", TenantContact(preferred_none=False, has_phone=True, has_email=False))
+    await store.set_consent(NORD, "T-1", "email", False)
+    await store.set_contact("demo-sud", "T-9", TenantContact(preferred_none=True, has_phone=False, has_email=True))
+    expected = TenantState(email_consent=False, has_phone=True)
+    assert await store.tenant(NORD, "T-1") == expected
+    assert await store.tenants_of(NORD) == {"T-1": expected}
+
+
+async def test_tenants_with_a_request_opened_in_a_period(store: FeedbackStore) -> None:
+    for rid, tenant, at in (("R1", "T-1", T0), ("R2", "T-2", T0 + timedelta(days=1)), ("R3", "T-3", T0 - timedelta(1))):
+        await store.survey_context(NORD, rid, RequestNote(tenant_ref=tenant, opened_at=at))
+    await store.survey_context(NORD, "R4", RequestNote(trigger=True))  # no tenant, no opening
+    assert await store.tenants_with_requests(NORD, T0, T0 + timedelta(days=1)) == {"T-1"}
+    assert await store.tenants_with_requests("demo-sud", T0, T0 + timedelta(days=9)) == set()
+
+
+async def test_erasure_keeps_scores_and_removes_what_identifies_the_tenant(store: FeedbackStore) -> None:
+    await store.survey_context(NORD, "R1", RequestNote(tenant_ref="T-1", opened_at=T0))
+    await store.create_survey(survey("SRV-1"), 1)
+    await store.add_links([Link("h1", "SRV-1", NORD, "T-1")])
+    answer = Answer(NORD, "T-1", 1, "sms", survey_id="SRV-1", comment="06 12 34 56 78")
+    assert await store.add_answer("survey|SRV-1", answer, T0)
+    assert await store.add_alert(alert("ALR-1"))
+    await store.add_unparsed(UnparsedReply("EV-1", NORD, "T-1", "bof", "no_score", T0))
+    await store.add_alert(alert("ALR-2", tenant="T-2"))
+    await store.erase_tenant(NORD, "T-1")
+    assert (await store.tenant(NORD, "T-1")).erased
+    assert await store.survey_by_token_hash("h1") is None
+    erased = await store.survey("SRV-1")
+    assert erased is not None and erased.tenant_ref == ANONYMOUS and not erased.pending_reminder
+    kept = await store.alert("ALR-1")
+    assert kept is not None and kept.tenant_ref == ANONYMOUS and kept.comment is None and kept.score == 1
+    other = await store.alert("ALR-2")
+    assert other is not None and other.comment == "appelez-moi"
+    assert await store.tenants_with_requests(NORD, T0, T0 + timedelta(1)) == {ANONYMOUS}
+    assert not await store.add_answer("survey|SRV-1", answer, T0)  # the score is still there
+
+
+# --- answers and alerts ---------------------------------------------------------------------------
+
+
+async def test_the_first_answer_wins_and_campaign_scores_are_read_back(store: FeedbackStore) -> None:
+    assert await store.add_answer("survey|SRV-1", Answer(NORD, "T-1", 4, "web", survey_id="SRV-1"), T0)
+    assert not await store.add_answer("survey|SRV-1", Answer(NORD, "T-1", 1, "sms", survey_id="SRV-1"), T0)
+    first = CampaignAnswer(NORD, "T-1", "CMP-1", "SRC-1", {"keys": 5, "team": 3}, nps=9)
+    assert await store.add_campaign_answer("survey|SRC-1", first, T0)
+    assert not await store.add_campaign_answer("survey|SRC-1", first, T0)
+    await store.add_campaign_answer("survey|SRC-2", CampaignAnswer("demo-sud", "T-2", "CMP-1", "SRC-2", {}), T0)
+    await store.add_campaign_answer("survey|SRC-3", CampaignAnswer(NORD, "T-3", "CMP-2", "SRC-3", {"keys": 1}), T0)
+    scores = sorted(await store.campaign_scores("CMP-1"), key=lambda s: s.office)
+    assert scores == [CampaignScores("demo-nord", {"keys": 5, "team": 3}, 9), CampaignScores("demo-sud", {}, None)]
+
+
+async def test_alerts_once_per_answer_listed_oldest_first_and_acknowledged(store: FeedbackStore) -> None:
+    assert await store.add_alert(alert("ALR-2", T0 + timedelta(minutes=1)))
+    assert await store.add_alert(alert("ALR-1", T0))
+    assert await store.add_alert(alert("ALR-3", T0 + timedelta(seconds=30), office="demo-sud"))
+    assert not await store.add_alert(alert("ALR-1", T0 + timedelta(hours=1)))
+    assert [a.id for a in await store.alerts(NORD, open_only=True)] == ["ALR-1", "ALR-2"]
+    assert [a.id for a in await store.alerts(None, open_only=True, limit=2)] == ["ALR-1", "ALR-3"]
+    assert await store.open_alert_counts() == {NORD: 2, "demo-sud": 1}
+    await store.acknowledge("ALR-1", T0 + timedelta(hours=2))
+    acked = await store.alert("ALR-1")
+    assert acked == replace(alert("ALR-1", T0), open=False, acknowledged_at=T0 + timedelta(hours=2))
+    assert [a.id for a in await store.alerts(NORD, open_only=True)] == ["ALR-2"]
+    assert [a.id for a in await store.alerts(NORD, open_only=False)] == ["ALR-1", "ALR-2"]
+    assert await store.open_alert_counts() == {NORD: 1, "demo-sud": 1}
+    assert await store.alert("ALR-404") is None
+
+
+# --- campaigns ------------------------------------------------------------------------------------
+
+
+async def test_campaigns_are_stored_listed_and_change_state(store: FeedbackStore) -> None:
+    second, first = campaign("CMP-2", T0 + timedelta(hours=1)), campaign("CMP-1", T0)
+    await store.add_campaign(second)
+    await store.add_campaign(first)
+    assert await store.campaign("CMP-1") == first
+    assert [c.id for c in await store.campaigns()] == ["CMP-1", "CMP-2"]
+    await store.set_campaign_state("CMP-1", CampaignStatus.OPEN, targeted=3, opened_at=T0)
+    await store.set_campaign_state("CMP-1", CampaignStatus.OPEN, targeted=4)
+    opened = await store.campaign("CMP-1")
+    assert opened is not None
+    assert (opened.status, opened.targeted, opened.opened_at, opened.closed_at) == (CampaignStatus.OPEN, 4, T0, None)
+    assert [c.id for c in await store.campaigns(CampaignStatus.OPEN)] == ["CMP-1"]
+    assert await store.campaign("CMP-404") is None
+
+
+async def test_campaign_surveys_once_each_paced_and_counted(store: FeedbackStore) -> None:
+    def sent(sid: str, office: str = NORD) -> Survey:
+        return Survey(sid, office, f"T-{sid}", T0, T0 + timedelta(days=30), campaign_id="CMP-1")
+
+    batch = [sent("SRC-1"), sent("SRC-2"), sent("SRC-3", "demo-sud")]
+    assert await store.add_campaign_surveys(batch) == 3
+    assert await store.add_campaign_surveys([*batch, sent("SRC-4")]) == 1
+    first = await store.uninvited("CMP-1", 3)
+    assert len(first) == 3 and all(not s.invited for s in first)
+    await store.mark_invited([s.id for s in first], T0, T0 + timedelta(days=3))
+    left = await store.uninvited("CMP-1", 10)
+    assert len(left) == 1
+    invited = await store.survey(first[0].id)
+    assert invited is not None and invited.invited and invited.pending_reminder and invited.invited_at == T0
+    counts = await store.campaign_counts("CMP-1")
+    assert sum(c.targeted for c in counts.values()) == 4 and sum(c.invited for c in counts.values()) == 3
+    assert set(counts) == {NORD, "demo-sud"}
+    assert counts["demo-sud"] == OfficeCounts(1, int("SRC-3" in {s.id for s in first}))
+    assert await store.campaign_counts("CMP-404") == {}

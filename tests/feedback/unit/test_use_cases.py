@@ -1,0 +1,156 @@
+"""The feedback use cases on the in-memory twins (store and outbox): fast checks of the paths the
+integration tests drive through Kafka and the real store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from prometheus_client import CollectorRegistry
+
+from services.feedback.domain import PageOutcome, invitation_id, survey_id_for, token_hash, token_of_url
+from services.feedback.handlers import CONSUMED_TYPES, HANDLERS, answers, apply, reminders
+from services.feedback.metrics import FeedbackMetrics
+from services.feedback.ports import Deps
+from services.feedback.store_memory import MemoryFeedbackStore
+from shared.events import CloudEvent, full_type
+from shared.outbox import MemoryOutboxStore, Outbox
+from tests.feedback.support import ManualClock, event
+
+T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
+URL = "https://avis.example"
+
+
+class Publisher:
+    def __init__(self) -> None:
+        self.published: list[CloudEvent] = []
+        self.fail = False
+
+    async def publish(self, events: Iterable[CloudEvent]) -> None:
+        if self.fail:
+            raise ConnectionError("broker unreachable")
+        self.published.extend(events)
+
+    def of(self, short: str) -> list[CloudEvent]:
+        return [e for e in self.published if e.type == full_type(short)]
+
+
+class World:
+    def __init__(self) -> None:
+        self.clock = ManualClock(T0 + timedelta(hours=2))
+        self.store = MemoryFeedbackStore()
+        self.outbox = MemoryOutboxStore()
+        self.publisher = Publisher()
+        self.deps = Deps(
+            store=self.store,
+            outbox=Outbox(self.outbox, self.publisher, self.clock),
+            metrics=FeedbackMetrics.create(CollectorRegistry()),
+            clock=self.clock,
+            url_base=URL,
+        )
+
+    def count(self, outcome: str) -> float:
+        value: float = self.deps.metrics.surveys.labels("demo-nord", outcome)._value.get()
+        return value
+
+
+def repair(rid: str, tenant: str) -> list[CloudEvent]:
+    return [
+        event("request.opened", rid, T0, request_id=rid, tenant_ref=tenant),
+        event("repair.done", rid, T0 + timedelta(hours=1), request_id=rid),
+    ]
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+def test_the_table_covers_every_consumed_type() -> None:
+    assert set(HANDLERS) == {
+        "request.opened",
+        "repair.done",
+        "request.closed",
+        "tenant.consent_changed",
+        "tenant.contact_updated",
+        "tenant.erased",
+        "satisfaction.rated",
+        "campaign.answered",
+        "sms.replied",
+    }
+    assert [full_type(t) for t in HANDLERS] == CONSUMED_TYPES
+
+
+async def test_repair_done_sends_one_survey_whose_link_resolves_and_whose_body_is_dropped(world: World) -> None:
+    events = repair("REQ-1", "T-1")
+    await apply(world.deps, events)
+    await apply(world.deps, [*events, event("request.closed", "REQ-1", T0, request_id="REQ-1")])
+    [sent] = world.publisher.of("survey.requested")
+    survey_id = survey_id_for("demo-nord", "REQ-1")
+    assert sent.subject == survey_id and sent.data.reminder is False  # type: ignore[attr-defined]
+    token = token_of_url(str(sent.data.url))  # type: ignore[attr-defined]
+    found = await world.store.survey_by_token_hash(token_hash(token))
+    assert found is not None and found.id == survey_id
+    # published: the outbox keeps the id, not the event (the token's plaintext)
+    assert await world.outbox.lookup([sent.id]) == {sent.id: None}
+    assert world.count("sent") == 1
+
+
+async def test_a_redelivery_after_a_failed_publish_sends_the_recorded_link(world: World) -> None:
+    events = repair("REQ-1", "T-1")
+    world.publisher.fail = True
+    with pytest.raises(ConnectionError):
+        await apply(world.deps, events)
+    event_id = invitation_id(survey_id_for("demo-nord", "REQ-1"), reminder=False)
+    recorded = (await world.outbox.lookup([event_id]))[event_id]
+    assert recorded is not None
+    world.publisher.fail = False
+    await apply(world.deps, events)
+    assert world.publisher.published == [recorded]
+
+
+async def test_cap_and_consent_are_counted_not_sent(world: World) -> None:
+    withdrawn = [
+        event("tenant.consent_changed", "T-NO", T0, tenant_ref="T-NO", channel=ch, granted=False, via="office")
+        for ch in ("sms", "email")
+    ]
+    await apply(world.deps, withdrawn + repair("REQ-1", "T-1") + repair("REQ-2", "T-1") + repair("REQ-3", "T-NO"))
+    assert [e.data.request_id for e in world.publisher.of("survey.requested")] == ["REQ-1"]  # type: ignore[attr-defined]
+    assert (world.count("sent"), world.count("capped"), world.count("no_consent")) == (1, 1, 1)
+
+
+async def test_one_reminder_with_a_fresh_link_after_three_days(world: World) -> None:
+    await apply(world.deps, repair("REQ-1", "T-1"))
+    world.clock.now += timedelta(days=3, minutes=1)
+    await reminders.sweep(world.deps)
+    await reminders.sweep(world.deps)
+    first, reminder = world.publisher.of("survey.requested")
+    assert reminder.subject == first.subject and reminder.data.reminder is True  # type: ignore[attr-defined]
+    assert reminder.data.url != first.data.url  # type: ignore[attr-defined]
+    outcome, _ = await answers.open_survey(world.deps, token_of_url(str(reminder.data.url)))  # type: ignore[attr-defined]
+    assert outcome is PageOutcome.OPEN
+
+
+async def test_sms_and_page_answers_once_and_a_detractor_raises_one_alert(world: World) -> None:
+    await apply(world.deps, repair("REQ-1", "T-1") + repair("REQ-2", "T-2"))
+    tokens = {e.data.tenant_ref: token_of_url(str(e.data.url)) for e in world.publisher.of("survey.requested")}  # type: ignore[attr-defined]
+    replies = [
+        event("sms.replied", "T-1", T0, tenant_ref="T-1", text="1 toujours en panne, 06 12 34 56 78"),
+        event("sms.replied", "T-2", T0, tenant_ref="T-2", text="merci"),
+    ]
+    await apply(world.deps, replies + replies)
+    [rated] = world.publisher.of("satisfaction.rated")
+    assert rated.data.score == 1 and rated.data.channel.value == "sms"  # type: ignore[attr-defined]
+    [alert] = world.publisher.of("feedback.detractor_alert")
+    assert "06 12" not in str(alert.data.comment)  # type: ignore[attr-defined]
+    # "merci" has no score; the redelivered "1 …" finds its survey answered
+    assert sorted(u.reason for u in world.store.unparsed.values()) == ["no_open_survey", "no_score"]
+    # our own rating read back from the topic records nothing more
+    await apply(world.deps, [rated])
+    assert len(world.store.answers) == 1 and len(world.store.alert_records) == 1
+    assert await answers.web_answer(world.deps, tokens["T-1"], 5, None, None) is PageOutcome.ALREADY
+    assert await answers.web_answer(world.deps, tokens["T-2"], 4, 9, "bien") is PageOutcome.THANKS
+    assert await answers.web_answer(world.deps, tokens["T-2"], 4, 9, "bien") is PageOutcome.ALREADY
+    assert await answers.web_answer(world.deps, "A" * 43, 4, None, None) is PageOutcome.INVALID
+    assert len(world.publisher.of("satisfaction.rated")) == 2
