@@ -4,7 +4,6 @@ import hashlib
 import hmac
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -14,6 +13,7 @@ from shared.http import Caller, Problem
 from shared.observability import mask_personal_data
 
 from .domain.policy import InvalidContact
+from .domain.records import AuditEntry
 from .handlers import Notifier
 
 SIGNATURE_HEADER = "x-canopee-signature"
@@ -40,26 +40,8 @@ class DeliveryReceipt(BaseModel):
     reason: Annotated[str, Field(max_length=200)] | None = None
 
 
-class NotificationView(BaseModel):
+class NotificationView(AuditEntry):
     """One entry of the notifications log, recipient masked."""
-
-    id: str
-    office: str
-    cause_id: str
-    cause_type: str | None
-    subject: str | None
-    request_id: str | None
-    template: str
-    #: None while the message waits for its tenant's first contact (status ``awaiting_contact``)
-    channel: str | None
-    recipient: str
-    to: str | None
-    status: str
-    reason: str | None
-    sms_segments: int | None
-    send_at: datetime | None
-    created_at: datetime
-    outcome_at: datetime | None
 
 
 def _notifier(request: Request) -> Notifier:

@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict
+
 from shared.events import Channel, Recipient
 
 from .policy import MessagePlan, Policy
@@ -129,9 +131,10 @@ class PendingFilter:
     except_cause: str | None = None
 
 
-@dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(BaseModel):
     """One line of the audit list (no texts, recipient masked)."""
+
+    model_config = ConfigDict(frozen=True)
 
     id: str
     office: str
