@@ -1,5 +1,5 @@
 """Detractor alerts: a score of 1 or 2 asks a manager to call the tenant back within 48 hours; the
-alert's comment is redacted (docs/DOMAIN.md)."""
+alert's comment is redacted (docs/DOMAIN.md, "Detractor alerts")."""
 
 from __future__ import annotations
 

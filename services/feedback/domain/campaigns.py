@@ -1,5 +1,5 @@
-"""Survey campaigns (docs/DOMAIN.md, "Survey campaigns"): questions, status transitions, who is
-selected, one survey per tenant and campaign."""
+"""Survey campaigns (docs/DOMAIN.md, "Survey campaigns (feedback)"): questions, status transitions,
+who is selected, one survey per tenant and campaign."""
 
 from __future__ import annotations
 

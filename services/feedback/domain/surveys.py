@@ -1,5 +1,6 @@
-"""Surveys after a request: when one is due (docs/DOMAIN.md), its id, its link token, its
-invitation and reminder events. Pure: handlers pass in what the store knows and the current time."""
+"""Surveys after a request: when one is due (docs/DOMAIN.md, "Surveys and ratings (feedback)"),
+its id, its link token, its invitation and reminder events. Pure: handlers pass in what the store
+knows and the current time."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
-"""Survey campaigns (docs/DOMAIN.md, "Survey campaigns"): create, open (select the tenants, one
-survey each, not yet sent), close, the pacing tick that sends a few invitations at a time, progress
-and results."""
+"""Survey campaigns (docs/DOMAIN.md, "Survey campaigns (feedback)"): create, open (select the
+tenants, one survey each, not yet sent), close, the pacing tick that sends a few invitations at a
+time, progress and results."""
 
 from __future__ import annotations
 
