@@ -8,7 +8,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent
+from services.analytics.domain.records import Fact, Net, StoredEvent
+from services.analytics.domain.rollups import Rollup
 
 Clock = Callable[[], datetime]
 

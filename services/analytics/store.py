@@ -24,15 +24,20 @@ concurrent instance from older facts is detected rather than trusted.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import date
+import struct
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from pymongo import ReplaceOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent, split_day_key
+from services.analytics.domain.indicators import URGENCIES, Bucket
+from services.analytics.domain.records import Fact, Net, StoredEvent, split_day_key
+from services.analytics.domain.rollups import CampaignEntry, Rollup
 from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 EVENTS = "events"
@@ -98,15 +103,127 @@ def fact_of(doc: Document) -> Fact:
     )
 
 
+# Value lists (durations, instants) are stored packed in one binary field: the store decodes a
+# document value by value, so a day's hundreds of values cost one value instead of hundreds.
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def pack_floats(values: Sequence[float]) -> bytes:
+    """Little-endian IEEE doubles: exact."""
+    return struct.pack(f"<{len(values)}d", *values)
+
+
+def unpack_floats(data: bytes) -> list[float]:
+    """The values of ``pack_floats``."""
+    return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+
+def pack_times(values: Sequence[datetime]) -> bytes:
+    """Microseconds since the epoch, little-endian int64: exact."""
+    return struct.pack(f"<{len(values)}q", *((v - EPOCH) // timedelta(microseconds=1) for v in values))
+
+
+def unpack_times(data: bytes) -> list[datetime]:
+    """The instants of ``pack_times`` (UTC)."""
+    return [EPOCH + timedelta(microseconds=v) for v in struct.unpack(f"<{len(data) // 8}q", data)]
+
+
+def _histogram_document(histogram: Mapping[int, int]) -> Document:
+    return {str(k): v for k, v in histogram.items()}
+
+
+def _histogram_of(doc: Mapping[str, Any]) -> dict[int, int]:
+    return {int(k): int(v) for k, v in doc.items()}
+
+
+def _expand(histogram: Mapping[str, Any]) -> list[int]:
+    return [value for value, n in sorted(_histogram_of(histogram).items()) for _ in range(n)]
+
+
+def bucket_document(b: Bucket) -> Document:
+    """A ``Bucket`` as stored in its rollup (no backlog: it is cumulative, see ``net``)."""
+    return {
+        "opened": b.opened,
+        "by_category": dict(b.by_category),
+        "by_urgency": dict(b.by_urgency),
+        "by_channel": dict(b.by_channel),
+        "digital": b.digital,
+        "acknowledged": b.acknowledged,
+        "reassigned": b.reassigned,
+        "first_response": pack_floats(b.first_response),
+        "repair": {u: pack_floats(b.repair[u]) for u in URGENCIES},
+        "within": {k: list(v) for k, v in b.within.items()},
+        "stage_applicable": dict(b.stage_applicable),
+        "stage_breached": dict(b.stage_breached),
+        "closed": b.closed,
+        "reopened": b.reopened,
+        "appointments": b.appointments,
+        "missed": dict(b.missed),
+        # histograms, not lists: scores are small integers and every indicator on them is exact
+        "scores": _histogram_document(Counter(b.scores)),
+        "nps": _histogram_document(Counter(b.nps)),
+        "surveys_sent": b.surveys_sent,
+        "surveys_answered": b.surveys_answered,
+        "alerts": b.alerts,
+        "notifications": {ch: dict(c) for ch, c in b.notifications.items()},
+        "sms_segments": b.sms_segments,
+        "transfer": list(b.transfer),
+    }
+
+
+def bucket_of(doc: Mapping[str, Any]) -> Bucket:
+    """The ``Bucket`` of a stored rollup (value lists ascending where stored as histograms)."""
+    b = Bucket()
+    for name in ("opened", "digital", "acknowledged", "reassigned", "closed", "reopened"):
+        setattr(b, name, int(doc[name]))
+    for name in ("appointments", "surveys_sent", "surveys_answered", "alerts", "sms_segments"):
+        setattr(b, name, int(doc[name]))
+    for name in ("by_category", "by_urgency", "by_channel", "stage_applicable", "stage_breached", "missed"):
+        setattr(b, name, Counter({k: int(v) for k, v in doc[name].items()}))
+    b.first_response = unpack_floats(doc["first_response"])
+    b.repair = {u: unpack_floats(doc["repair"].get(u, b"")) for u in URGENCIES}
+    b.within = {k: [int(x) for x in v] for k, v in doc["within"].items()}
+    b.scores = _expand(doc["scores"])
+    b.nps = _expand(doc["nps"])
+    for channel, counts in doc["notifications"].items():
+        b.notifications[channel] = Counter({k: int(v) for k, v in counts.items()})
+    b.transfer = [int(x) for x in doc["transfer"]]
+    return b
+
+
+def campaign_document(e: CampaignEntry) -> Document:
+    return {
+        "campaign": e.campaign,
+        "by": e.by,
+        "sent_day": e.sent_day.isoformat() if e.sent_day else None,
+        "sent": e.sent,
+        "answered": e.answered,
+        "axes": {axis: _histogram_document(h) for axis, h in e.axes.items()},
+        "nps": _histogram_document(e.nps),
+    }
+
+
+def campaign_of(doc: Mapping[str, Any]) -> CampaignEntry:
+    return CampaignEntry(
+        campaign=str(doc["campaign"]),
+        by=doc["by"],
+        sent_day=date.fromisoformat(doc["sent_day"]) if doc.get("sent_day") else None,
+        sent=int(doc["sent"]),
+        answered=int(doc["answered"]),
+        axes={axis: _histogram_of(h) for axis, h in doc["axes"].items()},
+        nps=_histogram_of(doc["nps"]),
+    )
+
+
 def rollup_document(rollup: Rollup) -> Document:
     return {
         "_id": rollup.key,
         "office": rollup.office,
         "day": rollup.day.isoformat(),
-        "bucket": dict(rollup.bucket),
-        "campaigns": [dict(e) for e in rollup.campaigns],
-        "starts": rollup.starts,
-        "ends": rollup.ends,
+        "bucket": bucket_document(rollup.bucket),
+        "campaigns": [campaign_document(e) for e in rollup.campaigns],
+        "starts": pack_times(rollup.starts),
+        "ends": pack_times(rollup.ends),
         "net": rollup.net,
         "n_facts": rollup.n_facts,
         "gen": rollup.gen,
@@ -117,10 +234,10 @@ def rollup_of(doc: Document) -> Rollup:
     return Rollup(
         office=str(doc["office"]),
         day=date.fromisoformat(doc["day"]),
-        bucket=doc["bucket"],
-        campaigns=list(doc.get("campaigns") or ()),
-        starts=bytes(doc["starts"]),
-        ends=bytes(doc["ends"]),
+        bucket=bucket_of(doc["bucket"]),
+        campaigns=[campaign_of(e) for e in doc.get("campaigns") or ()],
+        starts=tuple(unpack_times(doc["starts"])),
+        ends=tuple(unpack_times(doc["ends"])),
         net=int(doc["net"]),
         n_facts=int(doc["n_facts"]),
         gen=doc.get("gen"),

@@ -6,7 +6,8 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 
-from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent, split_day_key
+from services.analytics.domain.records import Fact, Net, StoredEvent, split_day_key
+from services.analytics.domain.rollups import Rollup
 
 
 class MemoryAnalyticsStore:
@@ -93,7 +94,7 @@ class MemoryAnalyticsStore:
             self.rollups_by_day[r.key] = copy.deepcopy(r)
 
     async def rollups(self, days: Iterable[str]) -> list[Rollup]:
-        return [self.rollups_by_day[d] for d in dict.fromkeys(days) if d in self.rollups_by_day]
+        return [copy.deepcopy(self.rollups_by_day[d]) for d in dict.fromkeys(days) if d in self.rollups_by_day]
 
     async def nets(self, offices: Sequence[str]) -> list[Net]:
         wanted = set(offices)

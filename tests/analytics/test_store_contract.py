@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
 import pytest_asyncio
 
-from services.analytics.domain.indicators import Query, compute
-from services.analytics.domain.records import Fact, Net, Rollup, StoredEvent
+from services.analytics.domain.indicators import Bucket, Query, compute
+from services.analytics.domain.records import Fact, Net, StoredEvent
+from services.analytics.domain.rollups import CampaignEntry, Rollup
 from services.analytics.handlers import Analytics
 from services.analytics.ports import AnalyticsStore
 from services.analytics.store import INDEXES, MongoAnalyticsStore
@@ -65,14 +67,29 @@ def alert_fact(key: str) -> Fact:
     return Fact(key=key, office=key.split("|")[1], kind="alert", n_events=1, values=values, days=("2026-03-02",))
 
 
+def a_bucket() -> Bucket:
+    bucket = Bucket(opened=3, digital=1, first_response=[3600.5, 12.25], scores=[2, 4, 4], nps=[0, 10])
+    bucket.by_category.update({"repair": 2, "transfer": 1})
+    bucket.repair["U1"].extend([7200.0, 60.0])
+    bucket.within["emergency"] = [2, 1]
+    bucket.stage_breached["first_response"] += 0
+    bucket.notifications["sms"].update({"sent": 2, "failed": 1})
+    bucket.notifications["letter"] = Counter({"sent": 1})
+    return bucket
+
+
 def a_rollup(office: str, day: date, gen: str | None, net: int = 1) -> Rollup:
+    campaigns = [
+        CampaignEntry("c-1", "s", None, 2, 1, {"keys": {4: 1}, "team": {2: 1}}, {9: 1}),
+        CampaignEntry("c-1", "a", day - timedelta(days=3), 0, 1, {"keys": {5: 1}}, {}),
+    ]
     return Rollup(
         office=office,
         day=day,
-        bucket={"opened": 3, "first_response": b"\x00" * 8, "repair": {"U1": b""}, "scores": {"4": 2}},
-        campaigns=[{"campaign": "c-1", "by": "s", "sent_day": None, "sent": 1, "answered": 0, "axes": {}, "nps": {}}],
-        starts=b"\x01" * 8,
-        ends=b"",
+        bucket=a_bucket(),
+        campaigns=campaigns,
+        starts=(T0, T0 + timedelta(hours=2, microseconds=7)),  # instants keep their microseconds
+        ends=(T0 + timedelta(hours=1),),
         net=net,
         n_facts=3,
         gen=gen,

@@ -2,13 +2,13 @@
 
 ``StoredEvent``: what is kept of one consumed event. ``Fact``: one request, survey, detractor
 alert or notification folded from all its events (``services.analytics.domain.facts``).
-``Rollup``: one office-day's share of every indicator (``services.analytics.domain.rollups``);
-``Net``: the same day's open-interval balance. How they are stored is the store's business.
+``Net``: an office-day's open-interval balance (its ``Rollup`` is in
+``services.analytics.domain.rollups``). How they are stored is the store's business.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Literal
@@ -101,30 +101,3 @@ class Net:
     @property
     def key(self) -> str:
         return day_key(self.office, self.day)
-
-
-@dataclass(frozen=True)
-class Rollup:
-    """An office-day's share of every indicator, computed from the facts touching the day.
-
-    ``bucket``: the day's counts, sums and packed value lists (``rollups.bucket_doc``);
-    ``campaigns``: its campaign entries; ``starts``/``ends``: packed instants of the open
-    intervals started and ended that day; ``gen``: the dirty marker's generation read before the
-    facts were (None when the day had no marker)."""
-
-    office: str
-    day: date
-    bucket: Mapping[str, Any]
-    campaigns: Sequence[Mapping[str, Any]]
-    starts: bytes
-    ends: bytes
-    net: int
-    n_facts: int
-    gen: str | None = None
-
-    @property
-    def key(self) -> str:
-        return day_key(self.office, self.day)
-
-    def as_net(self) -> Net:
-        return Net(self.office, self.day, self.net, self.gen)

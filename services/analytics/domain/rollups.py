@@ -1,6 +1,6 @@
 """Daily rollups: what every indicator needs of one office's local day, computed from facts.
 
-A rollup (``_id`` = ``office|YYYY-MM-DD``, the day in the office's time zone) holds the day's
+A rollup (key ``office|YYYY-MM-DD``, the day in the office's time zone) holds the day's
 share of every indicator before rates and percentiles: counts and sums, the duration values the
 exact nearest-rank percentiles need, score/NPS histograms, campaign entries, and the open
 intervals started and ended that day (for the backlog). It is always *computed* from the facts
@@ -10,50 +10,24 @@ facts; answers from rollups equal answers from facts.
 
 from __future__ import annotations
 
-import struct
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Literal
 from zoneinfo import ZoneInfo
 
 from services.analytics.domain.facts import Doc
 from services.analytics.domain.indicators import (
     AXES,
-    URGENCIES,
     Accumulator,
     Bucket,
     Query,
     period_label,
 )
-from services.analytics.domain.records import Fact, Net, Rollup
+from services.analytics.domain.records import Fact, Net, day_key
 
 #: the outcomes of a tenant notification that acknowledge the request it was sent for
 ACK_OUTCOMES = ("sent", "delivered")
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-# Value lists (durations, instants) are stored packed in one binary field: the store decodes a
-# document value by value, so a day's hundreds of values cost one value instead of hundreds.
-def pack_floats(values: Sequence[float]) -> bytes:
-    """Little-endian IEEE doubles: exact."""
-    return struct.pack(f"<{len(values)}d", *values)
-
-
-def unpack_floats(data: bytes) -> list[float]:
-    """The values of ``pack_floats``."""
-    return list(struct.unpack(f"<{len(data) // 8}d", data))
-
-
-def pack_times(values: Sequence[datetime]) -> bytes:
-    """Microseconds since the epoch, little-endian int64: exact."""
-    return struct.pack(f"<{len(values)}q", *((v - EPOCH) // timedelta(microseconds=1) for v in values))
-
-
-def unpack_times(data: bytes) -> list[datetime]:
-    """The instants of ``pack_times`` (UTC)."""
-    return [EPOCH + timedelta(microseconds=v) for v in struct.unpack(f"<{len(data) // 8}q", data)]
 
 
 def acknowledged_causes(notifications: Iterable[Fact]) -> set[str]:
@@ -65,66 +39,57 @@ def acknowledged_causes(notifications: Iterable[Fact]) -> set[str]:
     }
 
 
-def bucket_doc(b: Bucket) -> Doc:
-    """A ``Bucket`` as a stored document (no backlog: it is cumulative, see ``net``)."""
-    return {
-        "opened": b.opened,
-        "by_category": dict(b.by_category),
-        "by_urgency": dict(b.by_urgency),
-        "by_channel": dict(b.by_channel),
-        "digital": b.digital,
-        "acknowledged": b.acknowledged,
-        "reassigned": b.reassigned,
-        "first_response": pack_floats(b.first_response),
-        "repair": {u: pack_floats(b.repair[u]) for u in URGENCIES},
-        "within": {k: list(v) for k, v in b.within.items()},
-        "stage_applicable": dict(b.stage_applicable),
-        "stage_breached": dict(b.stage_breached),
-        "closed": b.closed,
-        "reopened": b.reopened,
-        "appointments": b.appointments,
-        "missed": dict(b.missed),
-        # histograms, not lists: scores are small integers and every indicator on them is exact
-        "scores": {str(k): v for k, v in Counter(b.scores).items()},
-        "nps": {str(k): v for k, v in Counter(b.nps).items()},
-        "surveys_sent": b.surveys_sent,
-        "surveys_answered": b.surveys_answered,
-        "alerts": b.alerts,
-        "notifications": {ch: dict(c) for ch, c in b.notifications.items()},
-        "sms_segments": b.sms_segments,
-        "transfer": list(b.transfer),
-    }
+def _expand(histogram: Mapping[int, int]) -> list[int]:
+    """The values of a histogram, ascending."""
+    return [value for value, n in sorted(histogram.items()) for _ in range(n)]
 
 
-def _expand(histogram: Mapping[str, int]) -> list[int]:
-    return [int(value) for value, n in sorted(histogram.items(), key=lambda kv: int(kv[0])) for _ in range(n)]
+@dataclass(frozen=True)
+class CampaignEntry:
+    """Campaign surveys of one office-day: sent that day (``by`` = ``s``), or answered that day
+    and sent on another (``by`` = ``a``, with ``sent_day``); answers as histograms (score → count)."""
+
+    campaign: str
+    by: Literal["s", "a"]
+    sent_day: date | None
+    sent: int
+    answered: int
+    axes: Mapping[str, Mapping[int, int]]
+    nps: Mapping[int, int]
 
 
-def bucket_of(doc: Mapping[str, Any]) -> Bucket:
-    """The ``Bucket`` of a stored rollup document."""
-    b = Bucket()
-    for name in ("opened", "digital", "acknowledged", "reassigned", "closed", "reopened"):
-        setattr(b, name, int(doc[name]))
-    for name in ("appointments", "surveys_sent", "surveys_answered", "alerts", "sms_segments"):
-        setattr(b, name, int(doc[name]))
-    for name in ("by_category", "by_urgency", "by_channel", "stage_applicable", "stage_breached", "missed"):
-        setattr(b, name, Counter({k: int(v) for k, v in doc[name].items()}))
-    b.first_response = unpack_floats(doc["first_response"])
-    b.repair = {u: unpack_floats(doc["repair"].get(u, b"")) for u in URGENCIES}
-    b.within = {k: [int(x) for x in v] for k, v in doc["within"].items()}
-    b.scores = _expand(doc["scores"])
-    b.nps = _expand(doc["nps"])
-    for channel, counts in doc["notifications"].items():
-        b.notifications[channel] = Counter({k: int(v) for k, v in counts.items()})
-    b.transfer = [int(x) for x in doc["transfer"]]
-    return b
+@dataclass(frozen=True)
+class Rollup:
+    """An office-day's share of every indicator, computed from the facts touching the day.
+
+    ``bucket``: the day's counts, sums and value lists (its backlog left at 0: see ``net``);
+    ``campaigns``: its campaign entries; ``starts``/``ends``: the instants of the open intervals
+    started and ended that day, ascending; ``gen``: the dirty marker's generation read before the
+    facts were (None when the day had no marker)."""
+
+    office: str
+    day: date
+    bucket: Bucket
+    campaigns: Sequence[CampaignEntry]
+    starts: Sequence[datetime]
+    ends: Sequence[datetime]
+    net: int
+    n_facts: int
+    gen: str | None = None
+
+    @property
+    def key(self) -> str:
+        return day_key(self.office, self.day)
+
+    def as_net(self) -> Net:
+        return Net(self.office, self.day, self.net, self.gen)
 
 
-def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneInfo) -> list[Doc]:
+def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneInfo) -> list[CampaignEntry]:
     """Campaign surveys of the day. A survey is counted in a range when it was sent or answered in
     it: an ``s`` entry on its sending day, an ``a`` entry (with the sending day) on its answer day
     when that is another day, so a query counts every survey once."""
-    entries: dict[tuple[str, str, str | None], Doc] = {}
+    entries: dict[tuple[str, Literal["s", "a"], date | None], Doc] = {}
     for f in surveys:
         v = f.values
         if v.get("origin") != "campaign" or not v.get("campaign_id") or f.office != office:
@@ -134,9 +99,9 @@ def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneI
         sent_day = sent.astimezone(tz).date() if sent is not None else None
         answer_day = answer["at"].astimezone(tz).date() if answer is not None else None
         if sent_day == day:
-            entry_key: tuple[str, str, str | None] = (v["campaign_id"], "s", None)
+            entry_key: tuple[str, Literal["s", "a"], date | None] = (v["campaign_id"], "s", None)
         elif answer_day == day:
-            entry_key = (v["campaign_id"], "a", sent_day.isoformat() if sent_day else None)
+            entry_key = (v["campaign_id"], "a", sent_day)
         else:
             continue
         e = entries.setdefault(
@@ -156,10 +121,10 @@ def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneI
             e["answered"] += 1
             for axis, score in (answer.get("axes") or {}).items():
                 histogram = e["axes"].setdefault(axis, {})
-                histogram[str(int(score))] = histogram.get(str(int(score)), 0) + 1
+                histogram[int(score)] = histogram.get(int(score), 0) + 1
             if answer.get("nps") is not None:
-                e["nps"][str(int(answer["nps"]))] = e["nps"].get(str(int(answer["nps"])), 0) + 1
-    return list(entries.values())
+                e["nps"][int(answer["nps"])] = e["nps"].get(int(answer["nps"]), 0) + 1
+    return [CampaignEntry(**e) for e in entries.values()]
 
 
 def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable[str], tz: ZoneInfo) -> Rollup:
@@ -194,10 +159,10 @@ def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable
     return Rollup(
         office=office,
         day=day,
-        bucket=bucket_doc(acc.totals[office]),
+        bucket=acc.totals[office],
         campaigns=_campaign_entries(office, day, surveys, tz),
-        starts=pack_times(sorted(starts)),
-        ends=pack_times(sorted(ends)),
+        starts=tuple(sorted(starts)),
+        ends=tuple(sorted(ends)),
         net=len(starts) - len(ends),
         n_facts=len(unique),
     )
@@ -218,21 +183,19 @@ def compute_from_rollups(query: Query, rollups: Iterable[Rollup], net_before: Ma
         if office not in wanted or day < query.start or day > query.end:
             continue
         nets[office][day] = r.net
-        b = bucket_of(r.bucket)
-        acc.buckets[(office, period_label(day, query.period))].merge(b)
-        acc.totals[office].merge(b)
+        acc.buckets[(office, period_label(day, query.period))].merge(r.bucket)
+        acc.totals[office].merge(r.bucket)
         for e in r.campaigns:
-            sent_day = date.fromisoformat(e["sent_day"]) if e.get("sent_day") else None
-            if e["by"] == "a" and sent_day is not None and query.start <= sent_day <= query.end:
+            if e.by == "a" and e.sent_day is not None and query.start <= e.sent_day <= query.end:
                 continue  # counted with the day it was sent
             c = acc.campaigns.setdefault(
-                (office, e["campaign"]), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
+                (office, e.campaign), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
             )
-            c["sent"] += int(e["sent"])
-            c["answered"] += int(e["answered"])
-            for axis, histogram in e["axes"].items():
+            c["sent"] += e.sent
+            c["answered"] += e.answered
+            for axis, histogram in e.axes.items():
                 c["axes"].setdefault(axis, []).extend(_expand(histogram))
-            c["nps"].extend(_expand(e["nps"]))
+            c["nps"].extend(_expand(e.nps))
     for office in query.offices:
         ordered = sorted(nets[office].items())
 
@@ -250,5 +213,5 @@ def open_now(now: datetime, net_before_today: int, today: Rollup | None) -> int:
     up to ``now`` (an interval is open from its start, inclusive, to its end, exclusive)."""
     if today is None:
         return net_before_today
-    starts, ends = unpack_times(today.starts), unpack_times(today.ends)
+    starts, ends = today.starts, today.ends
     return net_before_today + sum(1 for s in starts if s <= now) - sum(1 for e in ends if e <= now)

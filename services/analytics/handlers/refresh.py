@@ -14,8 +14,8 @@ from dataclasses import replace
 from datetime import date
 
 from services.analytics.domain.facts import OfficeBook
-from services.analytics.domain.records import Net, Rollup, split_day_key
-from services.analytics.domain.rollups import acknowledged_causes, rollup
+from services.analytics.domain.records import Net, split_day_key
+from services.analytics.domain.rollups import Rollup, acknowledged_causes, rollup
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import AnalyticsStore
 

@@ -97,8 +97,8 @@ async def test_a_rollup_written_from_older_facts_is_seen_as_stale(events) -> Non
     await svc.refresh_rollups()
     reference = await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month")
     # a concurrent instance that read an older marker writes its rollup last: wrong numbers, old gen
-    key = max(store.rollups_by_day, key=lambda k: store.rollups_by_day[k].bucket["opened"])
+    key = max(store.rollups_by_day, key=lambda k: store.rollups_by_day[k].bucket.opened)
     stored = store.rollups_by_day[key]
-    bucket = {**stored.bucket, "opened": stored.bucket["opened"] + 100}
+    bucket = replace(stored.bucket, opened=stored.bucket.opened + 100)
     store.rollups_by_day[key] = replace(stored, bucket=bucket, gen="older")
     assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month") == reference
