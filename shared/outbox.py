@@ -15,14 +15,16 @@ collection of the service's database, and drops the body (which may hold persona
 published, keeping the id to deduplicate. ``MemoryOutboxStore`` is its in-memory twin, held to the
 same contract by the same tests. A service whose outcome events are derived from documents it
 already writes (the record being part of that write) gives ``Relay`` a ``RecordedEvents`` view of
-its own documents instead.
+its own documents instead. Where several instances sweep the same records and each event must reach
+the topic once, ``LeasedRelay`` publishes only what its instance claimed (a lease per record, given
+back at once when the publish fails).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -102,6 +104,63 @@ class Outbox(Relay):
         todo = [e for e in unique if e.id in recorded] + [e for e in left.values() if e is not None]
         await self.publish(todo)
         return todo
+
+
+T = TypeVar("T")
+
+
+class LeasedRecords(Protocol[T]):
+    """Recorded events that one instance at a time may publish."""
+
+    async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[T]]:
+        """Take unpublished records nobody holds for ``lease``; the claim's owner and what it won."""
+        ...
+
+    async def mark_published(self, owner: str, keys: Sequence[str]) -> None: ...
+
+    async def release(self, owner: str, keys: Sequence[str]) -> None:
+        """Give claims back after a failed publish, so that the next flush retries at once."""
+        ...
+
+
+class LeasedRelay(Generic[T]):
+    """Claims recorded events, publishes them, marks them published; a failed publish releases
+    its claims and raises."""
+
+    def __init__(
+        self,
+        records: LeasedRecords[T],
+        publisher: EventPublisher,
+        *,
+        key: Callable[[T], str],
+        event: Callable[[T], CloudEvent],
+        lease: timedelta,
+        clock: Callable[[], datetime] = utcnow,
+        failed: Callable[[Sequence[T]], None] | None = None,
+    ) -> None:
+        self.records = records
+        self.publisher = publisher
+        self.key = key
+        self.event = event
+        self.lease = lease
+        self.clock = clock
+        self.failed = failed
+
+    async def flush(self) -> list[T]:
+        """Publish what this instance claimed; returns those records."""
+        owner, claimed = await self.records.claim(self.clock(), self.lease)
+        if not claimed:
+            return []
+        keys = [self.key(record) for record in claimed]
+        try:
+            await self.publisher.publish([self.event(record) for record in claimed])
+        except Exception:
+            if self.failed is not None:
+                self.failed(claimed)
+            await self.records.release(owner, keys)
+            raise
+        await self.records.mark_published(owner, keys)
+        return claimed
 
 
 OUTBOX = "outbox"

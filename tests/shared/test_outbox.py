@@ -11,7 +11,7 @@ import pytest
 import pytest_asyncio
 
 from shared.events import CloudEvent, parse_event
-from shared.outbox import MemoryOutboxStore, MongoOutboxStore, Outbox, OutboxStore, Relay
+from shared.outbox import LeasedRelay, MemoryOutboxStore, MongoOutboxStore, Outbox, OutboxStore, Relay
 from shared.store import ensure_indexes, make_client
 from tests.support.samples import dumps, sample
 
@@ -127,3 +127,61 @@ async def test_flush_publishes_what_a_crash_left_after_the_grace(store: OutboxSt
     assert await relay.flush(timedelta(seconds=10)) == 1
     assert await relay.flush(timedelta(seconds=10)) == 0
     assert publisher.published == [left]
+
+
+# --- leased relay: one instance at a time publishes a record --------------------------------------
+
+
+class LeasedMemory:
+    """A minimal leased store: a record is held by its claim's owner until the lease ends."""
+
+    def __init__(self, events: list[CloudEvent]) -> None:
+        self.events = {e.id: e for e in events}
+        self.published: set[str] = set()
+        self.held: dict[str, tuple[str, datetime]] = {}
+        self.owners = 0
+
+    async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[CloudEvent]]:
+        self.owners += 1
+        owner = f"o{self.owners}"
+        won = [
+            e
+            for i, e in self.events.items()
+            if i not in self.published and (i not in self.held or self.held[i][1] <= now)
+        ]
+        for e in won:
+            self.held[e.id] = (owner, now + lease)
+        return owner, won
+
+    async def mark_published(self, owner: str, keys: list[str]) -> None:
+        self.published.update(keys)
+
+    async def release(self, owner: str, keys: list[str]) -> None:
+        for k in keys:
+            if self.held.get(k, ("", T0))[0] == owner:
+                del self.held[k]
+
+
+async def test_a_leased_relay_publishes_what_it_claimed_once_and_releases_on_failure() -> None:
+    first, second = event(), event()
+    records = LeasedMemory([first, second])
+    publisher = RecordingPublisher()
+    clock = Clock()
+    failures: list[int] = []
+    relay = LeasedRelay(
+        records,
+        publisher,
+        key=lambda e: e.id,
+        event=lambda e: e,
+        lease=timedelta(seconds=30),
+        clock=clock,
+        failed=lambda claimed: failures.append(len(claimed)),
+    )
+    publisher.fail = True
+    with pytest.raises(ConnectionError):
+        await relay.flush()
+    assert failures == [2] and records.held == {}  # given back at once, not after the lease
+    publisher.fail = False
+    assert await relay.flush() == [first, second]
+    assert await relay.flush() == []
+    assert publisher.published == [first, second]

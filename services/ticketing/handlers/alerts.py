@@ -19,6 +19,7 @@ from services.ticketing.domain.sla import AlertKind
 from services.ticketing.domain.views import AlertRecord
 from services.ticketing.handlers.context import Ticketing
 from shared.events import parse_event
+from shared.outbox import LeasedRelay
 
 log = logging.getLogger("canopee.ticketing")
 
@@ -39,16 +40,16 @@ async def record_alerts(t: Ticketing, records: Sequence[AlertRecord], now: datet
 
 async def publish_pending(t: Ticketing) -> int:
     """Publish every recorded alert not published yet (ours, or left by a failed attempt)."""
-    owner, claimed = await t.alerts.claim(t.clock(), t.publish_lease)
-    if not claimed:
-        return 0
-    keys = [record.key for record in claimed]
-    try:
-        await t.publisher.publish([parse_event(record.event) for record in claimed])
-    except Exception:
-        t.metrics.published.labels("failed").inc(len(claimed))
-        await t.alerts.release(owner, keys)
-        raise
-    await t.alerts.mark_published(owner, keys)
-    t.metrics.published.labels("ok").inc(len(claimed))
-    return len(claimed)
+    relay = LeasedRelay(
+        t.alerts,
+        t.publisher,
+        key=lambda record: record.key,
+        event=lambda record: parse_event(record.event),
+        lease=t.publish_lease,
+        clock=t.clock,
+        failed=lambda claimed: t.metrics.published.labels("failed").inc(len(claimed)),
+    )
+    published = await relay.flush()
+    if published:
+        t.metrics.published.labels("ok").inc(len(published))
+    return len(published)
