@@ -29,7 +29,7 @@ from services.notifications.app import create_app
 from services.notifications.providers import sms_session
 from services.notifications.settings import NotificationsSettings
 from shared.bus import all_topics, create_topics
-from shared.events import CONTENT_TYPE
+from shared.events import CONTENT_TYPE, full_type
 from shared.settings import load_settings
 from shared.store import make_client
 from tests.support.http import running
@@ -54,7 +54,7 @@ def _event(kind: str, subject: str, data: dict[str, Any], n: int, tag: str, at: 
         "specversion": "1.0",
         "id": f"bench-{tag}-{kind}-{n}",
         "source": f"/offices/{OFFICE}/bench",
-        "type": f"fr.canopee.{kind}.v1",
+        "type": full_type(kind),
         "subject": subject,
         "time": (at - timedelta(minutes=1)).isoformat(),
         "officeid": OFFICE,

@@ -23,7 +23,7 @@ from services.notifications.domain.messages import RequestInfo
 from services.notifications.domain.policy import Policy
 from services.notifications.domain.records import EPOCH, Draft, Message, Status
 from services.notifications.settings import NotificationsSettings
-from shared.events import Channel, CloudEvent, Recipient, Topics, parse_event
+from shared.events import Channel, CloudEvent, Recipient, Topics, full_type, parse_event
 from shared.store import make_client
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support import kafka as ks
@@ -154,7 +154,7 @@ async def service(env: Env) -> AsyncIterator[str]:
 
 
 def of_type(outcomes: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
-    return [o for o in outcomes if o["type"] == f"fr.canopee.{kind}.v1"]
+    return [o for o in outcomes if o["type"] == full_type(kind)]
 
 
 async def test_request_opened_sends_the_acknowledgement_sms_and_the_audit_masks_it(env: Env) -> None:
