@@ -745,10 +745,6 @@ def describe(exc: ValidationError, limit: int = 3) -> str:
     return "; ".join(parts)
 
 
-def topic_of(event: CloudEvent) -> str:
-    return event.topic
-
-
 def to_record(event: CloudEvent, value: bytes | None = None) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
     """A Kafka record (key, value, headers) for an event: key = subject, structured JSON value
     (``value`` when the event's JSON is already at hand, else serialized here)."""

@@ -108,7 +108,6 @@ class RowResult:
 @dataclass
 class Summary:
     rows: int = 0
-    good: int = 0
     bad: list[RowResult] = field(default_factory=list)
 
 

@@ -16,7 +16,7 @@ from services.gateway.domain.intake import (
     parse_body,
 )
 from services.gateway.domain.ratelimit import RateLimiter
-from services.gateway.metrics import GatewayMetrics
+from services.gateway.metrics import UNKNOWN_OFFICE, GatewayMetrics
 from services.gateway.ports import EventSink, Unavailable
 from shared.offices import Offices
 from shared.producer import record_of
@@ -67,7 +67,7 @@ class Intake:
         if not key and api_key:
             key = api_key.strip()
         if not key:
-            self.metrics.requests.labels("unknown", "401").inc()
+            self.metrics.requests.labels(UNKNOWN_OFFICE, "401").inc()
             raise Refused(
                 401,
                 "Unauthorized",
@@ -76,7 +76,7 @@ class Intake:
             )
         office = self.offices.office_for_key(key)
         if office is None:
-            self.metrics.requests.labels("unknown", "401").inc()
+            self.metrics.requests.labels(UNKNOWN_OFFICE, "401").inc()
             raise Refused(401, "Unauthorized", "unknown office key", headers={"WWW-Authenticate": "Bearer"})
         return office.id
 
