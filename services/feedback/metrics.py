@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+_PREFIX = "canopee_feedback_"
+
 
 @dataclass(frozen=True)
 class FeedbackMetrics:
@@ -19,38 +21,39 @@ class FeedbackMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> FeedbackMetrics:
+        def counter(name: str, doc: str, *labels: str) -> Counter:
+            return Counter(f"{_PREFIX}{name}_total", doc, list(labels), registry=registry)
+
         return cls(
-            surveys=Counter(
-                "canopee_feedback_surveys_total",
+            surveys=counter(
+                "surveys",
                 "Survey decisions by office and outcome (sent, capped, no_consent); sent = response-rate base.",
-                ["office", "outcome"],
-                registry=registry,
+                "office",
+                "outcome",
             ),
-            reminders=Counter(
-                "canopee_feedback_reminders_total", "Survey reminders sent, by office.", ["office"], registry=registry
-            ),
-            answers=Counter(
-                "canopee_feedback_answers_total",
+            reminders=counter("reminders", "Survey reminders sent, by office.", "office"),
+            answers=counter(
+                "answers",
                 "Answers recorded (first per survey or request), by office, channel and score.",
-                ["office", "channel", "score"],
-                registry=registry,
+                "office",
+                "channel",
+                "score",
             ),
             open_alerts=Gauge(
-                "canopee_feedback_open_alerts",
+                f"{_PREFIX}open_alerts",
                 "Detractor alerts not yet acknowledged, by office (refreshed periodically).",
                 ["office"],
                 registry=registry,
             ),
-            campaign_invitations=Counter(
-                "canopee_feedback_campaign_invitations_total",
+            campaign_invitations=counter(
+                "campaign_invitations",
                 "Campaign invitations sent (one per tenant and campaign), by office: campaign response-rate base.",
-                ["office"],
-                registry=registry,
+                "office",
             ),
-            campaign_answers=Counter(
-                "canopee_feedback_campaign_answers_total",
+            campaign_answers=counter(
+                "campaign_answers",
                 "Campaign answers recorded (first per survey), by office and channel.",
-                ["office", "channel"],
-                registry=registry,
+                "office",
+                "channel",
             ),
         )
