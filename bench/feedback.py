@@ -32,9 +32,9 @@ import aiohttp
 import httpx
 
 from services.feedback import domain
-from services.feedback.store import INDEXES, SURVEYS, TENANTS, TOKENS
+from services.feedback.store import ANSWERS, INDEXES, FeedbackMongoStore
 from shared.bus import all_topics, create_topics
-from shared.events import CONTENT_TYPE, Topics
+from shared.events import CONTENT_TYPE, Topics, full_type
 from shared.store import ensure_indexes, make_client
 from tests.support.kafka import produce
 
@@ -61,7 +61,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def seed_surveys(db: Any, n: int) -> list[str]:
+async def seed_surveys(store: FeedbackMongoStore, n: int) -> list[str]:
     """``n`` open surveys with their token links, written directly (not measured)."""
     now = datetime.now(UTC)
     tokens, surveys, links = [], [], []
@@ -69,25 +69,23 @@ async def seed_surveys(db: Any, n: int) -> list[str]:
         survey_id, token = f"SRV-BENCH-{i:06d}", domain.new_token()
         tokens.append(token)
         surveys.append(
-            {
-                "_id": survey_id,
-                "office": OFFICE,
-                "request_id": f"REQ-BENCH-{i:06d}",
-                "campaign_id": None,
-                "tenant_ref": f"T-B{i:06d}",
-                "created_at": now,
-                "invited_at": now,
-                "invited": True,
-                "expires_at": now + timedelta(days=14),
-                "reminder_due_at": now + timedelta(days=3),
-                "pending_reminder": True,
-                "answered": False,
-            }
+            domain.Survey(
+                id=survey_id,
+                office=OFFICE,
+                request_id=f"REQ-BENCH-{i:06d}",
+                tenant_ref=f"T-B{i:06d}",
+                created_at=now,
+                invited_at=now,
+                invited=True,
+                expires_at=now + domain.VALIDITY,
+                reminder_due_at=now + domain.REMINDER_AFTER,
+                pending_reminder=True,
+            )
         )
-        links.append({"_id": domain.token_hash(token), "survey_id": survey_id, "office": OFFICE, "tenant_ref": ""})
+        links.append(domain.Link(domain.token_hash(token), survey_id, OFFICE, ""))
+    await store.add_surveys(surveys)
     for start in range(0, n, 500):
-        await db[SURVEYS].insert_many(surveys[start : start + 500])
-        await db[TOKENS].insert_many(links[start : start + 500])
+        await store.add_links(links[start : start + 500])
     return tokens
 
 
@@ -160,7 +158,7 @@ def rating(i: int, run: str) -> tuple[bytes | None, bytes, list[tuple[str, bytes
             "specversion": "1.0",
             "id": f"bench-{run}-{i:09d}",
             "source": f"/offices/{OFFICE}/ikos",
-            "type": "fr.canopee.satisfaction.rated.v1",
+            "type": full_type("satisfaction.rated"),
             "subject": request,
             "time": "2026-11-27T08:14:05+01:00",
             "officeid": OFFICE,
@@ -211,7 +209,8 @@ async def run() -> None:
     server = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "feedback"], env=env)
     try:
         await ensure_indexes(db, INDEXES)
-        tokens = await seed_surveys(db, SURVEYS_N)
+        store = FeedbackMongoStore(db)
+        tokens = await seed_surveys(store, SURVEYS_N)
         async with httpx.AsyncClient() as client:
             for _ in range(300):
                 try:
@@ -233,10 +232,10 @@ async def run() -> None:
         )
 
         records = [rating(i, run_id) for i in range(RATINGS_N)]
-        expected = await db["answers"].count_documents({}) + RATINGS_N
+        expected = await db[ANSWERS].count_documents({}) + RATINGS_N
         started = time.perf_counter()
         await produce(BOOTSTRAP, prefix + Topics.FEEDBACK_RATINGS, records)
-        while await db["answers"].count_documents({}) < expected:
+        while await db[ANSWERS].count_documents({}) < expected:
             if time.perf_counter() - started > 100:
                 raise TimeoutError("ratings not all recorded in 100 s")
             await asyncio.sleep(0.2)
@@ -248,11 +247,8 @@ async def run() -> None:
             flush=True,
         )
 
-        tenants = [
-            {"_id": f"{OFFICE}|T-C{i:06d}", "office": OFFICE, "tenant_ref": f"T-C{i:06d}", "has_phone": True}
-            for i in range(TENANTS_N)
-        ]
-        await db[TENANTS].insert_many(tenants)
+        phone = domain.TenantContact(preferred_none=False, has_phone=True, has_email=False)
+        await asyncio.gather(*(store.set_contact(OFFICE, f"T-C{i:06d}", phone) for i in range(TENANTS_N)))
         admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
         closes = (datetime.now(UTC) + timedelta(days=30)).isoformat()
         async with httpx.AsyncClient(base_url=base, headers=admin, timeout=60) as client:

@@ -138,8 +138,9 @@ class CampaignStore(Protocol):
         """Set the status, and each of the other fields given (not None)."""
         ...
 
-    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
-        """Insert a campaign's surveys (not yet invited); existing ones are kept. Returns how many are new."""
+    async def add_surveys(self, surveys: list[Survey]) -> int:
+        """Insert surveys in bulk (a campaign's, not yet invited, when it opens); existing ones are
+        kept. Returns how many are new."""
         ...
 
     async def uninvited(self, campaign_id: str, limit: int) -> list[Survey]: ...

@@ -461,7 +461,7 @@ class FeedbackMongoStore:
                 fields[name] = value
         await self.db[CAMPAIGNS].update_one({"_id": campaign_id}, {"$set": fields})
 
-    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
+    async def add_surveys(self, surveys: list[Survey]) -> int:
         docs = [_survey_doc(s) for s in surveys]
         added = 0
         for start in range(0, len(docs), 500):

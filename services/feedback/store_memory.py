@@ -270,7 +270,7 @@ class MemoryFeedbackStore:
             closed_at=campaign.closed_at if closed_at is None else closed_at,
         )
 
-    async def add_campaign_surveys(self, surveys: list[Survey]) -> int:
+    async def add_surveys(self, surveys: list[Survey]) -> int:
         added = 0
         for survey in surveys:
             if survey.id not in self.surveys:

@@ -120,7 +120,7 @@ async def test_the_context_holds_the_existing_survey_the_tenant_and_the_last_sur
     await store.set_consent(NORD, "T-1", "sms", False)
     earlier = survey("SRV-OLD", at=T0 - timedelta(days=3))
     assert await store.create_survey(earlier, 1) == (earlier, True)
-    await store.add_campaign_surveys([survey("SRC-1", at=T0 - timedelta(days=1), request_id=None, campaign_id="C")])
+    await store.add_surveys([survey("SRC-1", at=T0 - timedelta(days=1), request_id=None, campaign_id="C")])
     await store.survey_context(NORD, "REQ-9", RequestNote(tenant_ref="T-1", opened_at=T0))
     ctx = await store.survey_context(NORD, "REQ-9", RequestNote(trigger=True))
     assert ctx.existing is None
@@ -173,7 +173,7 @@ async def test_the_latest_open_survey_after_a_request_answers_an_sms(store: Feed
     older, newer = survey("SRV-1"), survey("SRV-2", at=T0 + timedelta(hours=1))
     for s, week in ((older, 1), (newer, 2)):
         await store.create_survey(s, week)
-    await store.add_campaign_surveys([survey("SRC-1", at=T0 + timedelta(hours=2), request_id=None, campaign_id="C")])
+    await store.add_surveys([survey("SRC-1", at=T0 + timedelta(hours=2), request_id=None, campaign_id="C")])
     assert await store.latest_open_survey(NORD, "T-1", T0 + timedelta(days=1)) == newer
     await store.mark_answered("SRV-2")
     assert await store.latest_open_survey(NORD, "T-1", T0 + timedelta(days=1)) == older
@@ -279,8 +279,8 @@ async def test_campaign_surveys_once_each_paced_and_counted(store: FeedbackStore
         return Survey(sid, office, f"T-{sid}", T0, T0 + timedelta(days=30), campaign_id="CMP-1")
 
     batch = [sent("SRC-1"), sent("SRC-2"), sent("SRC-3", "demo-sud")]
-    assert await store.add_campaign_surveys(batch) == 3
-    assert await store.add_campaign_surveys([*batch, sent("SRC-4")]) == 1
+    assert await store.add_surveys(batch) == 3
+    assert await store.add_surveys([*batch, sent("SRC-4")]) == 1
     first = await store.uninvited("CMP-1", 3)
     assert len(first) == 3 and all(not s.invited for s in first)
     await store.mark_invited([s.id for s in first], T0, T0 + timedelta(days=3))

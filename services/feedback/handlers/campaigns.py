@@ -60,7 +60,7 @@ async def open_campaign(deps: Deps, campaign: Campaign) -> Campaign:
     targeted = 0
     for office in campaign.offices:
         chosen = targets(campaign.selection, await _tenants(deps, campaign, office))
-        await deps.store.add_campaign_surveys([campaign_survey(campaign, office, t, now) for t in chosen])
+        await deps.store.add_surveys([campaign_survey(campaign, office, t, now) for t in chosen])
         targeted += len(chosen)
     opened_at = now if campaign.opened_at is None else None
     await deps.store.set_campaign_state(campaign.id, status, targeted=targeted, opened_at=opened_at)
