@@ -11,7 +11,8 @@ TEST_INFRA := CANOPEE_INFRA_DATA=$(CURDIR)/.local/test/data CANOPEE_INFRA_RUN=$(
 	CANOPEE_KAFKA_PORT=19092 CANOPEE_KAFKA_CONTROLLER_PORT=19093 CANOPEE_MONGO_PORT=27018
 TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://127.0.0.1:27018
 
-.PHONY: help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
+# `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
+.PHONY: tools help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
@@ -60,8 +61,8 @@ schemas: install
 	$(VENV)/bin/canopee events schemas
 
 lint: install
-	$(VENV)/bin/ruff check shared services tests bench
-	$(VENV)/bin/ruff format --check shared services tests bench
+	$(VENV)/bin/ruff check shared services tools tests bench
+	$(VENV)/bin/ruff format --check shared services tools tests bench
 
 typecheck: install
 	$(VENV)/bin/mypy

@@ -1,7 +1,7 @@
 """MongoDB plumbing: the async client from settings, index provisioning, ping.
 
 Only what runs on MongoDB and on FerretDB 1.24 is used: no transactions, change streams, TTL or
-partial indexes (ARCHITECTURE.md rule 2).
+partial indexes (docs/ARCHITECTURE.md, rules every service follows).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ say() { printf '[up] %s\n' "$*"; }
 secret() { # secret FILE: print the secret kept in .local/run/FILE, creating it the first time
   if [[ ! -s "$RUN/$1" ]]; then
     (umask 077 && "$BIN/python" -c 'import secrets; print(secrets.token_urlsafe(32))' >"$RUN/$1")
-    say "generated .local/run/$1"
+    say "generated .local/run/$1" >&2 # not into the value captured by the caller
   fi
   cat "$RUN/$1"
 }
