@@ -1,14 +1,10 @@
-"""Office calendars for tenant SMS: the quiet-hours window and dates written in French."""
+"""Dates written in French, and the time of an appointment reminder. The quiet-hours window and
+public holidays are the office calendar's (``shared/calendar.py``)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
-from functools import lru_cache
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
-
-import holidays
-
-from shared.offices import QuietHours
 
 _DAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 _MONTHS = (
@@ -25,38 +21,6 @@ _MONTHS = (
     "novembre",
     "décembre",
 )
-
-
-@lru_cache(maxsize=64)
-def _french_holidays(year: int) -> frozenset[date]:
-    return frozenset(holidays.country_holidays("FR", years=year).keys())
-
-
-def is_public_holiday(day: date) -> bool:
-    """A French (metropolitan) public holiday."""
-    return day in _french_holidays(day.year)
-
-
-def next_opening(when: datetime, window: QuietHours, tz: ZoneInfo) -> datetime:
-    """The first instant at or after ``when`` at which an SMS may reach a tenant (UTC-aware result).
-
-    Allowed: the window's ISO weekdays, between ``start`` and ``end`` office time, and not on a
-    French public holiday unless the window allows them.
-    """
-    local = when.astimezone(tz)
-    day = local.date()
-    for _ in range(30):  # a window always opens within a few days; bounded for safety
-        allowed_day = day.isoweekday() in window.days and (window.public_holidays or not is_public_holiday(day))
-        if allowed_day:
-            start = datetime.combine(day, window.start, tz)
-            end = datetime.combine(day, window.end, tz)
-            if local < start:
-                return start.astimezone(when.tzinfo)
-            if local < end:
-                return when
-        day += timedelta(days=1)
-        local = datetime.combine(day, time(0, 0), tz)
-    raise ValueError("the quiet-hours window never opens")
 
 
 def french_date(moment: datetime, tz: ZoneInfo) -> str:

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from shared.calendar import office_next_opening
 from shared.events import Channel, Recipient
 
-from ..domain.calendar import next_opening
 from ..domain.outcomes import deferred_event, notification_id
 from ..domain.policy import Contact, Reason, unusable
 from ..domain.records import EPOCH, TERMINAL, Draft, Message, PendingFilter, Status
@@ -55,7 +55,7 @@ class Recorder:
         send_at = scheduled_at or now
         defer_reason = "scheduled" if scheduled_at else None
         if channel is Channel.SMS and draft.recipient is Recipient.TENANT and not draft.urgent:
-            opening = next_opening(send_at, office.quiet_hours, office.tz)
+            opening = office_next_opening(send_at, office)
             if opening > send_at:
                 send_at, defer_reason = opening, defer_reason or "quiet_hours"
         due = send_at <= now

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from services.notifications.domain.calendar import french_date, french_datetime, next_opening, reminder_time
+from services.notifications.domain.calendar import french_date, french_datetime, reminder_time
 from services.notifications.domain.masking import mask_email, mask_phone
 from services.notifications.domain.messages import RequestInfo, plans_for
 from services.notifications.domain.policy import (
@@ -23,6 +23,7 @@ from services.notifications.domain.policy import (
 )
 from services.notifications.domain.sms import measure, prepare_sms, rewrite_for_gsm7
 from services.notifications.templates import TemplateProblem, Templates
+from shared.calendar import next_opening
 from shared.events import Channel, PreferredChannel, parse_event
 from shared.offices import DEMO_OFFICES_FILE, QuietHours, load_offices
 from tests.support.samples import sample
