@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
+from functools import partial
 
 from fastapi import FastAPI
 
@@ -14,7 +15,7 @@ from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Clock, Deps
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import INDEXES, FeedbackMongoStore
-from shared.events import CloudEvent, Topics
+from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.outbox import MongoOutboxStore, Outbox, utcnow
@@ -48,32 +49,19 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
             campaign_rate=settings.campaign_rate,
         )
-
-        async def consume(events: Sequence[CloudEvent]) -> None:
-            await apply(deps, events)
-
-        async def sweep() -> None:
-            await reminders.sweep(deps)
-
-        async def refresh_gauges() -> None:
-            await alerts.refresh_gauges(deps)
-
-        async def pace_campaigns() -> None:
-            await campaigns.send_campaigns(deps)
-
         # one consumer over the four topics: one group membership, one rebalance at start-up; only
         # sms.replied is taken from notifications.outcomes (the other types are skipped)
         rt.consume(
             "feedback",
             [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.FEEDBACK_RATINGS, Topics.NOTIFICATIONS_OUTCOMES],
-            consume,
+            partial(apply, deps),
             types=CONSUMED_TYPES,
         )
         state["deps"] = deps
-        jobs = [
-            (settings.reminder_seconds, sweep, "survey-reminders"),
-            (settings.reminder_seconds, refresh_gauges, "open-alerts-gauge"),
-            (settings.campaign_tick_seconds, pace_campaigns, "campaign-pacing"),
+        jobs: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
+            (settings.reminder_seconds, partial(reminders.sweep, deps), "survey-reminders"),
+            (settings.reminder_seconds, partial(alerts.refresh_gauges, deps), "open-alerts-gauge"),
+            (settings.campaign_tick_seconds, partial(campaigns.send_campaigns, deps), "campaign-pacing"),
         ]
         try:
             async with rt.serving(app, indexes=INDEXES, jobs=jobs):
