@@ -3,18 +3,19 @@ helpers they all use (the office of a message, counting an outcome, publishing i
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from shared.bus import Rejected
 from shared.offices import Office, Offices
+from shared.outbox import Relay
 
-from ..domain.outcomes import outcome_event
 from ..domain.records import Message
 from ..metrics import NotificationMetrics
 from ..ports import Clock, NotificationStore, Publisher
 from ..settings import NotificationsSettings
 from ..templates import Templates
+from .publishing import RecordedOutcomes
 
 
 def utcnow() -> datetime:
@@ -32,6 +33,13 @@ class Context:
     metrics: NotificationMetrics
     settings: NotificationsSettings
     clock: Clock = utcnow
+    outcomes: RecordedOutcomes = field(init=False)
+    #: publishes recorded outcomes and marks them published (``shared/outbox.py``)
+    relay: Relay = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.outcomes = RecordedOutcomes(self.store)
+        self.relay = Relay(self.outcomes, self.publisher, self.clock)
 
     @property
     def lease(self) -> timedelta:
@@ -47,6 +55,5 @@ class Context:
         self.metrics.messages.labels(message.office, message.channel.value, message.template, outcome).inc()
 
     async def publish_outcome(self, message: Message) -> None:
-        """(Re-)emit the outcome of a message in a final state, then mark it published."""
-        await self.publisher.publish([outcome_event(message)])
-        await self.store.mark_published(message.id, message.status)
+        """(Re-)emit the recorded outcome of a message in a final state, then mark it published."""
+        await self.relay.publish([self.outcomes.event(message)])

@@ -41,10 +41,8 @@ class Dispatcher:
             dispatched += len(ids)
             if len(ids) < settings.dispatch_batch:
                 break
-        stale_before = now - timedelta(seconds=settings.lease_seconds)
-        for message in await store.unpublished(settings.dispatch_batch):
-            if (message.outcome_at or now) <= stale_before:
-                await ctx.publish_outcome(message)
+        # outcomes recorded a lease ago and still unpublished (the broker was away, or a crash)
+        await ctx.relay.flush(timedelta(seconds=settings.lease_seconds), settings.dispatch_batch)
         if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten
             await store.purge_claims(now - CLAIMS_KEPT)
             self._next_purge = now + CLAIMS_PURGE_EVERY

@@ -174,8 +174,9 @@ class Sender:
         provider_id: str | None = None,
         recipient_masked: str | None = None,
     ) -> None:
-        """Emit the outcome, then record it; an outcome the bus did not take is re-emitted by the
-        dispatcher (``published`` False). Only the lease holder gets here."""
+        """Emit the outcome, then record it with the status and whether the bus took it: one write
+        on the hot path; an outcome recorded unpublished is published by the dispatcher's relay
+        flush (``publishing.py``). Only the lease holder gets here."""
         final = replace(
             message,
             status=status,

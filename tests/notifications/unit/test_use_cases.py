@@ -42,8 +42,13 @@ class Clock:
 @dataclass
 class Bus:
     events: list[CloudEvent] = field(default_factory=list)
+    #: the broker is away for this many publish calls
+    away: int = 0
 
     async def publish(self, events: Iterable[CloudEvent]) -> None:
+        if self.away:
+            self.away -= 1
+            raise ConnectionError("broker away")
         self.events.extend(events)
 
     def kinds(self) -> list[str]:
@@ -189,3 +194,21 @@ async def test_erasure_suppresses_what_waits_and_masks_the_log() -> None:
     assert w.bus.kinds() == ["notification.deferred", "notification.suppressed"]
     [message] = w.store.messages.values()
     assert (message.status, message.reason, message.recipient_masked) == (Status.SUPPRESSED, "erased", "effacé")
+
+
+async def test_an_outcome_the_broker_did_not_take_is_published_by_the_dispatcher_after_a_lease() -> None:
+    w = world(lease_seconds=5)
+    await w.consume(w.contact())
+    w.bus.away = 1
+    await w.consume(w.opened())
+    assert len(w.sms.sent) == 1 and w.bus.events == []
+    [message] = w.store.messages.values()
+    assert (message.status, message.published) == (Status.SENT, False)
+    await w.notifier.dispatch_due()
+    assert w.bus.events == []  # recorded less than a lease ago: its sender may still publish it
+    w.clock.now += timedelta(seconds=6)
+    await w.notifier.dispatch_due()
+    await w.notifier.dispatch_due()
+    assert w.bus.kinds() == ["notification.sent"] and len(w.sms.sent) == 1
+    [message] = w.store.messages.values()
+    assert message.published is True
