@@ -24,7 +24,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from services.analytics.domain.facts import OfficeRules, fold
-from services.analytics.domain.records import Fact, StoredEvent, split_day_key
+from services.analytics.domain.records import Fact, NotificationFact, RequestFact, StoredEvent, split_day_key
 from services.analytics.domain.rollups import acknowledged_causes, rollup
 from services.analytics.handlers import Analytics
 from services.analytics.handlers.ingest import ROUTES
@@ -119,11 +119,11 @@ async def ingest(url: str) -> None:
 
 def _clone(fact: Fact, n: int) -> Fact:
     suffix = f"~{n}"
-    values = dict(fact.values)
-    for name in ("opened_event", "cause_id"):
-        if values.get(name):
-            values[name] = values[name] + suffix
-    return replace(fact, key=fact.key + suffix, values=values)
+    if isinstance(fact, RequestFact) and fact.opened_event:
+        return replace(fact, key=fact.key + suffix, opened_event=fact.opened_event + suffix)
+    if isinstance(fact, NotificationFact) and fact.cause_id:
+        return replace(fact, key=fact.key + suffix, cause_id=fact.cause_id + suffix)
+    return replace(fact, key=fact.key + suffix)
 
 
 async def query(url: str) -> None:
@@ -140,7 +140,7 @@ async def query(url: str) -> None:
     for fact in base:
         for iso_day in fact.days:
             per_day.setdefault(f"{OFFICE}|{iso_day}", []).append(fact)
-    base_ack = acknowledged_causes(f for f in base if f.kind == "notification")
+    base_ack = acknowledged_causes(f for f in base if isinstance(f, NotificationFact))
     acknowledged = {f"{c}~{n}" for c in base_ack for n in range(CLONES)}
     rollups = []
     for key, facts in per_day.items():

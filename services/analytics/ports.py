@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.analytics.domain.records import Fact, Net, StoredEvent
+from services.analytics.domain.records import AlertFact, Fact, Net, NotificationFact, RequestFact, StoredEvent
 from services.analytics.domain.rollups import Rollup
 
 Clock = Callable[[], datetime]
@@ -53,15 +53,15 @@ class FactStore(Protocol):
         """The stored facts of these keys."""
         ...
 
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Fact]:
+    async def opened_by(self, event_ids: Iterable[str]) -> list[RequestFact]:
         """Request facts whose ``request.opened`` event is one of these ids."""
         ...
 
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Fact]:
+    async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         """Notification facts caused by one of these event ids."""
         ...
 
-    async def alerts(self, offices: Sequence[str]) -> list[Fact]:
+    async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         """Every detractor-alert fact of these offices."""
         ...
 

@@ -36,7 +36,21 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.analytics.domain.indicators import URGENCIES, Bucket
-from services.analytics.domain.records import Fact, Net, StoredEvent, split_day_key
+from services.analytics.domain.records import (
+    AlertFact,
+    Appointment,
+    CampaignAnswer,
+    Fact,
+    Interval,
+    Missed,
+    Net,
+    NotificationFact,
+    Rating,
+    RequestFact,
+    StoredEvent,
+    SurveyFact,
+    split_day_key,
+)
 from services.analytics.domain.rollups import CampaignEntry, Rollup
 from shared.store import Document, Index, duplicate_positions, insert_many_once
 
@@ -55,8 +69,6 @@ INDEXES = (
     Index(DIRTY, [("office", 1)]),
     Index(NETS, [("office", 1)]),
 )
-#: the fields of a fact document that are not folded values
-FACT_HEADER = ("_id", "office", "n_events", "kind", "days")
 
 
 def event_document(event: StoredEvent) -> Document:
@@ -81,25 +93,139 @@ def event_of(doc: Document) -> StoredEvent:
     )
 
 
+def _request_fields(f: RequestFact) -> Document:
+    opened: Document = {}
+    if not f.placeholder:  # a placeholder's document has no opening fields
+        opened = {
+            "opened_at": f.opened_at,
+            "opened_event": f.opened_event,
+            "category": f.category,
+            "urgency": f.urgency,
+            "channel": f.channel,
+        }
+    return {
+        "placeholder": f.placeholder,
+        **opened,
+        "first_response_at": f.first_response_at,
+        "first_response_seconds": f.first_response_seconds,
+        "repair_done_at": f.repair_done_at,
+        "repair_seconds": f.repair_seconds,
+        "within_target": f.within_target,
+        "open_intervals": [{"s": i.s, "e": i.e} for i in f.open_intervals],
+        "first_closed_at": f.first_closed_at,
+        "resolution": f.resolution,
+        "reopened": f.reopened,
+        "assignees": f.assignees,
+        "appointments": [{"id": a.id, "at": a.at} for a in f.appointments],
+        "missed": [{"at": m.at, "by": m.by} for m in f.missed],
+        "breaches": dict(f.breaches),
+    }
+
+
+def _survey_fields(f: SurveyFact) -> Document:
+    rating, answer = f.rating, f.campaign_answer
+    return {
+        "sent_at": f.sent_at,
+        "origin": f.origin,
+        "campaign_id": f.campaign_id,
+        "rating": (
+            {"at": rating.at, "score": rating.score, "nps": rating.nps, "channel": rating.channel} if rating else None
+        ),
+        "campaign_answer": {"at": answer.at, "axes": dict(answer.axes), "nps": answer.nps} if answer else None,
+    }
+
+
+def _kind_fields(fact: Fact) -> Document:
+    if isinstance(fact, RequestFact):
+        return _request_fields(fact)
+    if isinstance(fact, SurveyFact):
+        return _survey_fields(fact)
+    if isinstance(fact, AlertFact):
+        return {"raised_at": fact.raised_at, "score": fact.score, "due_at": fact.due_at}
+    return {
+        "first_at": fact.first_at,
+        "channel": fact.channel,
+        "template": fact.template,
+        "recipient": fact.recipient,
+        "cause_id": fact.cause_id,
+        "outcome": fact.outcome,
+        "outcomes": list(fact.outcomes),
+        "sms_segments": fact.sms_segments,
+    }
+
+
 def fact_document(fact: Fact) -> Document:
     return {
         "_id": fact.key,
         "office": fact.office,
         "n_events": fact.n_events,
         "kind": fact.kind,
-        **fact.values,
+        **_kind_fields(fact),
         "days": list(fact.days),
     }
 
 
+def _request_of(doc: Document, base: Document) -> RequestFact:
+    return RequestFact(
+        **base,
+        placeholder=bool(doc["placeholder"]),
+        opened_at=doc.get("opened_at"),
+        opened_event=doc.get("opened_event"),
+        category=doc.get("category"),
+        urgency=doc.get("urgency"),
+        channel=doc.get("channel"),
+        first_response_at=doc.get("first_response_at"),
+        first_response_seconds=doc.get("first_response_seconds"),
+        repair_done_at=doc.get("repair_done_at"),
+        repair_seconds=doc.get("repair_seconds"),
+        within_target=doc.get("within_target"),
+        open_intervals=tuple(Interval(i["s"], i["e"]) for i in doc.get("open_intervals") or ()),
+        first_closed_at=doc.get("first_closed_at"),
+        resolution=doc.get("resolution"),
+        reopened=bool(doc.get("reopened")),
+        assignees=int(doc.get("assignees") or 0),
+        appointments=tuple(Appointment(a["id"], a["at"]) for a in doc.get("appointments") or ()),
+        missed=tuple(Missed(m["at"], m["by"]) for m in doc.get("missed") or ()),
+        breaches=dict(doc.get("breaches") or {}),
+    )
+
+
+def _survey_of(doc: Document, base: Document) -> SurveyFact:
+    rating, answer = doc.get("rating"), doc.get("campaign_answer")
+    return SurveyFact(
+        **base,
+        sent_at=doc.get("sent_at"),
+        origin=str(doc["origin"]),
+        campaign_id=doc.get("campaign_id"),
+        rating=Rating(rating["at"], rating["score"], rating.get("nps"), rating.get("channel")) if rating else None,
+        campaign_answer=CampaignAnswer(answer["at"], answer["axes"], answer.get("nps")) if answer else None,
+    )
+
+
 def fact_of(doc: Document) -> Fact:
-    return Fact(
-        key=str(doc["_id"]),
-        office=str(doc["office"]),
-        kind=doc["kind"],
-        n_events=int(doc["n_events"]),
-        values={k: v for k, v in doc.items() if k not in FACT_HEADER},
-        days=tuple(doc.get("days") or ()),
+    base: Document = {
+        "key": str(doc["_id"]),
+        "office": str(doc["office"]),
+        "n_events": int(doc["n_events"]),
+        "days": tuple(doc.get("days") or ()),
+    }
+    kind = doc["kind"]
+    if kind == "request":
+        return _request_of(doc, base)
+    if kind == "survey":
+        return _survey_of(doc, base)
+    if kind == "alert":
+        return AlertFact(**base, raised_at=doc["raised_at"], score=doc.get("score"), due_at=doc.get("due_at"))
+    return NotificationFact(
+        **base,
+        first_at=doc["first_at"],
+        channel=doc.get("channel"),
+        template=doc.get("template"),
+        recipient=doc.get("recipient"),
+        cause_id=doc.get("cause_id"),
+        outcome=str(doc["outcome"]),
+        outcomes=tuple(doc.get("outcomes") or ()),
+        sms_segments=int(doc.get("sms_segments") or 0),
     )
 
 
@@ -327,18 +453,21 @@ class MongoAnalyticsStore:
     async def facts_by_key(self, keys: Iterable[str]) -> list[Fact]:
         return [fact_of(d) for d in await _find_in(self.facts_collection, "_id", keys)]
 
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Fact]:
-        return [fact_of(d) for d in await _find_in(self.facts_collection, "opened_event", event_ids)]
+    async def opened_by(self, event_ids: Iterable[str]) -> list[RequestFact]:
+        found = [fact_of(d) for d in await _find_in(self.facts_collection, "opened_event", event_ids)]
+        return [f for f in found if isinstance(f, RequestFact)]
 
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Fact]:
-        return [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
+    async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
+        found = [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
+        return [f for f in found if isinstance(f, NotificationFact)]
 
-    async def alerts(self, offices: Sequence[str]) -> list[Fact]:
+    async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         wanted = list(dict.fromkeys(offices))
         if not wanted:
             return []
         query: Document = {"kind": "alert", "office": {"$in": wanted}}
-        return [fact_of(doc) async for doc in self.facts_collection.find(query)]
+        found = [fact_of(doc) async for doc in self.facts_collection.find(query)]
+        return [f for f in found if isinstance(f, AlertFact)]
 
     async def mark_dirty(self, days: Sequence[str], gen: str) -> None:
         if not days:

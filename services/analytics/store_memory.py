@@ -6,7 +6,15 @@ from __future__ import annotations
 import copy
 from collections.abc import Iterable, Sequence
 
-from services.analytics.domain.records import Fact, Net, StoredEvent, split_day_key
+from services.analytics.domain.records import (
+    AlertFact,
+    Fact,
+    Net,
+    NotificationFact,
+    RequestFact,
+    StoredEvent,
+    split_day_key,
+)
 from services.analytics.domain.rollups import Rollup
 
 
@@ -68,16 +76,16 @@ class MemoryAnalyticsStore:
     async def facts_by_key(self, keys: Iterable[str]) -> list[Fact]:
         return [self.facts_by_id[k] for k in dict.fromkeys(keys) if k in self.facts_by_id]
 
-    async def opened_by(self, event_ids: Iterable[str]) -> list[Fact]:
+    async def opened_by(self, event_ids: Iterable[str]) -> list[RequestFact]:
         wanted = set(event_ids)
-        return [f for f in self.facts_by_id.values() if f.opened_event in wanted]
+        return [f for f in self.facts_by_id.values() if isinstance(f, RequestFact) and f.opened_event in wanted]
 
-    async def acknowledging(self, event_ids: Iterable[str]) -> list[Fact]:
+    async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         wanted = set(event_ids)
-        return [f for f in self.facts_by_id.values() if f.cause_id in wanted]
+        return [f for f in self.facts_by_id.values() if isinstance(f, NotificationFact) and f.cause_id in wanted]
 
-    async def alerts(self, offices: Sequence[str]) -> list[Fact]:
-        return [f for f in await self.facts(offices) if f.kind == "alert"]
+    async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
+        return [f for f in await self.facts(offices) if isinstance(f, AlertFact)]
 
     async def mark_dirty(self, days: Sequence[str], gen: str) -> None:
         self.markers.update(dict.fromkeys(days, gen))

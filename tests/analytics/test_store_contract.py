@@ -9,12 +9,26 @@ import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 import pytest_asyncio
 
 from services.analytics.domain.indicators import Bucket, Query, compute
-from services.analytics.domain.records import Fact, Net, StoredEvent
+from services.analytics.domain.records import (
+    AlertFact,
+    Appointment,
+    CampaignAnswer,
+    Fact,
+    Interval,
+    Missed,
+    Net,
+    NotificationFact,
+    Rating,
+    RequestFact,
+    StoredEvent,
+    SurveyFact,
+)
 from services.analytics.domain.rollups import CampaignEntry, Rollup
 from services.analytics.handlers import Analytics
 from services.analytics.ports import AnalyticsStore
@@ -51,20 +65,66 @@ def event(n: int, key: str = "r|demo-nord|R-1", type_: str = "request.opened", *
     )
 
 
-def request_fact(key: str, n_events: int = 1, opened_event: str = "ev-1", **values: object) -> Fact:
+def request_fact(key: str, n_events: int = 1, opened_event: str = "ev-1", **values: Any) -> RequestFact:
     office = key.split("|")[1]
-    folded = {"placeholder": False, "opened_at": T0, "opened_event": opened_event, "open_intervals": [], **values}
-    return Fact(key=key, office=office, kind="request", n_events=n_events, values=folded, days=("2026-03-02",))
+    return RequestFact(
+        key=key,
+        office=office,
+        n_events=n_events,
+        days=("2026-03-02", "2026-03-03"),
+        placeholder=False,
+        opened_at=T0,
+        opened_event=opened_event,
+        first_response_at=T0 + timedelta(hours=2),
+        first_response_seconds=7200.0,
+        open_intervals=(Interval(T0, T0 + timedelta(days=1)), Interval(T0 + timedelta(days=2), None)),
+        appointments=(Appointment("AP-1", T0 + timedelta(hours=5)),),
+        missed=(Missed(T0 + timedelta(hours=5), "tenant"),),
+        breaches={"first_response": T0 + timedelta(hours=30)},
+        assignees=2,
+        **values,
+    )
 
 
-def notification_fact(key: str, cause_id: str) -> Fact:
-    values = {"first_at": T0, "cause_id": cause_id, "recipient": "tenant", "outcome": "sent", "outcomes": ["sent"]}
-    return Fact(key=key, office=key.split("|")[1], kind="notification", n_events=1, values=values, days=("2026-03-02",))
+def placeholder_fact(key: str) -> RequestFact:
+    return RequestFact(key=key, office=key.split("|")[1], n_events=1, placeholder=True, repair_done_at=T0)
 
 
-def alert_fact(key: str) -> Fact:
-    values = {"raised_at": T0, "score": 1, "due_at": T0 + timedelta(hours=48)}
-    return Fact(key=key, office=key.split("|")[1], kind="alert", n_events=1, values=values, days=("2026-03-02",))
+def survey_fact(key: str) -> SurveyFact:
+    return SurveyFact(
+        key=key,
+        office=key.split("|")[1],
+        n_events=3,
+        days=("2026-03-02",),
+        sent_at=T0,
+        origin="campaign",
+        campaign_id="c-1",
+        rating=Rating(T0 + timedelta(hours=1), 4, 9, "sms"),
+        campaign_answer=CampaignAnswer(T0 + timedelta(hours=2), {"keys": 4, "team": 5}, None),
+    )
+
+
+def notification_fact(key: str, cause_id: str) -> NotificationFact:
+    return NotificationFact(
+        key=key,
+        office=key.split("|")[1],
+        n_events=2,
+        days=("2026-03-02",),
+        first_at=T0,
+        channel="sms",
+        template="request_opened",
+        recipient="tenant",
+        cause_id=cause_id,
+        outcome="delivered",
+        outcomes=("sent", "delivered"),
+        sms_segments=2,
+    )
+
+
+def alert_fact(key: str) -> AlertFact:
+    return AlertFact(
+        key=key, office=key.split("|")[1], n_events=1, raised_at=T0, score=1, due_at=T0 + timedelta(hours=48)
+    )
 
 
 def a_bucket() -> Bucket:
@@ -116,12 +176,14 @@ async def test_events_are_kept_once_and_read_back_by_key(store: AnalyticsStore) 
 async def test_facts_are_replaced_whole_and_read_by_office_and_key(store: AnalyticsStore) -> None:
     nord, sud = request_fact("r|demo-nord|R-1", category="repair"), request_fact("r|demo-sud|R-2")
     await store.write_facts([nord, sud])
-    replaced = request_fact("r|demo-nord|R-1", n_events=2, channel="web")
-    await store.write_facts([replaced])
-    assert by_key(await store.facts(["demo-nord"])) == {replaced.key: replaced}
-    assert by_key(await store.facts(["demo-nord", "demo-sud"])) == {replaced.key: replaced, sud.key: sud}
+    replaced = request_fact("r|demo-nord|R-1", n_events=2, channel="web", within_target=True, reopened=True)
+    others = [placeholder_fact("r|demo-nord|R-3"), survey_fact("s|demo-nord|S-1"), alert_fact("a|demo-nord|S-1")]
+    await store.write_facts([replaced, *others, notification_fact("n|demo-nord|N-1", "ev-1")])
+    assert by_key(await store.facts(["demo-sud"])) == {sud.key: sud}
+    found = by_key(await store.facts(["demo-nord", "demo-sud"]))
+    assert found == by_key([replaced, sud, *others, notification_fact("n|demo-nord|N-1", "ev-1")])
     assert by_key(await store.facts_by_key([sud.key, "r|demo-est|none", sud.key])) == {sud.key: sud}
-    assert await store.days_of([replaced.key, "r|demo-est|none"]) == {replaced.key: ["2026-03-02"]}
+    assert await store.days_of([replaced.key, "r|demo-est|none"]) == {replaced.key: ["2026-03-02", "2026-03-03"]}
     assert await store.facts([]) == []
 
 

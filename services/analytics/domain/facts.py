@@ -15,7 +15,20 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from services.analytics.domain.records import Fact, FactKind, StoredEvent
+from services.analytics.domain.records import (
+    AlertFact,
+    Appointment,
+    CampaignAnswer,
+    Fact,
+    FactBase,
+    Interval,
+    Missed,
+    NotificationFact,
+    Rating,
+    RequestFact,
+    StoredEvent,
+    SurveyFact,
+)
 from shared.calendar import WorkingCalendar, calendar_for
 from shared.events import CloudEvent
 from shared.offices import Office, Offices
@@ -169,44 +182,42 @@ def fold(key: str, events: Sequence[StoredEvent], rules: OfficeRules) -> Fact:
     the office-local days it touches."""
     ordered = _ordered(events)
     kind, office, _ = key.split("|", 2)
-    values: Doc
-    fact_kind: FactKind
+    base = FactBase(key=key, office=office, n_events=len(ordered))
+    fact: Fact
     if kind == "r":
-        fact_kind, values = "request", fold_request(ordered, rules)
+        fact = fold_request(base, ordered, rules)
     elif kind == "s":
-        fact_kind, values = "survey", fold_survey(ordered)
+        fact = fold_survey(base, ordered)
     elif kind == "a":
-        fact_kind, values = "alert", fold_alert(ordered)
+        fact = fold_alert(base, ordered)
     else:
-        fact_kind, values = "notification", fold_notification(ordered)
-    fact = Fact(key=key, office=office, kind=fact_kind, n_events=len(ordered), values=values)
+        fact = fold_notification(base, ordered)
     return replace(fact, days=tuple(fact_days(fact, rules.tz)))
 
 
 def _moments(fact: Fact) -> Iterable[datetime | None]:
-    v = fact.values
-    if fact.kind == "request":
-        if v.get("placeholder"):
+    if isinstance(fact, RequestFact):
+        if fact.placeholder:
             return
-        yield v.get("opened_at")
-        yield v.get("first_response_at")
-        yield v.get("repair_done_at")
-        yield v.get("first_closed_at")
-        for appointment in v.get("appointments") or ():
-            yield appointment["at"]
-        for missed in v.get("missed") or ():
-            yield missed["at"]
-        for interval in v.get("open_intervals") or ():
-            yield interval["s"]
-            yield interval["e"]
-    elif fact.kind == "survey":
-        yield v.get("sent_at")
-        yield (v.get("rating") or {}).get("at")
-        yield (v.get("campaign_answer") or {}).get("at")
-    elif fact.kind == "alert":
-        yield v.get("raised_at")
-    elif fact.kind == "notification":
-        yield v.get("first_at")
+        yield fact.opened_at
+        yield fact.first_response_at
+        yield fact.repair_done_at
+        yield fact.first_closed_at
+        for appointment in fact.appointments:
+            yield appointment.at
+        for missed in fact.missed:
+            yield missed.at
+        for interval in fact.open_intervals:
+            yield interval.s
+            yield interval.e
+    elif isinstance(fact, SurveyFact):
+        yield fact.sent_at
+        yield fact.rating.at if fact.rating else None
+        yield fact.campaign_answer.at if fact.campaign_answer else None
+    elif isinstance(fact, AlertFact):
+        yield fact.raised_at
+    else:
+        yield fact.first_at
 
 
 def fact_days(fact: Fact, tz: ZoneInfo) -> list[str]:
@@ -214,25 +225,15 @@ def fact_days(fact: Fact, tz: ZoneInfo) -> list[str]:
     return sorted({m.astimezone(tz).date().isoformat() for m in _moments(fact) if m is not None})
 
 
-def fold_request(events: Sequence[StoredEvent], rules: OfficeRules) -> Doc:
+def _base(base: FactBase) -> dict[str, Any]:
+    return {"key": base.key, "office": base.office, "n_events": base.n_events}
+
+
+def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRules) -> RequestFact:
     opened = next((e for e in events if e.type == "request.opened"), None)
-    fact: Doc = {"placeholder": opened is None}
     opened_at: datetime | None = opened.time if opened else None
-    if opened is not None:
-        fact.update(
-            opened_at=opened_at,
-            opened_event=opened.id,
-            category=opened.data.get("category"),
-            urgency=opened.data.get("urgency"),
-            channel=opened.data.get("channel"),
-        )
+    urgency = opened.data.get("urgency") if opened else None
     first_response = next((e.time for e in events if e.type in FIRST_RESPONSE_TYPES), None)
-    fact["first_response_at"] = first_response
-    fact["first_response_seconds"] = (
-        (first_response - opened_at).total_seconds()
-        if opened_at is not None and first_response is not None and first_response >= opened_at
-        else None
-    )
     # on-hold intervals, paired in time order
     holds: list[tuple[datetime, datetime | None]] = []
     for e in events:
@@ -244,10 +245,8 @@ def fold_request(events: Sequence[StoredEvent], rules: OfficeRules) -> Doc:
         (e.time for e in events if e.type == "repair.done" and (opened_at is None or e.time >= opened_at)),
         None,
     )
-    fact["repair_done_at"] = done
-    fact["repair_seconds"] = None
-    fact["within_target"] = None
-    urgency = fact.get("urgency")
+    repair_seconds: float | None = None
+    within_target: bool | None = None
     if opened_at is not None and done is not None:
         held = timedelta(0)
         for start, end in holds:
@@ -255,93 +254,112 @@ def fold_request(events: Sequence[StoredEvent], rules: OfficeRules) -> Doc:
             if hi > lo:
                 held += hi - lo
         elapsed = done - opened_at - held
-        fact["repair_seconds"] = elapsed.total_seconds()
+        repair_seconds = elapsed.total_seconds()
         if urgency in ("U1", "U2"):
             target = rules.u1_hours if urgency == "U1" else rules.u2_hours
-            fact["within_target"] = elapsed <= timedelta(hours=target)
+            within_target = elapsed <= timedelta(hours=target)
         elif urgency == "U3":
             calendar = rules.calendar()
             worked = calendar.working_time_between(opened_at, done)
             for start, end in holds:
                 lo, hi = max(start, opened_at), min(end or done, done)
                 worked -= calendar.working_time_between(lo, hi)
-            fact["within_target"] = worked <= calendar.day_length * rules.u3_working_days
+            within_target = worked <= calendar.day_length * rules.u3_working_days
     # open intervals (opened → closed, reopened → closed …), for the backlog at any instant
-    intervals: list[Doc] = []
+    intervals: list[Interval] = []
     closes = [e for e in events if e.type == "request.closed"]
     if opened_at is not None:
-        current: Doc | None = {"s": opened_at, "e": None}
+        current: datetime | None = opened_at
         for e in events:
             if e.time < opened_at:
                 continue
             if e.type == "request.closed" and current is not None:
-                current["e"] = e.time
-                intervals.append(current)
+                intervals.append(Interval(current, e.time))
                 current = None
             elif e.type == "request.reopened" and current is None:
-                current = {"s": e.time, "e": None}
+                current = e.time
         if current is not None:
-            intervals.append(current)
-    fact["open_intervals"] = intervals
-    fact["first_closed_at"] = closes[0].time if closes else None
-    fact["resolution"] = closes[-1].data.get("resolution") if closes else None
-    fact["reopened"] = bool(closes) and any(e.type == "request.reopened" and e.time >= closes[0].time for e in events)
-    fact["assignees"] = len({e.data.get("assignee_ref") for e in events if e.type == "request.assigned"})
+            intervals.append(Interval(current, None))
     appointments: dict[str, datetime] = {}
     for e in events:
         if e.type == "appointment.scheduled":
             appointments.setdefault(e.data["appointment_id"], e.time)
-    fact["appointments"] = [{"id": a, "at": t} for a, t in appointments.items()]
-    fact["missed"] = [{"at": e.time, "by": e.data["missed_by"]} for e in events if e.type == "appointment.missed"]
-    breaches: Doc = {}
+    breaches: dict[str, datetime] = {}
     for e in events:
         if e.type == "sla.breached":
             breaches.setdefault(e.data["stage"], e.time)
-    fact["breaches"] = breaches
-    return fact
+    return RequestFact(
+        **_base(base),
+        placeholder=opened is None,
+        opened_at=opened_at,
+        opened_event=opened.id if opened else None,
+        category=opened.data.get("category") if opened else None,
+        urgency=urgency,
+        channel=opened.data.get("channel") if opened else None,
+        first_response_at=first_response,
+        first_response_seconds=(
+            (first_response - opened_at).total_seconds()
+            if opened_at is not None and first_response is not None and first_response >= opened_at
+            else None
+        ),
+        repair_done_at=done,
+        repair_seconds=repair_seconds,
+        within_target=within_target,
+        open_intervals=tuple(intervals),
+        first_closed_at=closes[0].time if closes else None,
+        resolution=closes[-1].data.get("resolution") if closes else None,
+        reopened=bool(closes) and any(e.type == "request.reopened" and e.time >= closes[0].time for e in events),
+        assignees=len({e.data.get("assignee_ref") for e in events if e.type == "request.assigned"}),
+        appointments=tuple(Appointment(a, t) for a, t in appointments.items()),
+        missed=tuple(Missed(e.time, e.data["missed_by"]) for e in events if e.type == "appointment.missed"),
+        breaches=breaches,
+    )
 
 
-def fold_survey(events: Sequence[StoredEvent]) -> Doc:
+def fold_survey(base: FactBase, events: Sequence[StoredEvent]) -> SurveyFact:
     sent = next((e for e in events if e.type == "survey.requested" and not e.data.get("reminder")), None)
     any_request = next((e for e in events if e.type == "survey.requested"), None)
-    rating = next((e for e in events if e.type == "satisfaction.rated"), None)
+    rating = next((e for e in events if e.type == "satisfaction.rated"), None)  # the first answer wins
     answer = next((e for e in events if e.type == "campaign.answered"), None)
-    origin_doc = any_request.data if any_request is not None else {}
-    fact: Doc = {
-        "sent_at": sent.time if sent else None,
-        "origin": "campaign" if origin_doc.get("campaign_id") or answer else "request",
-        "campaign_id": origin_doc.get("campaign_id") or (answer.data["campaign_id"] if answer else None),
-        "rating": None,
-        "campaign_answer": None,
-    }
-    if rating is not None:  # the first answer wins
-        fact["rating"] = {
-            "at": rating.time,
-            "score": rating.data["score"],
-            "nps": rating.data.get("nps"),
-            "channel": rating.data.get("channel"),
-        }
-    if answer is not None:
-        fact["campaign_answer"] = {"at": answer.time, "axes": answer.data["axes"], "nps": answer.data.get("nps")}
-    return fact
+    requested_campaign = any_request.data.get("campaign_id") if any_request is not None else None
+    return SurveyFact(
+        **_base(base),
+        sent_at=sent.time if sent else None,
+        origin="campaign" if requested_campaign or answer else "request",
+        campaign_id=requested_campaign or (answer.data["campaign_id"] if answer else None),
+        rating=(
+            Rating(rating.time, rating.data["score"], rating.data.get("nps"), rating.data.get("channel"))
+            if rating is not None
+            else None
+        ),
+        campaign_answer=(
+            CampaignAnswer(answer.time, answer.data["axes"], answer.data.get("nps")) if answer is not None else None
+        ),
+    )
 
 
-def fold_alert(events: Sequence[StoredEvent]) -> Doc:
+def fold_alert(base: FactBase, events: Sequence[StoredEvent]) -> AlertFact:
     first = events[0]
-    return {"raised_at": first.time, "score": first.data.get("score"), "due_at": first.data.get("follow_up_due_at")}
+    return AlertFact(
+        **_base(base),
+        raised_at=first.time,
+        score=first.data.get("score"),
+        due_at=first.data.get("follow_up_due_at"),
+    )
 
 
-def fold_notification(events: Sequence[StoredEvent]) -> Doc:
+def fold_notification(base: FactBase, events: Sequence[StoredEvent]) -> NotificationFact:
     first = events[0].data
     outcomes = sorted({e.type.removeprefix("notification.") for e in events}, key=OUTCOME_RANK.__getitem__)
     segments = [e.data["sms_segments"] for e in events if e.data.get("sms_segments") is not None]
-    return {
-        "first_at": events[0].time,
-        "channel": first.get("channel"),
-        "template": first.get("template"),
-        "recipient": first.get("recipient"),
-        "cause_id": first.get("cause_id"),
-        "outcome": outcomes[-1],
-        "outcomes": outcomes,
-        "sms_segments": max(segments) if segments else 0,
-    }
+    return NotificationFact(
+        **_base(base),
+        first_at=events[0].time,
+        channel=first.get("channel"),
+        template=first.get("template"),
+        recipient=first.get("recipient"),
+        cause_id=first.get("cause_id"),
+        outcome=outcomes[-1],
+        outcomes=tuple(outcomes),
+        sms_segments=max(segments) if segments else 0,
+    )

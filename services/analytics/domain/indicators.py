@@ -19,7 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from services.analytics.domain.facts import DIGITAL_CHANNELS, RESOLUTION_CATEGORIES, Doc
-from services.analytics.domain.records import Fact
+from services.analytics.domain.records import AlertFact, Fact, NotificationFact, RequestFact, SurveyFact
 
 Period = Literal["day", "week", "month"]
 STAGES = ("first_response", "intervention", "resolution")
@@ -236,71 +236,69 @@ class Accumulator:
             return []
         return [self.buckets[(office, label)], self.totals[office]]
 
-    def add_notifications(self, facts: Iterable[Fact]) -> None:
+    def add_notifications(self, facts: Iterable[NotificationFact]) -> None:
         for f in facts:
-            v = f.values
-            if v.get("recipient") == "tenant" and v.get("outcome") in ("sent", "delivered") and v.get("cause_id"):
-                self.acknowledged_causes.add(str(v["cause_id"]))
-            for b in self._add(f.office, v.get("first_at")):
-                channel = v.get("channel") or "sms"
-                b.notifications.setdefault(channel, Counter())[v["outcome"]] += 1
-                if channel == "sms" and v["outcome"] in ("sent", "delivered"):
-                    b.sms_segments += int(v.get("sms_segments") or 0)
+            if f.recipient == "tenant" and f.outcome in ("sent", "delivered") and f.cause_id:
+                self.acknowledged_causes.add(f.cause_id)
+            for b in self._add(f.office, f.first_at):
+                channel = f.channel or "sms"
+                b.notifications.setdefault(channel, Counter())[f.outcome] += 1
+                if channel == "sms" and f.outcome in ("sent", "delivered"):
+                    b.sms_segments += f.sms_segments
 
-    def add_request(self, f: Fact) -> None:
-        office, v = f.office, f.values
-        if v.get("placeholder"):
+    def add_request(self, f: RequestFact) -> None:
+        office = f.office
+        if f.placeholder:
             return
-        for b in self._add(office, v.get("opened_at")):
+        for b in self._add(office, f.opened_at):
             b.opened += 1
-            b.by_category[v.get("category") or "unknown"] += 1
-            b.by_urgency[v.get("urgency") or "none"] += 1
-            b.by_channel[v.get("channel") or "unknown"] += 1
-            b.digital += v.get("channel") in DIGITAL_CHANNELS
-            b.acknowledged += v.get("opened_event") in self.acknowledged_causes
-            b.reassigned += int(v.get("assignees") or 0) > 1
-            breaches = v.get("breaches") or {}
+            b.by_category[f.category or "unknown"] += 1
+            b.by_urgency[f.urgency or "none"] += 1
+            b.by_channel[f.channel or "unknown"] += 1
+            b.digital += f.channel in DIGITAL_CHANNELS
+            b.acknowledged += f.opened_event in self.acknowledged_causes
+            b.reassigned += f.assignees > 1
+            breaches = f.breaches
             applicable = ["first_response"]
-            if v.get("urgency"):
+            if f.urgency:
                 applicable.append("intervention")
-            if v.get("category") in RESOLUTION_CATEGORIES:
+            if f.category in RESOLUTION_CATEGORIES:
                 applicable.append("resolution")
             for stage in set(applicable) | set(breaches):
                 b.stage_applicable[stage] += 1
                 b.stage_breached[stage] += stage in breaches
-            if v.get("category") == "transfer":
+            if f.category == "transfer":
                 b.transfer[0] += 1
                 b.transfer[1] += "resolution" not in breaches
-        if v.get("first_response_seconds") is not None:
-            for b in self._add(office, v.get("first_response_at")):
-                b.first_response.append(float(v["first_response_seconds"]))
-        if v.get("repair_seconds") is not None and v.get("urgency") in URGENCIES:
-            for b in self._add(office, v.get("repair_done_at")):
-                b.repair[v["urgency"]].append(float(v["repair_seconds"]))
-                if v.get("within_target") is not None:
-                    cell = b.within["emergency" if v["urgency"] in ("U1", "U2") else "non_emergency"]
+        if f.first_response_seconds is not None:
+            for b in self._add(office, f.first_response_at):
+                b.first_response.append(float(f.first_response_seconds))
+        if f.repair_seconds is not None and f.urgency in URGENCIES:
+            for b in self._add(office, f.repair_done_at):
+                b.repair[f.urgency].append(float(f.repair_seconds))
+                if f.within_target is not None:
+                    cell = b.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
                     cell[0] += 1
-                    cell[1] += bool(v["within_target"])
-        for b in self._add(office, v.get("first_closed_at")):
+                    cell[1] += bool(f.within_target)
+        for b in self._add(office, f.first_closed_at):
             b.closed += 1
-            b.reopened += bool(v.get("reopened"))
-        for appointment in v.get("appointments") or ():
-            for b in self._add(office, appointment["at"]):
+            b.reopened += bool(f.reopened)
+        for appointment in f.appointments:
+            for b in self._add(office, appointment.at):
                 b.appointments += 1
-        for missed in v.get("missed") or ():
-            for b in self._add(office, missed["at"]):
-                b.missed[missed["by"]] += 1
+        for missed in f.missed:
+            for b in self._add(office, missed.at):
+                b.missed[missed.by] += 1
         self._backlog(f)
 
-    def _backlog(self, f: Fact) -> None:
-        office, v = f.office, f.values
-        if office not in self.totals:
+    def _backlog(self, f: RequestFact) -> None:
+        if f.office not in self.totals:
             return
-        starts, ends = self.intervals.setdefault(office, ([], []))
-        for interval in v.get("open_intervals") or ():
-            starts.append(interval["s"])
-            if interval["e"] is not None:
-                ends.append(interval["e"])
+        starts, ends = self.intervals.setdefault(f.office, ([], []))
+        for interval in f.open_intervals:
+            starts.append(interval.s)
+            if interval.e is not None:
+                ends.append(interval.e)
 
     def _fill_backlog(self) -> None:
         # intervals of one request never overlap, so the requests open at instant t are the
@@ -317,38 +315,54 @@ class Accumulator:
                 self.buckets[(office, label)].backlog = open_at(_day_end(last, zone))
             self.totals[office].backlog = open_at(_day_end(self.query.end, zone))
 
-    def add_survey(self, f: Fact) -> None:
-        office, v = f.office, f.values
-        rating = v.get("rating")
+    def add_survey(self, f: SurveyFact, *, campaign: bool = True) -> None:
+        """Count a survey (its campaign part only with ``campaign``: rollups keep campaign
+        surveys as entries of their own)."""
+        office, rating = f.office, f.rating
         if rating is not None:
-            for b in self._add(office, rating["at"]):
-                b.scores.append(int(rating["score"]))
-                if rating.get("nps") is not None:
-                    b.nps.append(int(rating["nps"]))
-        if v.get("origin") == "request" and v.get("sent_at") is not None:
-            for b in self._add(office, v["sent_at"]):
+            for b in self._add(office, rating.at):
+                b.scores.append(int(rating.score))
+                if rating.nps is not None:
+                    b.nps.append(int(rating.nps))
+        if f.origin == "request" and f.sent_at is not None:
+            for b in self._add(office, f.sent_at):
                 b.surveys_sent += 1
                 b.surveys_answered += rating is not None
-        if v.get("origin") == "campaign" and v.get("campaign_id"):
-            answer = v.get("campaign_answer")
-            counted_sent = self._label(office, v.get("sent_at")) is not None
-            counted_answer = answer is not None and self._label(office, answer["at"]) is not None
+        if campaign and f.origin == "campaign" and f.campaign_id:
+            answer = f.campaign_answer
+            counted_sent = self._label(office, f.sent_at) is not None
+            counted_answer = answer is not None and self._label(office, answer.at) is not None
             if not (counted_sent or counted_answer) or office not in self.totals:
                 return
             c = self.campaigns.setdefault(
-                (office, v["campaign_id"]), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
+                (office, f.campaign_id), {"sent": 0, "answered": 0, "axes": {a: [] for a in AXES}, "nps": []}
             )
-            c["sent"] += v.get("sent_at") is not None
+            c["sent"] += f.sent_at is not None
             if answer is not None:
                 c["answered"] += 1
-                for axis, score in (answer.get("axes") or {}).items():
+                for axis, score in answer.axes.items():
                     c["axes"].setdefault(axis, []).append(int(score))
-                if answer.get("nps") is not None:
-                    c["nps"].append(int(answer["nps"]))
+                if answer.nps is not None:
+                    c["nps"].append(int(answer.nps))
 
-    def add_alert(self, f: Fact) -> None:
+    def add_alert(self, f: AlertFact) -> None:
         for b in self._add(f.office, f.raised_at):
             b.alerts += 1
+
+    def add(self, facts: Iterable[Fact]) -> None:
+        """Count facts of every kind (notifications first: follow-up coverage needs the
+        acknowledged ``request.opened`` ids)."""
+        facts = list(facts)
+        self.add_notifications(f for f in facts if isinstance(f, NotificationFact))
+        for f in facts:
+            if isinstance(f, RequestFact):
+                self.add_request(f)
+        for f in facts:
+            if isinstance(f, SurveyFact):
+                self.add_survey(f)
+        for f in facts:
+            if isinstance(f, AlertFact):
+                self.add_alert(f)
 
     def result(self) -> Doc:
         self._fill_backlog()
@@ -427,15 +441,5 @@ def _day_end(day: date, zone: ZoneInfo) -> datetime:
 def compute(query: Query, facts: Iterable[Fact]) -> Doc:
     """Every indicator for ``query`` from the facts of its offices (any order)."""
     acc = Accumulator(query)
-    by_kind: dict[str, list[Fact]] = {"request": [], "survey": [], "alert": [], "notification": []}
-    for f in facts:
-        by_kind.setdefault(f.kind, []).append(f)
-    # notifications first: follow-up coverage needs the acknowledged request.opened ids
-    acc.add_notifications(by_kind["notification"])
-    for f in by_kind["request"]:
-        acc.add_request(f)
-    for f in by_kind["survey"]:
-        acc.add_survey(f)
-    for f in by_kind["alert"]:
-        acc.add_alert(f)
+    acc.add(facts)
     return acc.result()

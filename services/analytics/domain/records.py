@@ -1,7 +1,8 @@
 """The records analytics keeps, as the handlers and the store exchange them (docs/analytics.md).
 
 ``StoredEvent``: what is kept of one consumed event. ``Fact``: one request, survey, detractor
-alert or notification folded from all its events (``services.analytics.domain.facts``).
+alert or notification (``RequestFact`` …) folded from all its events
+(``services.analytics.domain.facts``).
 ``Net``: an office-day's open-interval balance (its ``Rollup`` is in
 ``services.analytics.domain.rollups``). How they are stored is the store's business.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeAlias
 
 FactKind = Literal["request", "survey", "alert", "notification"]
 
@@ -45,48 +46,119 @@ class StoredEvent:
         return self.data.get("channel")
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One fact (key ``r|``, ``s|``, ``a|`` or ``n|`` + office + id), computed from ``n_events``
-    events; ``values`` are the folded fields the indicators read; ``days`` the office-local days
-    (ISO dates) it contributes to."""
+@dataclass(frozen=True, kw_only=True)
+class FactBase:
+    """What every fact has: its key (``r|``, ``s|``, ``a|`` or ``n|`` + office + id), the number of
+    events it was folded from and the office-local days (ISO dates) it contributes to."""
 
     key: str
     office: str
-    kind: FactKind
     n_events: int
-    values: Mapping[str, Any]
     days: tuple[str, ...] = ()
 
-    @property
-    def cause_id(self) -> str | None:
-        """A notification's cause (the id of the event it was sent for)."""
-        cause = self.values.get("cause_id")
-        return str(cause) if cause else None
 
-    @property
-    def opened_event(self) -> str | None:
-        """A request's ``request.opened`` event id."""
-        opened = self.values.get("opened_event")
-        return str(opened) if opened else None
+@dataclass(frozen=True)
+class Interval:
+    """A request open from ``s`` to ``e`` (None: still open)."""
 
-    @property
-    def opened_at(self) -> datetime | None:
-        """When a request was opened (None for a placeholder)."""
-        opened: datetime | None = self.values.get("opened_at")
-        return opened
+    s: datetime
+    e: datetime | None
 
-    @property
-    def raised_at(self) -> datetime | None:
-        """When a detractor alert was raised."""
-        raised: datetime | None = self.values.get("raised_at")
-        return raised
 
-    @property
-    def due_at(self) -> datetime | None:
-        """A detractor alert's follow-up deadline."""
-        due: datetime | None = self.values.get("due_at")
-        return due
+@dataclass(frozen=True)
+class Appointment:
+    id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Missed:
+    at: datetime
+    by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RequestFact(FactBase):
+    """A request; a placeholder when its ``request.opened`` has not been kept (yet)."""
+
+    kind: ClassVar[Literal["request"]] = "request"
+    placeholder: bool
+    opened_at: datetime | None = None
+    opened_event: str | None = None
+    category: str | None = None
+    urgency: str | None = None
+    channel: str | None = None
+    first_response_at: datetime | None = None
+    first_response_seconds: float | None = None
+    repair_done_at: datetime | None = None
+    repair_seconds: float | None = None
+    within_target: bool | None = None
+    open_intervals: tuple[Interval, ...] = ()
+    first_closed_at: datetime | None = None
+    resolution: str | None = None
+    reopened: bool = False
+    assignees: int = 0
+    appointments: tuple[Appointment, ...] = ()
+    missed: tuple[Missed, ...] = ()
+    #: the first breach of each stage
+    breaches: Mapping[str, datetime] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Rating:
+    at: datetime
+    score: int
+    nps: int | None
+    channel: str | None
+
+
+@dataclass(frozen=True)
+class CampaignAnswer:
+    at: datetime
+    axes: Mapping[str, int]
+    nps: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SurveyFact(FactBase):
+    """A survey: sent (first non-reminder invitation), rated (first rating), answered (campaign)."""
+
+    kind: ClassVar[Literal["survey"]] = "survey"
+    sent_at: datetime | None
+    #: ``request`` (a repair survey) or ``campaign``
+    origin: str
+    campaign_id: str | None
+    rating: Rating | None
+    campaign_answer: CampaignAnswer | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class AlertFact(FactBase):
+    """A detractor alert."""
+
+    kind: ClassVar[Literal["alert"]] = "alert"
+    raised_at: datetime
+    score: int | None
+    due_at: datetime | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class NotificationFact(FactBase):
+    """A notification: its first event's fields and the highest outcome it reached."""
+
+    kind: ClassVar[Literal["notification"]] = "notification"
+    first_at: datetime
+    channel: str | None
+    template: str | None
+    recipient: str | None
+    #: the id of the event the notification was sent for
+    cause_id: str | None
+    outcome: str
+    outcomes: tuple[str, ...]
+    sms_segments: int
+
+
+Fact: TypeAlias = RequestFact | SurveyFact | AlertFact | NotificationFact
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ facts; answers from rollups equal answers from facts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
@@ -24,19 +24,23 @@ from services.analytics.domain.indicators import (
     Query,
     period_label,
 )
-from services.analytics.domain.records import Fact, Net, day_key
+from services.analytics.domain.records import (
+    AlertFact,
+    Fact,
+    Net,
+    NotificationFact,
+    RequestFact,
+    SurveyFact,
+    day_key,
+)
 
 #: the outcomes of a tenant notification that acknowledge the request it was sent for
 ACK_OUTCOMES = ("sent", "delivered")
 
 
-def acknowledged_causes(notifications: Iterable[Fact]) -> set[str]:
+def acknowledged_causes(notifications: Iterable[NotificationFact]) -> set[str]:
     """The ``request.opened`` ids acknowledged to the tenant by these notification facts."""
-    return {
-        f.cause_id
-        for f in notifications
-        if f.cause_id and f.values.get("recipient") == "tenant" and f.values.get("outcome") in ACK_OUTCOMES
-    }
+    return {f.cause_id for f in notifications if f.cause_id and f.recipient == "tenant" and f.outcome in ACK_OUTCOMES}
 
 
 def _expand(histogram: Mapping[int, int]) -> list[int]:
@@ -85,23 +89,22 @@ class Rollup:
         return Net(self.office, self.day, self.net, self.gen)
 
 
-def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneInfo) -> list[CampaignEntry]:
+def _campaign_entries(office: str, day: date, surveys: Iterable[SurveyFact], tz: ZoneInfo) -> list[CampaignEntry]:
     """Campaign surveys of the day. A survey is counted in a range when it was sent or answered in
     it: an ``s`` entry on its sending day, an ``a`` entry (with the sending day) on its answer day
     when that is another day, so a query counts every survey once."""
     entries: dict[tuple[str, Literal["s", "a"], date | None], Doc] = {}
     for f in surveys:
-        v = f.values
-        if v.get("origin") != "campaign" or not v.get("campaign_id") or f.office != office:
+        if f.origin != "campaign" or not f.campaign_id or f.office != office:
             continue
-        sent = v.get("sent_at")
-        answer = v.get("campaign_answer")
+        sent = f.sent_at
+        answer = f.campaign_answer
         sent_day = sent.astimezone(tz).date() if sent is not None else None
-        answer_day = answer["at"].astimezone(tz).date() if answer is not None else None
+        answer_day = answer.at.astimezone(tz).date() if answer is not None else None
         if sent_day == day:
-            entry_key: tuple[str, Literal["s", "a"], date | None] = (v["campaign_id"], "s", None)
+            entry_key: tuple[str, Literal["s", "a"], date | None] = (f.campaign_id, "s", None)
         elif answer_day == day:
-            entry_key = (v["campaign_id"], "a", sent_day)
+            entry_key = (f.campaign_id, "a", sent_day)
         else:
             continue
         e = entries.setdefault(
@@ -119,11 +122,11 @@ def _campaign_entries(office: str, day: date, surveys: Iterable[Fact], tz: ZoneI
         e["sent"] += sent is not None
         if answer is not None:
             e["answered"] += 1
-            for axis, score in (answer.get("axes") or {}).items():
+            for axis, score in answer.axes.items():
                 histogram = e["axes"].setdefault(axis, {})
                 histogram[int(score)] = histogram.get(int(score), 0) + 1
-            if answer.get("nps") is not None:
-                e["nps"][int(answer["nps"])] = e["nps"].get(int(answer["nps"]), 0) + 1
+            if answer.nps is not None:
+                e["nps"][int(answer.nps)] = e["nps"].get(int(answer.nps), 0) + 1
     return [CampaignEntry(**e) for e in entries.values()]
 
 
@@ -133,29 +136,29 @@ def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable
     unique = {f.key: f for f in facts if f.office == office}
     acc = Accumulator(Query(start=day, end=day, period="day", offices=[office], tz={office: tz}))
     acc.acknowledged_causes = set(acknowledged)
-    by_kind: dict[str, list[Fact]] = {"request": [], "survey": [], "alert": [], "notification": []}
-    for f in unique.values():
-        by_kind.setdefault(f.kind, []).append(f)
-    acc.add_notifications(by_kind["notification"])
+    acc.add_notifications(f for f in unique.values() if isinstance(f, NotificationFact))
     starts: list[datetime] = []
     ends: list[datetime] = []
-    for f in by_kind["request"]:
-        acc.add_request(f)
-        if f.values.get("placeholder"):
+    for f in unique.values():
+        if not isinstance(f, RequestFact):
             continue
-        for interval in f.values.get("open_intervals") or ():
-            if interval["s"].astimezone(tz).date() == day:
-                starts.append(interval["s"])
-            if interval["e"] is not None and interval["e"].astimezone(tz).date() == day:
-                ends.append(interval["e"])
-    surveys = by_kind["survey"]
+        acc.add_request(f)
+        if f.placeholder:
+            continue
+        for interval in f.open_intervals:
+            if interval.s.astimezone(tz).date() == day:
+                starts.append(interval.s)
+            if interval.e is not None and interval.e.astimezone(tz).date() == day:
+                ends.append(interval.e)
+    surveys = [f for f in unique.values() if isinstance(f, SurveyFact)]
     for f in surveys:
-        if f.values.get("origin") != "campaign":  # campaign surveys are kept as entries, below
+        if f.origin != "campaign":
             acc.add_survey(f)
-        elif f.values.get("rating") is not None:
-            acc.add_survey(replace(f, values={**f.values, "origin": "rating-only"}))
-    for f in by_kind["alert"]:
-        acc.add_alert(f)
+        elif f.rating is not None:  # campaign surveys are kept as entries, below: only the rating here
+            acc.add_survey(f, campaign=False)
+    for f in unique.values():
+        if isinstance(f, AlertFact):
+            acc.add_alert(f)
     return Rollup(
         office=office,
         day=day,

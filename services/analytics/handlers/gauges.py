@@ -51,7 +51,7 @@ class Gauges:
         result = compute_from_rollups(query, rollups.values(), before)
         open_alerts = dict.fromkeys(ids, 0)
         for f in await self.facts.alerts(ids):
-            if f.due_at is not None and f.raised_at is not None and f.due_at > now >= f.raised_at:
+            if f.due_at is not None and f.due_at > now >= f.raised_at:
                 open_alerts[f.office] = open_alerts.get(f.office, 0) + 1
         for office in ids:
             local_today = now.astimezone(self.book.tz(office)).date()

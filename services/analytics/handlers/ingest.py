@@ -21,11 +21,11 @@ from services.analytics.domain.facts import (
     keep_request,
     keep_survey,
 )
-from services.analytics.domain.records import Fact, StoredEvent, day_key
+from services.analytics.domain.records import Fact, NotificationFact, StoredEvent, day_key
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import FactStore, RollupStore
 from shared.events import CloudEvent, short_type
-from shared.projection import refresh
+from shared.projection import Projection, refresh
 
 #: what is kept of an event, by short type (``event`` and its short type → the kept event)
 Keeper = Callable[[CloudEvent, str], StoredEvent]
@@ -114,7 +114,8 @@ class Ingest:
         # facts are recomputed even when every event was a duplicate: a crash may have stored
         # the events and not the facts (nor marked their days)
         projection = FactProjection(self.book, self.facts, self.metrics)
-        await refresh(projection, [e.key for e in unique], rounds=STALE_ROUNDS + 1, recheck_all=True, check_last=False)
+        port: Projection[str, StoredEvent, Fact] = projection
+        await refresh(port, [e.key for e in unique], rounds=STALE_ROUNDS + 1, recheck_all=True, check_last=False)
         await self._mark(projection.written, projection.touched)
         self._count_kept(kept, duplicates)
 
@@ -122,7 +123,7 @@ class Ingest:
         """Mark the touched office-days dirty, with the day of each request a written
         notification acknowledges (looked up after the notification was written, so either this
         finds the request or the request's own batch, later, finds the notification)."""
-        causes = [f.cause_id for f in written if f.kind == "notification" and f.cause_id]
+        causes = [f.cause_id for f in written if isinstance(f, NotificationFact) and f.cause_id]
         for request in await self.facts.opened_by(causes):
             if request.opened_at is not None:
                 zone = self.book.of_key(request.key).tz

@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import date
 
 from services.analytics.domain.facts import OfficeBook
-from services.analytics.domain.records import Net, split_day_key
+from services.analytics.domain.records import Net, RequestFact, split_day_key
 from services.analytics.domain.rollups import Rollup, acknowledged_causes, rollup
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import AnalyticsStore
@@ -92,7 +92,7 @@ class RollupRefresh:
         markers = await self.store.dirty_of(days)
         members = await self.store.members(days)
         facts = {f.key: f for f in await self.store.facts_by_key(k for keys in members.values() for k in keys)}
-        opened = [f.opened_event for f in facts.values() if f.kind == "request" and f.opened_event]
+        opened = [f.opened_event for f in facts.values() if isinstance(f, RequestFact) and f.opened_event]
         acknowledged = acknowledged_causes(await self.store.acknowledging(opened))
         written = []
         for key in days:
