@@ -206,7 +206,7 @@ async def run() -> None:
         "CANOPEE_KAFKA_BOOTSTRAP": BOOTSTRAP,
         "CANOPEE_MONGO_URL": MONGO,
     }
-    server = subprocess.Popen([sys.executable, "-m", "services.cli", "run", "feedback"], env=env)
+    server = subprocess.Popen([sys.executable, "-m", "tools.cli", "run", "feedback"], env=env)
     try:
         await ensure_indexes(db, INDEXES)
         store = FeedbackMongoStore(db)
