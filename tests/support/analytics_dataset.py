@@ -99,6 +99,19 @@ def generate(
         )
         return event_id
 
+    def invite(office: str, rid: str, n: int, done: datetime, at: datetime, reminder: bool) -> None:
+        """The survey invitation (or its reminder) of a repaired request, valid 14 days."""
+        sid = f"S-{rid}"
+        data = {
+            "survey_id": sid,
+            "request_id": rid,
+            "tenant_ref": f"T-{n}",
+            "url": "https://s.example.org/x",
+            "expires_at": _iso(done + timedelta(days=14)),
+            "reminder": reminder,
+        }
+        add(office, "survey.requested", sid, at, data, "feedback")
+
     for office in offices:
         for n in range(per_office):
             rid = f"{prefix}{office[5:]}-{n:05d}"
@@ -163,21 +176,7 @@ def generate(
                 if rnd.random() < 0.75:
                     p.survey = True
                     sid = f"S-{rid}"
-                    add(
-                        office,
-                        "survey.requested",
-                        sid,
-                        done + timedelta(minutes=1),
-                        {
-                            "survey_id": sid,
-                            "request_id": rid,
-                            "tenant_ref": f"T-{n}",
-                            "url": "https://s.example.org/x",
-                            "expires_at": _iso(done + timedelta(days=14)),
-                            "reminder": False,
-                        },
-                        "feedback",
-                    )
+                    invite(office, rid, n, done, done + timedelta(minutes=1), reminder=False)
                     if rnd.random() < 0.6:
                         p.score = rnd.randint(1, 5)
                         p.nps = rnd.choice((None, *range(11)))
@@ -201,21 +200,7 @@ def generate(
                                 "feedback",
                             )
                     else:
-                        add(
-                            office,
-                            "survey.requested",
-                            sid,
-                            done + timedelta(days=3),
-                            {
-                                "survey_id": sid,
-                                "request_id": rid,
-                                "tenant_ref": f"T-{n}",
-                                "url": "https://s.example.org/x",
-                                "expires_at": _iso(done + timedelta(days=14)),
-                                "reminder": True,
-                            },
-                            "feedback",
-                        )
+                        invite(office, rid, n, done, done + timedelta(days=3), reminder=True)
             if rnd.random() < 0.15:
                 p.breached_stage = "first_response"
                 add(
