@@ -135,6 +135,48 @@ class MessagePlan:
     urgent: bool = False
 
 
+@dataclass(frozen=True)
+class Decision:
+    """What becomes of one message: sent on ``channels`` (the first, then the fallback), kept
+    until its tenant's first contact arrives (``wait``), or suppressed for ``suppressed``
+    (``nominal``: the channel its outcome names)."""
+
+    channels: tuple[Channel, ...] = ()
+    suppressed: Reason | None = None
+    nominal: Channel = Channel.SMS
+    wait: bool = False
+
+
+def decide_message(
+    plan: MessagePlan,
+    *,
+    tenant_ref: str | None,
+    contact: Contact | None,
+    tenant_known: bool,
+    stale: bool,
+    may_wait: bool,
+    office_reachable: bool,
+) -> Decision:
+    """The fate of one planned message. Tenant messages: an unknown request or a stale cause
+    suppresses it; a tenant nothing is known of yet (``tenant_known`` False: not even an erasure
+    or a consent) makes it wait when ``may_wait``; otherwise the policy's usable channels, or why
+    there is none. Office messages go by e-mail when the office has addresses for them."""
+    if plan.recipient is Recipient.TENANT:
+        if tenant_ref is None:
+            return Decision(suppressed=Reason.UNKNOWN_REQUEST, nominal=Channel.SMS)
+        choice = choose_channels(contact, plan.policy)
+        if stale:
+            return Decision(suppressed=Reason.STALE, nominal=choice.nominal)
+        if contact is None and may_wait and not tenant_known:
+            return Decision(wait=True)
+        if choice.suppressed is not None:
+            return Decision(suppressed=choice.suppressed, nominal=choice.nominal)
+        return Decision(channels=choice.channels)
+    if not office_reachable:
+        return Decision(suppressed=Reason.NO_OFFICE_ADDRESS, nominal=Channel.EMAIL)
+    return Decision(channels=(Channel.EMAIL,))
+
+
 CATEGORY_LABELS = {
     "repair": "réparation",
     "common_areas": "parties communes",

@@ -14,7 +14,7 @@ from shared.offices import Office
 
 from ..domain.messages import AppointmentInfo, RequestInfo, office_addresses, plans_for
 from ..domain.outcomes import notification_id
-from ..domain.policy import MessagePlan, Reason, choose_channels, is_stale
+from ..domain.policy import MessagePlan, decide_message, is_stale
 from ..domain.records import Draft, Waiting
 from ..templates import TemplateProblem
 from .context import Context
@@ -68,37 +68,43 @@ class Decider:
         *,
         waiting_until: datetime | None = None,
     ) -> None:
-        """Pick the channel (or the reason not to send) and record the message, then send it if due.
-        ``waiting_until``: the message already waited for its tenant's first contact."""
-        ctx, recorder = self.ctx, self.recorder
-        if plan.recipient is Recipient.TENANT:
-            tenant = draft.tenant_ref
-            if tenant is None:
-                await recorder.suppress(draft, Channel.SMS, Reason.UNKNOWN_REQUEST, now)
-                return
-            contact = await ctx.store.get_contact(draft.office, tenant)
-            choice = choose_channels(contact, plan.policy)
-            if is_stale(cause_time, now, timedelta(hours=ctx.settings.stale_horizon_hours)):
-                await recorder.suppress(draft, choice.nominal, Reason.STALE, now)
-                return
-            if (
-                contact is None
-                and waiting_until is None
-                and ctx.settings.contact_wait_seconds > 0
-                and not await ctx.store.has_contact_record(draft.office, tenant)
-            ):
-                await self._await_contact(draft, plan, now)
-                return
-            if choice.suppressed is not None:
-                await recorder.suppress(draft, choice.nominal, choice.suppressed, now)
-                return
-            channel, fallbacks = choice.channels[0], choice.channels[1:]
+        """Load what the decision needs, decide (``domain/policy.py``), then record the message
+        (and send it if due), keep it waiting, or suppress it. ``waiting_until``: the message
+        already waited for its tenant's first contact."""
+        ctx = self.ctx
+        tenant = draft.tenant_ref if plan.recipient is Recipient.TENANT else None
+        contact = await ctx.store.get_contact(draft.office, tenant) if tenant is not None else None
+        stale = is_stale(cause_time, now, timedelta(hours=ctx.settings.stale_horizon_hours))
+        may_wait = waiting_until is None and ctx.settings.contact_wait_seconds > 0
+        # whether anything at all is known of the tenant: read only when it can matter
+        tenant_known = (
+            tenant is None
+            or contact is not None
+            or stale
+            or not may_wait
+            or await ctx.store.has_contact_record(draft.office, tenant)
+        )
+        office_reachable = plan.recipient is Recipient.TENANT or bool(
+            office_addresses(ctx.office(draft.office), draft.audience)
+        )
+        decision = decide_message(
+            plan,
+            tenant_ref=draft.tenant_ref,
+            contact=contact,
+            tenant_known=tenant_known,
+            stale=stale,
+            may_wait=may_wait,
+            office_reachable=office_reachable,
+        )
+        if decision.wait:
+            await self._await_contact(draft, plan, now)
+        elif decision.suppressed is not None:
+            await self.recorder.suppress(draft, decision.nominal, decision.suppressed, now)
         else:
-            if not office_addresses(ctx.office(draft.office), draft.audience):
-                await recorder.suppress(draft, Channel.EMAIL, Reason.NO_OFFICE_ADDRESS, now)
-                return
-            channel, fallbacks, contact = Channel.EMAIL, (), None
-        await recorder.enqueue(draft, channel, fallbacks, plan.scheduled_at, now, contact=contact, hand_off=True)
+            channel, fallbacks = decision.channels[0], decision.channels[1:]
+            await self.recorder.enqueue(
+                draft, channel, fallbacks, plan.scheduled_at, now, contact=contact, hand_off=True
+            )
 
     async def _await_contact(self, draft: Draft, plan: MessagePlan, now: datetime) -> None:
         """Nothing known of this tenant yet: its first contact event may be on its way on the
