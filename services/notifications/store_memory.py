@@ -60,6 +60,7 @@ class MemoryNotificationStore:
         self.messages: dict[str, Message] = {}
         self.claims: dict[str, datetime] = {}
         self.waiting: dict[str, Waiting] = {}
+        self._triples: set[tuple[str, str, Channel]] = set()
 
     # --- contacts and consents ------------------------------------------------------------------
 
@@ -169,10 +170,10 @@ class MemoryNotificationStore:
 
     async def insert(self, message: Message) -> bool:
         triple = (message.draft.cause_id, message.template, message.channel)
-        taken = any((m.draft.cause_id, m.template, m.channel) == triple for m in self.messages.values())
-        if message.id in self.messages or taken:
+        if message.id in self.messages or triple in self._triples:  # the store's unique keys
             return False
         self.messages[message.id] = message
+        self._triples.add(triple)
         return True
 
     async def get(self, notification_id: str) -> Message | None:

@@ -5,6 +5,7 @@
 - ``deciding.py``: the messages an event calls for, each one's channel or reason not to send;
 - ``recording.py``: a decided message recorded once, deferred, suppressed, cancelled, fallen back;
 - ``sending.py``: the background send pool, the provider call, the outcome recorded;
+- ``publishing.py``: outcome events through the shared outbox's relay;
 - ``dispatching.py``: the periodic dispatcher (due messages, unpublished outcomes, claims);
 - ``webhooks.py``: delivery receipts and inbound SMS;
 - ``audit.py``: the audit list.
