@@ -8,6 +8,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -139,3 +140,19 @@ class ConsumerMetrics:
                 registry=registry,
             ),
         )
+
+
+class MetricFactory:
+    """Declares a service's metrics in one registry, one line each: ``m.counter(name, help, *labels)``."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.registry = registry
+
+    def counter(self, name: str, documentation: str, *labels: str) -> Counter:
+        return Counter(name, documentation, list(labels), registry=self.registry)
+
+    def gauge(self, name: str, documentation: str, *labels: str) -> Gauge:
+        return Gauge(name, documentation, list(labels), registry=self.registry)
+
+    def histogram(self, name: str, documentation: str, *labels: str, buckets: Sequence[float]) -> Histogram:
+        return Histogram(name, documentation, list(labels), buckets=tuple(buckets), registry=self.registry)

@@ -9,7 +9,7 @@ import gc
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import uvicorn
 from fastapi import FastAPI
@@ -25,6 +25,8 @@ from shared.offices import Offices
 from shared.producer import BrokerProducer
 from shared.settings import ServiceSettings, load_offices_from
 from shared.store import Document, Index, ensure_indexes, make_client, ping
+
+T = TypeVar("T")
 
 log = logging.getLogger("canopee.runtime")
 
@@ -176,3 +178,23 @@ def serve(app: FastAPI, settings: ServiceSettings) -> None:
         lifespan="on",
     )
     asyncio.run(uvicorn.Server(config).serve())
+
+
+class Started(Generic[T]):
+    """What a service's lifespan builds for its routes: set once started, cleared at stop; calling
+    it before (or after) raises, so a route never runs on a service that is not there."""
+
+    def __init__(self, service: str) -> None:
+        self.service = service
+        self._value: T | None = None
+
+    def set(self, value: T) -> None:
+        self._value = value
+
+    def clear(self) -> None:
+        self._value = None
+
+    def __call__(self) -> T:
+        if self._value is None:
+            raise RuntimeError(f"the {self.service} service is not started")
+        return self._value

@@ -18,7 +18,7 @@ from services.analytics.store import INDEXES, MongoAnalyticsStore
 from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
-from shared.runtime import Runtime, serve
+from shared.runtime import Runtime, Started, serve
 from shared.settings import load_offices_from, load_settings
 
 
@@ -26,13 +26,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     """The analytics app: consumer of every topic, indicator API, dashboard, health, metrics."""
     settings = settings or load_settings(AnalyticsSettings)
     offices = load_offices_from(settings)
-    state: dict[str, object] = {}
-
-    def queries() -> Indicators:
-        running = state.get("queries")
-        if not isinstance(running, Indicators):
-            raise RuntimeError("the analytics service is not started")
-        return running
+    queries: Started[Indicators] = Started("analytics")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,7 +40,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             gauge_window_days=settings.gauge_window_days,
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
-        state["queries"] = svc.queries
+        queries.set(svc.queries)
         lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
         jobs = [
             (settings.rollup_seconds, svc.refresh_rollups, "rollups"),
@@ -58,7 +52,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
                 yield
         finally:
             await lag.close()
-            state.clear()
+            queries.clear()
 
     app = FastAPI(
         title="Canopée analytics",

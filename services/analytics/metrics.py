@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import MetricFactory
+
 #: durations of queries and rollup computations, from 10 ms to 30 s
 SECONDS_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
@@ -30,70 +32,59 @@ class AnalyticsMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> AnalyticsMetrics:
+        m = MetricFactory(registry)
         return cls(
-            events=Counter(
+            events=m.counter(
                 "canopee_analytics_events_total",
                 "Events processed by analytics, by type and outcome (new, duplicate, ignored).",
-                ["type", "outcome"],
-                registry=registry,
+                "type",
+                "outcome",
             ),
-            notifications=Counter(
+            notifications=m.counter(
                 "canopee_analytics_notification_outcomes_total",
                 "New notification outcome events, by office, channel and outcome.",
-                ["office", "channel", "outcome"],
-                registry=registry,
+                "office",
+                "channel",
+                "outcome",
             ),
-            facts_written=Counter(
+            facts_written=m.counter(
                 "canopee_analytics_facts_written_total",
                 "Facts (request, survey, alert, notification) recomputed and written.",
-                registry=registry,
             ),
-            backlog=Gauge(
-                "canopee_analytics_backlog",
-                "Requests open now, by office.",
-                ["office"],
-                registry=registry,
-            ),
-            csat=Gauge(
+            backlog=m.gauge("canopee_analytics_backlog", "Requests open now, by office.", "office"),
+            csat=m.gauge(
                 "canopee_analytics_csat_pct",
                 "Share of ratings 4-5 over the gauge window, by office (absent without ratings).",
-                ["office"],
-                registry=registry,
+                "office",
             ),
-            within_target=Gauge(
+            within_target=m.gauge(
                 "canopee_analytics_within_target_pct",
                 "Repairs done within target over the gauge window, by office and class "
                 "(emergency U1+U2, non_emergency U3).",
-                ["office", "class"],
-                registry=registry,
+                "office",
+                "class",
             ),
-            breach_rate=Gauge(
+            breach_rate=m.gauge(
                 "canopee_analytics_sla_breach_rate_pct",
                 "Requests opened over the gauge window whose stage deadline was breached, by office and stage.",
-                ["office", "stage"],
-                registry=registry,
+                "office",
+                "stage",
             ),
-            open_alerts=Gauge(
+            open_alerts=m.gauge(
                 "canopee_analytics_open_alerts",
                 "Detractor alerts whose 48-hour follow-up deadline has not passed yet, by office.",
-                ["office"],
-                registry=registry,
+                "office",
             ),
-            query_seconds=Histogram(
-                "canopee_analytics_query_seconds",
-                "Time to answer one indicator query.",
-                buckets=SECONDS_BUCKETS,
-                registry=registry,
+            query_seconds=m.histogram(
+                "canopee_analytics_query_seconds", "Time to answer one indicator query.", buckets=SECONDS_BUCKETS
             ),
-            rollups_written=Counter(
+            rollups_written=m.counter(
                 "canopee_analytics_rollups_written_total",
                 "Daily rollups (office, day) computed from their facts and written.",
-                registry=registry,
             ),
-            rollup_seconds=Histogram(
+            rollup_seconds=m.histogram(
                 "canopee_analytics_rollup_seconds",
                 "Time to compute and write the rollups of one set of changed days.",
                 buckets=SECONDS_BUCKETS,
-                registry=registry,
             ),
         )

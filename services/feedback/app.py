@@ -19,7 +19,7 @@ from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.outbox import MongoOutboxStore, Outbox, utcnow
-from shared.runtime import Runtime, serve
+from shared.runtime import Runtime, Started, serve
 from shared.settings import load_offices_from, load_settings
 
 
@@ -29,13 +29,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
     settings = settings or load_settings(FeedbackSettings)
     offices = load_offices_from(settings)
     secret = settings.form_secret.get_secret_value()
-    state: dict[str, object] = {}
-
-    def service() -> Deps:
-        running = state.get("deps")
-        if not isinstance(running, Deps):
-            raise RuntimeError("the feedback service is not started")
-        return running
+    service: Started[Deps] = Started("feedback")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -57,7 +51,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             partial(apply, deps),
             types=CONSUMED_TYPES,
         )
-        state["deps"] = deps
+        service.set(deps)
         jobs: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
             (settings.reminder_seconds, partial(reminders.sweep, deps), "survey-reminders"),
             (settings.reminder_seconds, partial(alerts.refresh_gauges, deps), "open-alerts-gauge"),
@@ -67,7 +61,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             async with rt.serving(app, indexes=INDEXES, jobs=jobs):
                 yield
         finally:
-            state.clear()
+            service.clear()
 
     app = FastAPI(
         title="Canopée feedback",

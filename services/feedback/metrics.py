@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from shared.observability import MetricFactory
+
 _PREFIX = "canopee_feedback_"
 
 
@@ -21,8 +23,10 @@ class FeedbackMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> FeedbackMetrics:
+        m = MetricFactory(registry)
+
         def counter(name: str, doc: str, *labels: str) -> Counter:
-            return Counter(f"{_PREFIX}{name}_total", doc, list(labels), registry=registry)
+            return m.counter(f"{_PREFIX}{name}_total", doc, *labels)
 
         return cls(
             surveys=counter(
@@ -39,11 +43,10 @@ class FeedbackMetrics:
                 "channel",
                 "score",
             ),
-            open_alerts=Gauge(
+            open_alerts=m.gauge(
                 f"{_PREFIX}open_alerts",
                 "Detractor alerts not yet acknowledged, by office (refreshed periodically).",
-                ["office"],
-                registry=registry,
+                "office",
             ),
             campaign_invitations=counter(
                 "campaign_invitations",

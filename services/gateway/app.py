@@ -17,7 +17,7 @@ from services.gateway.settings import GatewaySettings
 from shared.http import health_router, install_problem_handlers
 from shared.observability import configure_logging
 from shared.producer import KafkaProducer
-from shared.runtime import serve
+from shared.runtime import Started, serve
 from shared.settings import load_offices_from, load_settings
 
 
@@ -31,13 +31,7 @@ def create_app(
     connected lazily so the gateway answers 503 (not a crash) while Kafka is down."""
     settings = settings or load_settings(GatewaySettings)
     offices = load_offices_from(settings)
-    state: dict[str, Intake] = {}
-
-    def intake() -> Intake:
-        running = state.get("intake")
-        if running is None:
-            raise RuntimeError("the gateway is not started")
-        return running
+    intake: Started[Intake] = Started("gateway")
 
     def kafka_sink(s: GatewaySettings) -> EventSink:
         return KafkaProducer(
@@ -52,13 +46,15 @@ def create_app(
         registry = CollectorRegistry()
         metrics = GatewayMetrics.create(registry)
         sink = (sink_factory or kafka_sink)(settings)
-        state["intake"] = Intake(
-            offices=offices,
-            sink=sink,
-            limiter=limiter or RateLimiter(settings.rate_per_second, settings.rate_burst),
-            metrics=metrics,
-            topic_prefix=settings.topic_prefix,
-            max_events=settings.max_events,
+        intake.set(
+            Intake(
+                offices=offices,
+                sink=sink,
+                limiter=limiter or RateLimiter(settings.rate_per_second, settings.rate_burst),
+                metrics=metrics,
+                topic_prefix=settings.topic_prefix,
+                max_events=settings.max_events,
+            )
         )
 
         async def readiness() -> dict[str, bool]:
@@ -74,7 +70,7 @@ def create_app(
             yield
         finally:
             await sink.close()
-            state.clear()
+            intake.clear()
             app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     app = FastAPI(

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import MetricFactory
+
 #: office label of requests whose key is missing or unknown
 UNKNOWN_OFFICE = "unknown"
 
@@ -25,22 +27,16 @@ class GatewayMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> GatewayMetrics:
+        m = MetricFactory(registry)
         buckets = (0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
         return cls(
-            events=Counter(
-                "canopee_gateway_events", "Posted events by outcome", ["office", "outcome"], registry=registry
+            events=m.counter("canopee_gateway_events", "Posted events by outcome", "office", "outcome"),
+            requests=m.counter("canopee_gateway_requests", "Requests by answered status", "office", "outcome"),
+            request_seconds=m.histogram(
+                "canopee_gateway_request_seconds", "Time to answer an accepted request", buckets=buckets
             ),
-            requests=Counter(
-                "canopee_gateway_requests", "Requests by answered status", ["office", "outcome"], registry=registry
+            produce_seconds=m.histogram(
+                "canopee_gateway_produce_seconds", "Time Kafka took to acknowledge", buckets=buckets
             ),
-            request_seconds=Histogram(
-                "canopee_gateway_request_seconds",
-                "Time to answer an accepted request",
-                buckets=buckets,
-                registry=registry,
-            ),
-            produce_seconds=Histogram(
-                "canopee_gateway_produce_seconds", "Time Kafka took to acknowledge", buckets=buckets, registry=registry
-            ),
-            ready=Gauge("canopee_gateway_ready", "1 when Kafka is reachable", registry=registry),
+            ready=m.gauge("canopee_gateway_ready", "1 when Kafka is reachable"),
         )

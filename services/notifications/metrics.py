@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import MetricFactory
+
 
 @dataclass(frozen=True)
 class NotificationMetrics:
@@ -16,30 +18,29 @@ class NotificationMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotificationMetrics:
+        m = MetricFactory(registry)
         return cls(
-            messages=Counter(
+            messages=m.counter(
                 "canopee_notifications_total",
                 "Messages by office, channel, template and outcome (sent, delivered, failed, deferred, "
                 "suppressed, retried).",
-                ["office", "channel", "template", "outcome"],
-                registry=registry,
+                "office",
+                "channel",
+                "template",
+                "outcome",
             ),
-            sms_segments=Counter(
-                "canopee_sms_segments_total",
-                "SMS segments handed to the provider, by office.",
-                ["office"],
-                registry=registry,
+            sms_segments=m.counter(
+                "canopee_sms_segments_total", "SMS segments handed to the provider, by office.", "office"
             ),
-            provider_seconds=Histogram(
+            provider_seconds=m.histogram(
                 "canopee_provider_seconds",
                 "Time a provider took to accept (or refuse) one message, by channel and outcome.",
-                ["channel", "outcome"],
+                "channel",
+                "outcome",
                 buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-                registry=registry,
             ),
-            deferred_backlog=Gauge(
+            deferred_backlog=m.gauge(
                 "canopee_notifications_deferred",
                 "Messages waiting for their send time (quiet hours, scheduled reminders, retries).",
-                registry=registry,
             ),
         )

@@ -16,7 +16,7 @@ from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequest
 from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
-from shared.runtime import Runtime, serve
+from shared.runtime import Runtime, Started, serve
 from shared.settings import load_offices_from, load_settings
 
 
@@ -24,13 +24,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
     """The ticketing app: consumer of office.requests, SLA sweeper, request API, health, metrics."""
     settings = settings or load_settings(TicketingSettings)
     offices = load_offices_from(settings)
-    state: dict[str, object] = {}
-
-    def service() -> TicketingService:
-        running = state.get("service")
-        if not isinstance(running, TicketingService):
-            raise RuntimeError("the ticketing service is not started")
-        return running
+    service: Started[TicketingService] = Started("ticketing")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -52,7 +46,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             svc.apply,
             types=list(HANDLERS),
         )
-        state["service"] = svc
+        service.set(svc)
         jobs = [
             (settings.sweep_seconds, svc.sweep, "sla-sweeper"),
             (settings.gauge_seconds, svc.refresh_gauges, "open-requests-gauge"),
@@ -61,7 +55,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             async with rt.serving(app, indexes=INDEXES, jobs=jobs):
                 yield
         finally:
-            state.clear()
+            service.clear()
 
     app = FastAPI(
         title="Canopée ticketing",

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from shared.observability import MetricFactory
+
 
 @dataclass(frozen=True)
 class TicketingMetrics:
@@ -20,46 +22,46 @@ class TicketingMetrics:
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> TicketingMetrics:
+        m = MetricFactory(registry)
         return cls(
-            facts=Counter(
+            facts=m.counter(
                 "canopee_ticketing_events_total",
                 "Request events applied, by type and outcome (applied, duplicate, flagged).",
-                ["type", "outcome"],
-                registry=registry,
+                "type",
+                "outcome",
             ),
-            breaches=Counter(
+            breaches=m.counter(
                 "canopee_ticketing_sla_breaches_total",
                 "SLA breaches recorded (each request and stage once), by office, stage and policy.",
-                ["office", "stage", "policy"],
-                registry=registry,
+                "office",
+                "stage",
+                "policy",
             ),
-            at_risk=Counter(
+            at_risk=m.counter(
                 "canopee_ticketing_sla_at_risk_total",
                 "SLA at-risk warnings recorded (each request and stage once), by office, stage and policy.",
-                ["office", "stage", "policy"],
-                registry=registry,
+                "office",
+                "stage",
+                "policy",
             ),
-            open_requests=Gauge(
+            open_requests=m.gauge(
                 "canopee_ticketing_open_requests",
                 "Requests not closed, by office and state (refreshed periodically from the store).",
-                ["office", "state"],
-                registry=registry,
+                "office",
+                "state",
             ),
-            sweep_seconds=Histogram(
+            sweep_seconds=m.histogram(
                 "canopee_ticketing_sweep_seconds",
                 "Time of one SLA sweep.",
                 buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-                registry=registry,
             ),
-            swept=Counter(
+            swept=m.counter(
                 "canopee_ticketing_swept_requests_total",
                 "Requests whose clocks the sweeper recomputed because a threshold passed.",
-                registry=registry,
             ),
-            published=Counter(
+            published=m.counter(
                 "canopee_ticketing_sla_events_published_total",
                 "sla.* events published to Kafka, by outcome (ok, failed).",
-                ["outcome"],
-                registry=registry,
+                "outcome",
             ),
         )
