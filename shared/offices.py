@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import tomllib
-from datetime import time
+from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -82,6 +82,13 @@ class Office(_Strict):
     quiet_hours: QuietHours = QuietHours()
     #: tutorial links for repairs that fall to the tenant, by subject (e.g. "repair")
     tutorials: dict[str, str] = {}
+    #: a cause older than this when it arrives is history: recorded and counted, but it sends
+    #: nothing to anyone (no tenant message, no survey, no office alert, no manager e-mail)
+    history_horizon_hours: float = Field(48, gt=0)
+    #: how tenants reach a person, printed in messages and pages when given
+    phone: Annotated[str, StringConstraints(min_length=4, max_length=30)] | None = None
+    #: e.g. "du lundi au vendredi, 8 h 30 – 12 h et 13 h 30 – 17 h"
+    opening_hours: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
 
     @field_validator("timezone")
     @classmethod
@@ -102,6 +109,15 @@ class Office(_Strict):
         except NotImplementedError:
             raise ValueError(f"unknown holiday region {value!r} (e.g. Moselle, Alsace, 974)") from None
         return value
+
+    @property
+    def history_horizon(self) -> timedelta:
+        return timedelta(hours=self.history_horizon_hours)
+
+    def is_history(self, cause_time: datetime, now: datetime) -> bool:
+        """A cause older than the office's horizon when it arrives (a backfill, an import, a replay,
+        a fresh database): recorded and counted, never acted on towards people."""
+        return now - cause_time > self.history_horizon
 
     @property
     def tz(self) -> ZoneInfo:

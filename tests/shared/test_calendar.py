@@ -88,3 +88,12 @@ def test_quiet_hours_open_on_the_next_allowed_day_skipping_regional_holidays() -
 def test_inside_the_window_sends_at_once() -> None:
     when = paris(2026, 11, 27, 10, 0)
     assert next_opening(when, QuietHours(), PARIS) == when
+
+
+def test_history_is_what_is_older_than_the_office_horizon() -> None:
+    office = Office.model_validate({"id": "lyon", "name": "Lyon"})
+    now = paris(2026, 11, 30, 12, 0)
+    assert not office.is_history(now - timedelta(hours=47), now)
+    assert office.is_history(now - timedelta(hours=49), now)
+    short = Office.model_validate({"id": "lyon", "name": "Lyon", "history_horizon_hours": 6})
+    assert short.is_history(now - timedelta(hours=7), now)
