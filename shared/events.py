@@ -752,10 +752,28 @@ def to_record(event: CloudEvent, value: bytes | None = None) -> tuple[bytes, byt
     return event.subject.encode(), json_value, [("content-type", CONTENT_TYPE.encode())]
 
 
+def media_type(header: bytes | str) -> str:
+    """The media type of a ``content-type`` value, lower-cased, without its parameters."""
+    text = header.decode("latin-1") if isinstance(header, bytes) else header
+    return text.split(";", 1)[0].strip().lower()
+
+
 def from_record(value: bytes | None, headers: Any = ()) -> CloudEvent:
-    """Validate a Kafka record's value; a wrong ``content-type`` header is invalid too."""
+    """Validate a Kafka record's value; a wrong ``content-type`` header is invalid too.
+
+    As the CloudEvents Kafka binding says, a ``content-type`` starting with
+    ``application/cloudevents`` (any case, parameters such as ``charset=UTF-8`` allowed) marks a
+    structured-mode event; only its JSON format is supported. ``application/json`` is taken as
+    structured JSON too; anything else is refused, naming the header.
+    """
     for name, header in headers or ():
-        if name == "content-type" and header not in (CONTENT_TYPE.encode(), b"application/json"):
+        if name.lower() != "content-type":
+            continue
+        kind = media_type(header)
+        if kind.startswith("application/cloudevents"):
+            if kind != CONTENT_TYPE:
+                raise InvalidEvent(f"content-type: only {CONTENT_TYPE} is supported, got {kind[:60]!r}")
+        elif kind != "application/json":
             raise InvalidEvent(f"content-type: expected {CONTENT_TYPE}, got {header[:60]!r}")
     if value is None:
         raise InvalidEvent("the record has no value")

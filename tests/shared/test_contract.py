@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -313,3 +314,31 @@ def test_a_record_may_carry_the_json_already_serialized() -> None:
     event = parse_event(EXAMPLE)
     key, value, headers = to_record(event, EXAMPLE.encode())
     assert (key, value, headers) == (b"REQ-2026-000042", EXAMPLE.encode(), [("content-type", CONTENT_TYPE.encode())])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        b"application/cloudevents+json",
+        b"application/cloudevents+json; charset=UTF-8",
+        b"Application/CloudEvents+JSON;charset=utf-8",
+        b"application/json",
+        b"application/json; charset=utf-8",
+    ],
+)
+def test_content_type_as_the_kafka_binding_writes_it(header: bytes) -> None:
+    event = sample("request.opened")
+    assert from_record(json.dumps(event).encode(), [("content-type", header)]).id == event["id"]
+
+
+@pytest.mark.parametrize(
+    ("header", "reason"),
+    [
+        (b"application/cloudevents+avro", "only application/cloudevents+json is supported"),
+        (b"application/cloudevents-batch+json", "only application/cloudevents+json is supported"),
+        (b"text/plain; charset=utf-8", "content-type: expected application/cloudevents+json"),
+    ],
+)
+def test_other_content_types_are_refused_naming_the_header(header: bytes, reason: str) -> None:
+    with pytest.raises(InvalidEvent, match=re.escape(reason)):
+        from_record(json.dumps(sample("request.opened")).encode(), [("Content-Type", header)])
