@@ -30,6 +30,7 @@ from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.events import CloudEvent, InvalidEvent, Topics, from_record
 from shared.observability import ConsumerMetrics, correlation_var, event_id_var, mask_personal_data
+from shared.privacy import redact_record
 from shared.producer import Producer, Record, record_of
 from shared.settings import CommonSettings
 
@@ -222,7 +223,8 @@ class Consumer:
                 await self.sleep(delay)
 
     async def dead_letter(self, record: ConsumerRecord[Any, Any], error: str, reason: str) -> None:
-        """Send the record unchanged to ``dlq.{group}`` with headers saying where it came from and why."""
+        """Send the record to ``dlq.{group}`` with headers saying where it came from and why; its
+        personal data is replaced first (``shared/privacy.py``: the original is not kept)."""
         headers = {
             DLQ_TOPIC: record.topic,
             DLQ_PARTITION: str(record.partition),
@@ -234,7 +236,8 @@ class Consumer:
         content_type = _header(record, "content-type")
         if content_type:
             headers["content-type"] = content_type
-        letter = Record(Topics.dlq(self.group), record.key, record.value, [(k, v.encode()) for k, v in headers.items()])
+        key, value = redact_record(record.key, record.value)
+        letter = Record(Topics.dlq(self.group), key, value, [(k, v.encode()) for k, v in headers.items()])
         await self.publisher.publish_raw(letter)
         self.metrics.dead_letters.labels(self.group, error).inc()
         log.warning(

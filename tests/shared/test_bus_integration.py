@@ -269,3 +269,30 @@ async def test_readiness_follows_the_store(make_settings: Any, tmp_path: Path) -
     finally:
         await rt.stop()
         store.stop()
+
+
+async def test_a_dead_letter_keeps_no_personal_data(make_settings: Any, topics: str, infra: dict[str, str]) -> None:
+    settings = make_settings(BusSettings)
+    rt = Runtime.create(settings)
+
+    async def handler(events: Sequence[CloudEvent]) -> None:
+        raise AssertionError("no valid event is sent in this test")
+
+    rt.consume("tenants", [Topics.OFFICE_TENANTS], handler)
+    poison = sample("tenant.contact_updated", phone="+33612345678", email="lea.martin@example.org")
+    poison["data"]["preferred_channel"] = "pigeon"  # invalid: dead-lettered
+    tenant = poison["data"]["tenant_ref"]
+    ct = [("content-type", CONTENT_TYPE.encode())]
+    await ks.produce(
+        infra["kafka"], settings.topic(Topics.OFFICE_TENANTS), [(tenant.encode(), json.dumps(poison).encode(), ct)]
+    )
+    await rt.start()
+    try:
+        (dead,) = await ks.read_topic(infra["kafka"], Topics.dlq(settings.group), expect=1)
+        stored = dead.value.decode() + (dead.key or b"").decode() + repr(dead.headers)
+        for secret in ("+33612345678", "lea.martin@example.org", tenant):
+            assert secret not in stored
+        assert json.loads(dead.value)["data"]["preferred_channel"] == "pigeon"  # what went wrong stays readable
+        assert dict(dead.headers)[DLQ_REASON].decode().startswith("data.preferred_channel")
+    finally:
+        await rt.stop()
