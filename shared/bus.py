@@ -260,13 +260,23 @@ def _header(record: ConsumerRecord[Any, Any], name: str) -> str | None:
     return None
 
 
+#: how long dead letters are kept by default: long enough to read and replay them, bounded
+DLQ_RETENTION_DAYS = 30
+
+
 async def create_topics(
     bootstrap: str,
     names: Iterable[str],
     partitions: int = 6,
     replication: int = 1,
+    *,
+    min_insync_replicas: int | None = None,
+    retention_ms: int | None = None,
+    dlq_retention_ms: int = DLQ_RETENTION_DAYS * 86_400_000,
 ) -> list[str]:
-    """Create the topics that do not exist yet; returns the ones created (idempotent)."""
+    """Create the topics that do not exist yet; returns the ones created (idempotent). Dead-letter
+    topics (``dlq.*``) get a bounded retention (``dlq_retention_ms``); the others ``retention_ms``
+    when given (else the broker's default)."""
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="canopee-topics")
     await admin.start()
     try:
@@ -274,11 +284,31 @@ async def create_topics(
         missing = [n for n in dict.fromkeys(names) if n not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name=n, num_partitions=partitions, replication_factor=replication) for n in missing]
+                [
+                    NewTopic(
+                        name=n,
+                        num_partitions=partitions,
+                        replication_factor=replication,
+                        topic_configs=_topic_configs(n, min_insync_replicas, retention_ms, dlq_retention_ms),
+                    )
+                    for n in missing
+                ]
             )
         return missing
     finally:
         await admin.close()
+
+
+def _topic_configs(
+    name: str, min_insync: int | None, retention_ms: int | None, dlq_retention_ms: int
+) -> dict[str, str]:
+    configs: dict[str, str] = {}
+    if min_insync is not None:
+        configs["min.insync.replicas"] = str(min_insync)
+    retention = dlq_retention_ms if name.startswith(Topics.dlq("")) else retention_ms
+    if retention is not None:
+        configs["retention.ms"] = str(retention)
+    return configs
 
 
 #: consumer groups of the services (their dead-letter topics are provisioned with the others)

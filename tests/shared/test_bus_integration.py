@@ -18,7 +18,7 @@ import pytest
 from fastapi import FastAPI
 from pymongo.errors import DuplicateKeyError
 
-from shared.bus import DLQ_ERROR, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC
+from shared.bus import DLQ_ERROR, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC, all_topics, create_topics
 from shared.events import CONTENT_TYPE, CloudEvent, Topics, parse_event
 from shared.http import health_router
 from shared.runtime import Runtime
@@ -296,3 +296,26 @@ async def test_a_dead_letter_keeps_no_personal_data(make_settings: Any, topics: 
         assert dict(dead.headers)[DLQ_REASON].decode().startswith("data.preferred_channel")
     finally:
         await rt.stop()
+
+
+async def test_dead_letter_topics_are_created_with_a_bounded_retention(infra: dict[str, str], prefix: str) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+    from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+
+    names = all_topics(prefix)
+    await create_topics(infra["kafka"], names, partitions=1, retention_ms=7 * 86_400_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=infra["kafka"])
+    await admin.start()
+    try:
+        dlq, plain = Topics.dlq(f"{prefix}ticketing"), f"{prefix}{Topics.OFFICE_REQUESTS}"
+        described = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, dlq), ConfigResource(ConfigResourceType.TOPIC, plain)]
+        )
+        retention = {
+            resource[3]: {c[0]: c[1] for c in resource[4]}["retention.ms"]
+            for response in described
+            for resource in response.resources
+        }
+        assert retention == {dlq: str(30 * 86_400_000), plain: str(7 * 86_400_000)}
+    finally:
+        await admin.close()
