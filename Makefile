@@ -9,7 +9,8 @@ STAMP := $(VENV)/.installed
 # they start): the tests never see nor touch the data of `make up`.
 TEST_INFRA := CANOPEE_INFRA_DATA=$(CURDIR)/.local/test/data CANOPEE_INFRA_RUN=$(CURDIR)/.local/test/run \
 	CANOPEE_KAFKA_PORT=19092 CANOPEE_KAFKA_CONTROLLER_PORT=19093 CANOPEE_MONGO_PORT=27018
-TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://127.0.0.1:27018
+TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://127.0.0.1:27018 \
+	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
 # `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
 .PHONY: tools help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry
 from pymongo.errors import ConnectionFailure, PyMongoError
 
 from shared.events import CloudEvent, InvalidEvent, Topics, from_record
+from shared.kafka_security import broker_security
 from shared.observability import ConsumerMetrics, correlation_var, event_id_var, mask_personal_data
 from shared.privacy import redact_record
 from shared.producer import Producer, Record, record_of
@@ -79,6 +80,7 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
     )
     return KafkaBroker(
         settings.kafka_bootstrap,
+        security=broker_security(settings),
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -273,11 +275,12 @@ async def create_topics(
     min_insync_replicas: int | None = None,
     retention_ms: int | None = None,
     dlq_retention_ms: int = DLQ_RETENTION_DAYS * 86_400_000,
+    options: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Create the topics that do not exist yet; returns the ones created (idempotent). Dead-letter
     topics (``dlq.*``) get a bounded retention (``dlq_retention_ms``); the others ``retention_ms``
-    when given (else the broker's default)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="canopee-topics")
+    when given (else the broker's default). ``options``: the connection's (TLS, SASL)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="canopee-topics", **(options or {}))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

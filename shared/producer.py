@@ -23,9 +23,9 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
@@ -79,6 +79,8 @@ class KafkaProducer:
     linger_ms: int = 5
     client_id: str = "canopee"
     clock: Callable[[], float] = time.monotonic
+    #: connection options (``shared.kafka_security.client_options``): TLS, SASL
+    options: Mapping[str, Any] = field(default_factory=dict)
     _producer: AIOKafkaProducer | None = None
     _failed_at: float | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
@@ -98,6 +100,7 @@ class KafkaProducer:
                 linger_ms=self.linger_ms,
                 request_timeout_ms=max(1000, int(self.timeout * 1000)),
                 client_id=self.client_id,
+                **self.options,
             )
             try:
                 await asyncio.wait_for(producer.start(), self.timeout)

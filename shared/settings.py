@@ -4,9 +4,9 @@ with a message naming the setting at fault."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, FilePath, SecretStr, ValidationError, ValidationInfo, field_validator
 
 from shared.offices import DEMO_OFFICES_FILE, Offices, load_offices
 
@@ -33,6 +33,16 @@ class CommonSettings(BaseModel):
     needs_admin_token: ClassVar[bool] = False
 
     kafka_bootstrap: str = "127.0.0.1:9092"
+    #: how every client (services, gateway, tools, lag reader) talks to the brokers
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = Field(None, validate_default=True)
+    #: CA certificate(s) the brokers' certificates are checked against (PEM); unset: the system's
+    kafka_ca_file: FilePath | None = None
+    #: a client certificate and its key (PEM), for brokers that require mutual TLS
+    kafka_cert_file: FilePath | None = None
+    kafka_key_file: FilePath | None = None
     mongo_url: str = "mongodb://127.0.0.1:27017"
     offices_file: Path = DEMO_OFFICES_FILE
     admin_token: SecretStr | None = None
@@ -50,6 +60,14 @@ class CommonSettings(BaseModel):
             host, _, port = server.strip().rpartition(":")
             if not host or not port.isdigit() or not 0 < int(port) < 65536:
                 raise ValueError("expected host:port[,host:port...]")
+        return value
+
+    @field_validator("kafka_sasl_password")
+    @classmethod
+    def _sasl(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        protocol = info.data.get("kafka_security_protocol", "PLAINTEXT")
+        if protocol.startswith("SASL_") and (value is None or not info.data.get("kafka_sasl_username")):
+            raise ValueError(f"{protocol} needs a user name (..._KAFKA_SASL_USERNAME) and this password")
         return value
 
     @field_validator("mongo_url")
@@ -106,15 +124,27 @@ def env_name(cls: type[CommonSettings], field: str) -> str:
     return f"CANOPEE_{cls.service.upper()}_{field.upper()}"
 
 
+def _types(annotation: Any) -> tuple[Any, ...]:
+    return (annotation, *getattr(annotation, "__args__", ()))
+
+
 def load_settings(cls: type[S], **overrides: Any) -> S:
-    """Read ``cls`` from the environment; a bad value raises ``ConfigError`` naming the variable."""
+    """Read ``cls`` from the environment; a bad value raises ``ConfigError`` naming the variable.
+    A secret may also come from a file named by ``<NAME>_FILE`` (e.g. ``CANOPEE_ADMIN_TOKEN_FILE``)."""
     import os
 
     values: dict[str, Any] = {}
-    for field in cls.model_fields:
+    for field, info in cls.model_fields.items():
         name = env_name(cls, field)
         if name in os.environ:
             values[field] = os.environ[name]
+        elif f"{name}_FILE" in os.environ and SecretStr in _types(info.annotation):
+            # a secret mounted as a file (Docker and Kubernetes secrets): its content, trailing newline dropped
+            path = Path(os.environ[f"{name}_FILE"])
+            try:
+                values[field] = path.read_text(encoding="utf-8").rstrip("\r\n")
+            except OSError as exc:
+                raise ConfigError(f"{name}_FILE: cannot read {path} ({exc.strerror})") from None
     values.update(overrides)
     try:
         settings = cls.model_validate(values)

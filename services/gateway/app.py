@@ -15,6 +15,7 @@ from services.gateway.metrics import GatewayMetrics
 from services.gateway.ports import EventSink
 from services.gateway.settings import GatewaySettings
 from shared.http import health_router, install_problem_handlers
+from shared.kafka_security import client_options
 from shared.observability import configure_logging
 from shared.producer import KafkaProducer
 from shared.runtime import Started, serve
@@ -39,6 +40,7 @@ def create_app(
             timeout=s.produce_timeout_seconds,
             reconnect_seconds=s.reconnect_seconds,
             client_id="canopee-gateway",
+            options=client_options(s),
         )
 
     @asynccontextmanager
