@@ -30,6 +30,10 @@
 # user CANOPEE_KAFKA_SASL_USER (canopee) may log in with PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512, its
 # password generated once into <run>/tls/password (SCRAM credentials are stored when the data is
 # formatted: set the port before the first start, or `make reset`).
+# CANOPEE_KAFKA_NODES (1) = 3 starts a three-node KRaft cluster (each node broker and controller;
+# ports +100 per node: 9092/9192/9292, controllers 9093/9193/9293, SASL_SSL 9094/9194/9294;
+# replication factor 3 and min.insync.replicas 2 by default); a different node count than the data
+# was formatted for needs `make reset`.
 # Processes are only ever signalled by the PID this script recorded, after checking that the PID
 # still runs the program it started (never by process name).
 set -euo pipefail
@@ -49,10 +53,12 @@ KAFKA_HEAP="${CANOPEE_KAFKA_HEAP:-512m}"
 FERRETDB_DEBUG_ADDR="${CANOPEE_FERRETDB_DEBUG_ADDR:-}"
 SASL_PORT="${CANOPEE_KAFKA_SASL_PORT-$((KAFKA_PORT + 2))}" # a SASL_SSL listener there (empty: none)
 SASL_USER="${CANOPEE_KAFKA_SASL_USER:-canopee}"
+NODES="${CANOPEE_KAFKA_NODES:-1}" # 3: a three-node cluster (replication 3, min ISR 2), ports +100 per node
 STOP_SECONDS=20
 
 say() { printf '[infra] %s\n' "$*"; }
 die() { printf '[infra] ERROR: %s\n' "$*" >&2; exit 1; }
+[[ "$NODES" =~ ^[1-9]$ ]] || die "CANOPEE_KAFKA_NODES: expected 1 to 9, got '$NODES'"
 now_us() { # microseconds since the epoch
   if [[ -n "${EPOCHREALTIME:-}" ]]; then local t="${EPOCHREALTIME/[.,]/}"; echo "$((10#$t))"; else echo "$(($(date +%s%N) / 1000))"; fi
 }
@@ -61,7 +67,7 @@ secs() { printf '%d.%d' "$(($1 / 1000000))" "$((($1 % 1000000) / 100000))"; } # 
 # ---------------------------------------------------------------- processes, by recorded PID only
 marker() { # the command-line word that identifies our process of this component
   case "$1" in
-    kafka) echo "kafka.Kafka" ;;
+    kafka | kafka-*) echo "kafka.Kafka" ;;
     ferretdb) echo "$BIN/ferretdb" ;;
   esac
 }
@@ -213,24 +219,37 @@ make_tls() { # make_tls DIR: a local CA, a broker certificate (PEM keystore) and
   say "generated a local CA and broker certificate (${dir#"$ROOT/"}/ca.pem)"
 }
 
-start_kafka() {
-  if alive kafka; then say "kafka already running (pid $(recorded_pid kafka)), left as it is"; return 0; fi
-  rm -f "$RUN/kafka.pid"
+# node I of the cluster: its name (kafka, kafka-2, …), ports (+100 per node), folders
+node_name() { [[ "$1" == 1 ]] && echo kafka || echo "kafka-$1"; }
+node_port() { echo $(($1 + 100 * ($2 - 1))); } # node_port BASE I
+node_logs() { [[ "$1" == 1 ]] && echo "$RUN" || echo "$RUN/kafka-$1"; }
+node_data() { [[ "$1" == 1 ]] && echo "$DATA/kafka" || echo "$DATA/kafka-$1"; }
+kafka_nodes() { seq 1 "$NODES"; }
+
+start_kafka() { # start_kafka I
+  local i="$1" name
+  name="$(node_name "$i")"
+  if alive "$name"; then say "$name already running (pid $(recorded_pid "$name")), left as it is"; return 0; fi
+  rm -f "$RUN/$name.pid"
+  local broker_port controller_port sasl_port="" logs data dir="$RUN/$name"
+  broker_port="$(node_port "$KAFKA_PORT" "$i")"
+  controller_port="$(node_port "$CONTROLLER_PORT" "$i")"
+  [[ -n "$SASL_PORT" ]] && sasl_port="$(node_port "$SASL_PORT" "$i")"
+  logs="$(node_logs "$i")"
+  data="$(node_data "$i")"
   local port
-  for port in "$KAFKA_PORT" "$CONTROLLER_PORT"; do
-    port_open "$port" && die "port $port is already taken by a process this script did not start (set CANOPEE_KAFKA_PORT / CANOPEE_KAFKA_CONTROLLER_PORT)"
+  for port in "$broker_port" "$controller_port" $sasl_port; do
+    port_open "$port" && die "port $port is already taken by a process this script did not start (set CANOPEE_KAFKA_PORT / CANOPEE_KAFKA_CONTROLLER_PORT / CANOPEE_KAFKA_SASL_PORT)"
   done
-  local dir="$RUN/kafka" data="$DATA/kafka"
-  rm -rf "$RUN"/kafka.log* "$RUN/kafka.out"
-  mkdir -p "$dir" "$data"
-  local listeners="PLAINTEXT://127.0.0.1:$KAFKA_PORT" advertised="PLAINTEXT://127.0.0.1:$KAFKA_PORT"
+  mkdir -p "$dir" "$data" "$logs"
+  rm -rf "$logs"/kafka.log* "$logs/kafka.out"
+  local listeners="PLAINTEXT://127.0.0.1:$broker_port" advertised="PLAINTEXT://127.0.0.1:$broker_port"
   local protocols="PLAINTEXT:PLAINTEXT" sasl_props="" scram=() tls="$RUN/tls" password=""
-  if [[ -n "$SASL_PORT" ]]; then
-    port_open "$SASL_PORT" && die "port $SASL_PORT is already taken (set CANOPEE_KAFKA_SASL_PORT)"
+  if [[ -n "$sasl_port" ]]; then
     make_tls "$tls"
     password="$(cat "$tls/password")"
-    listeners+=",SASL_SSL://127.0.0.1:$SASL_PORT"
-    advertised+=",SASL_SSL://localhost:$SASL_PORT"
+    listeners+=",SASL_SSL://127.0.0.1:$sasl_port"
+    advertised+=",SASL_SSL://localhost:$sasl_port"
     protocols+=",SASL_SSL:SASL_SSL"
     sasl_props="sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
 ssl.keystore.type=PEM
@@ -240,12 +259,15 @@ listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.se
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
     scram=(--add-scram "SCRAM-SHA-256=[name=$SASL_USER,password=$password]" --add-scram "SCRAM-SHA-512=[name=$SASL_USER,password=$password]")
   fi
+  local voters="" n replicas=1 isr=1
+  for n in $(kafka_nodes); do voters+="${voters:+,}$n@127.0.0.1:$(node_port "$CONTROLLER_PORT" "$n")"; done
+  if ((NODES >= 3)); then replicas=3 isr=2; fi
   cat >"$dir/server.properties" <<PROPS
-# generated by deploy/local/infra.sh: single-node KRaft, combined broker + controller
+# generated by deploy/local/infra.sh: node $i of $NODES, KRaft, combined broker + controller
 process.roles=broker,controller
-node.id=1
-controller.quorum.voters=1@127.0.0.1:$CONTROLLER_PORT
-listeners=$listeners,CONTROLLER://127.0.0.1:$CONTROLLER_PORT
+node.id=$i
+controller.quorum.voters=$voters
+listeners=$listeners,CONTROLLER://127.0.0.1:$controller_port
 advertised.listeners=$advertised
 controller.listener.names=CONTROLLER
 inter.broker.listener.name=PLAINTEXT
@@ -253,34 +275,45 @@ listener.security.protocol.map=$protocols,CONTROLLER:PLAINTEXT
 $sasl_props
 log.dirs=$data
 num.partitions=3
-default.replication.factor=1
-min.insync.replicas=1
-offsets.topic.replication.factor=1
+default.replication.factor=$replicas
+min.insync.replicas=$isr
+offsets.topic.replication.factor=$replicas
 offsets.topic.num.partitions=10
-transaction.state.log.replication.factor=1
-transaction.state.log.min.isr=1
-share.coordinator.state.topic.replication.factor=1
-share.coordinator.state.topic.min.isr=1
+transaction.state.log.replication.factor=$replicas
+transaction.state.log.min.isr=$isr
+share.coordinator.state.topic.replication.factor=$replicas
+share.coordinator.state.topic.min.isr=$isr
 group.initial.rebalance.delay.ms=0
 auto.create.topics.enable=true
 log.retention.hours=168
 PROPS
   local java_opts=(-Xms256m "-Xmx$KAFKA_HEAP" -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError
-    -Djava.awt.headless=true "-Dkafka.logs.dir=$RUN"
+    -Djava.awt.headless=true "-Dkafka.logs.dir=$logs"
     "-Dlog4j2.configurationFile=$HERE/kafka/log4j2.xml")
   # Kafka 4.x: format with static voters (controller.quorum.voters) takes no --standalone /
-  # --initial-controllers; only the first start formats, later ones reuse the data
+  # --initial-controllers; only the first start formats, later ones reuse the data. Every node of
+  # a cluster is formatted with the same cluster id.
   if [[ -f "$data/meta.properties" ]]; then
-    say "kafka data kept from the last run (${data#"$ROOT/"}; make reset empties it)"
+    say "$name data kept from the last run (${data#"$ROOT/"}; make reset empties it)"
   else
+    [[ -s "$DATA/kafka-cluster-id" ]] || new_cluster_id >"$DATA/kafka-cluster-id"
     java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
-      --cluster-id="$(new_cluster_id)" -c "$dir/server.properties" -g "${scram[@]}" >"$dir/format.out" 2>&1 ||
-      { tail_logs "$dir/format.out" "$RUN/kafka.log"; die "kafka storage format failed"; }
-    say "kafka data formatted (${data#"$ROOT/"})"
+      --cluster-id="$(cat "$DATA/kafka-cluster-id")" -c "$dir/server.properties" -g "${scram[@]}" >"$dir/format.out" 2>&1 ||
+      { tail_logs "$dir/format.out" "$logs/kafka.log"; die "$name storage format failed"; }
+    say "$name data formatted (${data#"$ROOT/"})"
   fi
-  launch kafka "$RUN/kafka.out" java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties"
-  STARTED+=" kafka"
-  say "kafka starting (pid $(recorded_pid kafka)) on 127.0.0.1:$KAFKA_PORT${SASL_PORT:+ and SASL_SSL on localhost:$SASL_PORT}, log ${RUN#"$ROOT/"}/kafka.log"
+  launch "$name" "$logs/kafka.out" java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties"
+  STARTED+=" $name"
+  say "$name starting (pid $(recorded_pid "$name")) on 127.0.0.1:$broker_port${sasl_port:+ and SASL_SSL on localhost:$sasl_port}, log ${logs#"$ROOT/"}/kafka.log"
+}
+
+check_node_count() { # the data was formatted for a number of nodes: another needs `make reset`
+  local kept="$DATA/kafka-nodes"
+  if [[ -s "$kept" ]] && [[ "$(cat "$kept")" != "$NODES" ]]; then
+    die "the Kafka data was made by a $(cat "$kept")-node cluster; CANOPEE_KAFKA_NODES=$NODES needs empty data (make reset)"
+  fi
+  mkdir -p "$DATA"
+  echo "$NODES" >"$kept"
 }
 
 start_ferretdb() {
@@ -297,30 +330,40 @@ start_ferretdb() {
   say "ferretdb starting (pid $(recorded_pid ferretdb)) on 127.0.0.1:$MONGO_PORT, log ${RUN#"$ROOT/"}/ferretdb.log"
 }
 
-kafka_ready() { grep -qs "Kafka Server started" "$RUN/kafka.log" && port_open "$KAFKA_PORT"; }
+kafka_ready() { # kafka_ready I
+  grep -qs "Kafka Server started" "$(node_logs "$1")/kafka.log" && port_open "$(node_port "$KAFKA_PORT" "$1")"
+}
 ferretdb_ready() { "$BIN/ferretdb" -ping "127.0.0.1:$MONGO_PORT" -timeout 1s >/dev/null 2>&1; }
 
 wait_ready() {
-  local deadline=$((SECONDS + WAIT_SECONDS)) kafka_ok="" mongo_ok=""
+  local deadline=$((SECONDS + WAIT_SECONDS)) kafka_ok="" mongo_ok="" i name pending
   while :; do
-    if [[ -z "$kafka_ok" ]]; then
-      alive kafka || { tail_logs "$RUN/kafka.out" "$RUN/kafka.log"; die "kafka exited during start-up"; }
-      kafka_ready && { kafka_ok=1; say "kafka ready on 127.0.0.1:$KAFKA_PORT"; }
-    fi
+    pending=""
+    for i in $(kafka_nodes); do
+      [[ " $kafka_ok " == *" $i "* ]] && continue
+      name="$(node_name "$i")"
+      alive "$name" || { tail_logs "$(node_logs "$i")/kafka.out" "$(node_logs "$i")/kafka.log"; die "$name exited during start-up"; }
+      if kafka_ready "$i"; then
+        kafka_ok+=" $i"
+        say "$name ready on 127.0.0.1:$(node_port "$KAFKA_PORT" "$i")"
+      else
+        pending+=" $name"
+      fi
+    done
     if [[ -z "$mongo_ok" ]]; then
       alive ferretdb || { tail_logs "$RUN/ferretdb.log"; die "ferretdb exited during start-up"; }
       ferretdb_ready && { mongo_ok=1; say "ferretdb ready on 127.0.0.1:$MONGO_PORT (MongoDB ping ok)"; }
     fi
-    [[ -n "$kafka_ok" && -n "$mongo_ok" ]] && return 0
+    [[ -z "$pending" && -n "$mongo_ok" ]] && return 0
     ((SECONDS < deadline)) || break
     sleep 0.25
   done
-  [[ -n "$kafka_ok" ]] || tail_logs "$RUN/kafka.out" "$RUN/kafka.log"
+  for i in $(kafka_nodes); do
+    [[ " $kafka_ok " == *" $i "* ]] || tail_logs "$(node_logs "$i")/kafka.out" "$(node_logs "$i")/kafka.log"
+  done
   [[ -n "$mongo_ok" ]] || tail_logs "$RUN/ferretdb.log"
-  local late=""
-  [[ -n "$kafka_ok" ]] || late+=" kafka"
-  [[ -n "$mongo_ok" ]] || late+=" ferretdb"
-  die "not ready after ${WAIT_SECONDS} s:$late (left running for inspection; stop with deploy/local/infra.sh down)"
+  [[ -n "$mongo_ok" ]] || pending+=" ferretdb"
+  die "not ready after ${WAIT_SECONDS} s:$pending (left running for inspection; stop with deploy/local/infra.sh down)"
 }
 
 # ---------------------------------------------------------------- stop
@@ -348,6 +391,17 @@ stop() { # stop NAME: SIGTERM to the recorded PID, SIGKILL after STOP_SECONDS
   say "$name stopped (pid $pid)"
 }
 
+stop_all() { # every Kafka node with a PID file (whatever the node count now), then the store
+  local pidfile found=""
+  for pidfile in "$RUN"/kafka.pid "$RUN"/kafka-[0-9]*.pid; do
+    [[ -e "$pidfile" ]] || continue
+    found=1
+    stop "$(basename "$pidfile" .pid)"
+  done
+  [[ -n "$found" ]] || say "kafka not running"
+  stop ferretdb
+}
+
 # ---------------------------------------------------------------- main
 lock() { # one infra.sh at a time on this project folder
   mkdir -p "$RUN"
@@ -367,33 +421,35 @@ case "${1:-}" in
     build_ferretdb
     t1="$(now_us)"
     STARTED=""
-    start_kafka
+    check_node_count
+    for i in $(kafka_nodes); do start_kafka "$i"; done
     start_ferretdb
     wait_ready
     t2="$(now_us)"
     say "up: fetch/build $(secs $((t1 - t0))) s, start until ready $(secs $((t2 - t1))) s, total $(secs $((t2 - t0))) s (started:${STARTED:- nothing, both were running})"
-    say "Kafka 127.0.0.1:$KAFKA_PORT, MongoDB-wire store mongodb://127.0.0.1:$MONGO_PORT"
+    servers=""
+    for i in $(kafka_nodes); do servers+="${servers:+,}127.0.0.1:$(node_port "$KAFKA_PORT" "$i")"; done
+    say "Kafka $servers, MongoDB-wire store mongodb://127.0.0.1:$MONGO_PORT"
     ;;
   down)
     mkdir -p "$RUN"
     lock
-    stop kafka
-    stop ferretdb
+    stop_all
     ;;
   reset)
     mkdir -p "$RUN"
     lock
-    stop kafka
-    stop ferretdb
-    rm -rf "$DATA/kafka" "$DATA/ferretdb"
-    say "data deleted (${DATA#"$ROOT/"}/kafka, ${DATA#"$ROOT/"}/ferretdb): every topic and database is gone; the next up starts empty"
+    stop_all
+    rm -rf "$DATA"/kafka "$DATA"/kafka-[0-9]* "$DATA/kafka-cluster-id" "$DATA/kafka-nodes" "$DATA/ferretdb"
+    say "data deleted (${DATA#"$ROOT/"}/kafka*, ${DATA#"$ROOT/"}/ferretdb): every topic and database is gone; the next up starts empty"
     ;;
   status)
     rc=0
-    for name in kafka ferretdb; do
+    for name in $(for i in $(kafka_nodes); do node_name "$i"; done) ferretdb; do
       if alive "$name"; then
         case "$name" in
-          kafka) port="$KAFKA_PORT"; kafka_ready && state="answers" || state="not answering yet" ;;
+          kafka*) i="${name#kafka-}"; [[ "$i" == kafka ]] && i=1
+            port="$(node_port "$KAFKA_PORT" "$i")"; kafka_ready "$i" && state="answers" || state="not answering yet" ;;
           ferretdb) port="$MONGO_PORT"; ferretdb_ready && state="answers to ping" || state="not answering yet" ;;
         esac
         say "$name running (pid $(recorded_pid "$name")), 127.0.0.1:$port $state"
