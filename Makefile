@@ -13,7 +13,7 @@ TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://
 	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
 # `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
-.PHONY: tools help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
+.PHONY: tools asyncapi-cli help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
@@ -60,6 +60,7 @@ topics: install
 
 schemas: install
 	$(VENV)/bin/canopee events schemas
+	$(PY) -c 'from shared.asyncapi import write_asyncapi; print(write_asyncapi())' 
 
 lint: install
 	$(VENV)/bin/ruff check shared services tools tests bench
@@ -68,7 +69,15 @@ lint: install
 typecheck: install
 	$(VENV)/bin/mypy
 
-test: install tools test-infra-up lint typecheck
+# the AsyncAPI CLI that validates docs/asyncapi.json in the tests (from the npm registry, first use only)
+ASYNCAPI_CLI := .local/asyncapi/node_modules/.bin/asyncapi
+$(ASYNCAPI_CLI):
+	mkdir -p .local/asyncapi
+	npm install --prefix .local/asyncapi --no-audit --no-fund --loglevel=error @asyncapi/cli@6.2.0
+
+asyncapi-cli: $(ASYNCAPI_CLI)
+
+test: install tools asyncapi-cli test-infra-up lint typecheck
 	$(TEST_ENV) $(PY) -m pytest
 
 test-unit: install
