@@ -68,11 +68,16 @@ class ProblemBody(BaseModel):
     items: list[ItemReport] | None = None
 
 
+#: the problem body's schema; the item report it names is in the document's components (``Accepted``)
+_PROBLEM_SCHEMA = {
+    k: v
+    for k, v in ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}").items()
+    if k != "$defs"
+}
+
+
 def _problem(description: str) -> dict[str, Any]:
-    return {
-        "description": description,
-        "content": {"application/problem+json": {"schema": ProblemBody.model_json_schema()}},
-    }
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM_SCHEMA}}}
 
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
