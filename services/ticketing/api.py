@@ -38,7 +38,20 @@ class ClockOut(BaseModel):
     at_risk_at: datetime | None
     elapsed_seconds: float
     paused: bool
-    status: str  # ok, at_risk, breached, met
+    #: ok, at_risk, breached, met, or not_applicable (an intervention clock of a request closed
+    #: with no repair before its target passed)
+    status: str
+
+
+class AlertOut(BaseModel):
+    stage: str
+    policy: str
+    kind: str  # at_risk or breached
+    #: when the threshold was crossed (the time of the ``sla.*`` event)
+    at: datetime
+    due_at: datetime | None
+    #: found after the office's history horizon: recorded and published, nobody alerted
+    historical: bool
 
 
 class TimelineEntryOut(BaseModel):
@@ -64,6 +77,8 @@ class RequestOut(BaseModel):
     paused: bool
     flagged: int
     clocks: list[ClockOut]
+    #: the SLA alerts recorded for the request, live or historical
+    alerts: list[AlertOut]
     timeline: list[TimelineEntryOut]
 
 
@@ -73,6 +88,8 @@ class ClockSummaryOut(BaseModel):
     status: str
     due_at: datetime | None
     paused: bool
+    #: the clock's current alert was recorded as historical (nobody was alerted)
+    historical: bool
 
 
 class RequestSummaryOut(BaseModel):
@@ -118,10 +135,12 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
 
     @api.get("/requests/{office}/{request_id}", response_model=RequestOut)
     async def get_request(office: str, request_id: str, caller: Caller = Depends(auth)) -> RequestOut:
-        """A request's state, full timeline (flagged events included) and every SLA clock."""
+        """A request's state, full timeline (flagged events included), every SLA clock and the
+        SLA alerts recorded for it (historical ones marked)."""
         view = await service().find(office, request_id) if caller.can_see(office) else None
         if view is None:
             raise Problem(404, "Not Found", f"no request {request_id} in office {office}")
+        alerts = await service().alerts(office, request_id)
         r = view.request
         return RequestOut(
             office=office,
@@ -137,6 +156,10 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
             paused=r.paused,
             flagged=r.flagged,
             clocks=[_clock_out(c) for c in view.evaluation.clocks],
+            alerts=[
+                AlertOut(stage=a.stage, policy=a.policy, kind=a.kind, at=a.at, due_at=a.due_at, historical=a.historical)
+                for a in alerts
+            ],
             timeline=[
                 TimelineEntryOut(
                     id=e.fact.id,

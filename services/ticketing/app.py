@@ -39,6 +39,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             clock=clock,
             publish_lease=timedelta(seconds=settings.publish_lease_seconds),
             sweep_batch=settings.sweep_batch,
+            alert_settle=timedelta(seconds=settings.alert_settle_seconds),
         )
         rt.consume(
             "requests",

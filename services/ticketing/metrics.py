@@ -1,5 +1,5 @@
 """The ticketing service's own metrics (the shared consumer metrics count events, dead letters,
-retries and handler latency). Labels are bounded: type, outcome, office, state, stage, policy."""
+retries and handler latency). Labels are bounded: type, outcome, office, state, stage, policy, kind."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ class TicketingMetrics:
     facts: Counter
     breaches: Counter
     at_risk: Counter
+    historical: Counter
     open_requests: Gauge
     sweep_seconds: Histogram
     swept: Counter
@@ -43,6 +44,14 @@ class TicketingMetrics:
                 "office",
                 "stage",
                 "policy",
+            ),
+            historical=m.counter(
+                "canopee_ticketing_sla_alerts_historical_total",
+                "SLA alerts recorded as historical (their threshold crossed before the office's history "
+                "horizon when found: published, acted on towards nobody), by office, stage and kind.",
+                "office",
+                "stage",
+                "kind",
             ),
             open_requests=m.gauge(
                 "canopee_ticketing_open_requests",

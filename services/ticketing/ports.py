@@ -74,6 +74,15 @@ class AlertStore(Protocol):
         """Insert the alerts not recorded yet; return those this call recorded."""
         ...
 
+    async def recorded(self, keys: Iterable[str]) -> dict[str, bool]:
+        """Of these alert keys, those recorded, each with whether it was recorded as historical
+        (found after the office's horizon)."""
+        ...
+
+    async def of_request(self, office: str, request_id: str) -> list[AlertRecord]:
+        """Every alert recorded for a request, ordered by key."""
+        ...
+
     async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[AlertRecord]]:
         """Take unpublished alerts nobody holds; return the claim owner and the alerts it won."""
         ...

@@ -24,3 +24,7 @@ class TicketingSettings(ServiceSettings):
     gauge_seconds: float = Field(60.0, gt=0, le=3600)
     #: how long an instance may hold an alert it is publishing before another one takes over
     publish_lease_seconds: float = Field(30.0, gt=0, le=3600)
+    #: alerts that newly consumed events reveal are recorded by the sweeper once the request's
+    #: events have been quiet this long (a replay or backfill delivers a request's events over
+    #: several batches: a clock must not be judged on half of them); 0: recorded at once
+    alert_settle_seconds: float = Field(10.0, ge=0, le=3600)

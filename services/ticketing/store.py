@@ -4,7 +4,8 @@
 ``requests``: one projection per (office, request_id) — state and clocks derived from all its
 events — for lists, filters and the sweeper's ``next_check_at``. ``alerts``: one document per (office, request_id,
 stage, kind), the unique key that makes each ``sla.*`` event exist once; it keeps the event to
-publish and whether it was published.
+publish, whether it was published and whether it was found after the office's horizon
+(``historical``: published, acted on towards nobody).
 """
 
 from __future__ import annotations
@@ -110,7 +111,14 @@ def summary_doc(summary: RequestSummary) -> Document:
         "breached": summary.breached,
         "at_risk": summary.at_risk,
         "clocks": [
-            {"stage": c.stage, "policy": c.policy, "status": c.status, "due_at": c.due_at, "paused": c.paused}
+            {
+                "stage": c.stage,
+                "policy": c.policy,
+                "status": c.status,
+                "due_at": c.due_at,
+                "paused": c.paused,
+                "historical": c.historical,
+            }
             for c in summary.clocks
         ],
         "next_check_at": summary.next_check_at,
@@ -136,7 +144,14 @@ def summary_of(doc: Mapping[str, Any]) -> RequestSummary:
         breached=bool(doc["breached"]),
         at_risk=bool(doc["at_risk"]),
         clocks=tuple(
-            ClockSummary(str(c["stage"]), str(c["policy"]), str(c["status"]), c.get("due_at"), bool(c["paused"]))
+            ClockSummary(
+                str(c["stage"]),
+                str(c["policy"]),
+                str(c["status"]),
+                c.get("due_at"),
+                bool(c["paused"]),
+                bool(c.get("historical", False)),
+            )
             for c in doc.get("clocks") or ()
         ),
         next_check_at=doc.get("next_check_at"),
@@ -153,6 +168,7 @@ def alert_doc(alert: AlertRecord, now: datetime) -> Document:
         "policy": alert.policy,
         "kind": alert.kind,
         "event": alert.event,
+        "historical": alert.historical,
         "published": False,
         "lease_until": EPOCH,
         "lease_owner": None,
@@ -168,6 +184,7 @@ def alert_of(doc: Mapping[str, Any]) -> AlertRecord:
         policy=str(doc["policy"]),
         kind=str(doc["kind"]),
         event=str(doc["event"]),
+        historical=bool(doc.get("historical", False)),
     )
 
 
@@ -314,6 +331,21 @@ class MongoAlertRepository:
         docs = [alert_doc(a, now) for a in unique]
         skipped = await insert_many_once(self.collection, docs)
         return [a for i, a in enumerate(unique) if i not in skipped]
+
+    async def recorded(self, keys: Iterable[str]) -> dict[str, bool]:
+        """Of the alert keys ``keys``, those recorded → whether historical (by ``_id``)."""
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+        return {
+            str(doc["_id"]): bool(doc.get("historical", False))
+            async for doc in self.collection.find({"_id": {"$in": wanted}}, {"_id": 1, "historical": 1})
+        }
+
+    async def of_request(self, office: str, request_id: str) -> list[AlertRecord]:
+        """Every alert recorded for a request, ordered by key (the unique index answers it)."""
+        cursor = self.collection.find({"office": office, "request_id": request_id}).sort("_id", ASCENDING)
+        return [alert_of(doc) async for doc in cursor]
 
     async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[AlertRecord]]:
         """Take unpublished alerts nobody holds; return the claim owner and the alerts it won.

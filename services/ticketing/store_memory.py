@@ -123,6 +123,13 @@ class MemoryAlertStore:
                 recorded.append(alert)
         return recorded
 
+    async def recorded(self, keys: Iterable[str]) -> dict[str, bool]:
+        return {k: self.alerts[k].record.historical for k in keys if k in self.alerts}
+
+    async def of_request(self, office: str, request_id: str) -> list[AlertRecord]:
+        records = (self.alerts[key].record for key in sorted(self.alerts))
+        return [r for r in records if r.office == office and r.request_id == request_id]
+
     async def claim(self, now: datetime, lease: timedelta) -> tuple[str, list[AlertRecord]]:
         owner = uuid.uuid4().hex
         slot = int(now.timestamp() // max(lease.total_seconds(), 0.001))

@@ -129,6 +129,16 @@ async def test_summaries_are_replaced_in_place_and_read_back_typed(requests: Req
     assert items[0] == summary("R-1", state="assigned", n_events=2)
 
 
+async def test_a_clock_summary_keeps_whether_its_alert_was_historical(requests: RequestStore) -> None:
+    clocks = (
+        ClockSummary("first_response", "first_response", "met", T0 + timedelta(days=1), False),
+        ClockSummary("intervention", "U1", "breached", T0 + timedelta(hours=4), False, historical=True),
+    )
+    await requests.write([summary("R-1", clocks=clocks)])
+    items, _ = await requests.page(RequestFilter(), 10, None)
+    assert items[0].clocks == clocks
+
+
 async def test_pages_are_ordered_by_key_filtered_and_say_whether_more_follow(requests: RequestStore) -> None:
     await requests.write(
         [
@@ -221,6 +231,25 @@ async def test_an_alert_is_recorded_once(alerts: AlertStore) -> None:
     assert await alerts.record([a, b, a], T0) == [a, b]
     assert await alerts.record([a, alert("R-2")], T0) == [alert("R-2")]
     assert await alerts.record([], T0) == []
+
+
+async def test_recorded_alerts_are_read_back_by_key_and_by_request_with_whether_historical(
+    alerts: AlertStore,
+) -> None:
+    old = replace(alert("R-1"), historical=True)
+    live = alert("R-1", kind="at_risk")
+    other = replace(alert("R-2"), historical=True)
+    assert await alerts.record([old, live, other], T0) == [old, live, other]
+    unknown = "demo-nord|R-9|intervention|breached"
+    assert await alerts.recorded([old.key, live.key, unknown, old.key]) == {old.key: True, live.key: False}
+    assert await alerts.recorded([]) == {}
+    assert await alerts.of_request("demo-nord", "R-1") == [live, old]  # ordered by key
+    assert await alerts.of_request("demo-sud", "R-1") == []
+    assert await alerts.of_request("demo-nord", "R-9") == []
+    # what was recorded first stands: recording it again as live changes nothing
+    assert await alerts.record([replace(old, historical=False)], T0) == []
+    assert await alerts.recorded([old.key]) == {old.key: True}
+    assert (await alerts.of_request("demo-nord", "R-1"))[1].historical
 
 
 async def test_claimed_alerts_are_held_for_the_lease_then_published_once(alerts: AlertStore) -> None:

@@ -2,7 +2,12 @@
 
 Pure functions of a folded ``RequestState``, the office's ``SlaTargets``, its working calendar and
 the current time. Working-day targets count office hours (N working days = N × the length of a
-working day); U1/U2 intervention targets run 24/7. Time spent on hold never counts.
+working day, on the office's calendar with its holiday region); U1/U2 intervention targets run
+24/7. Time spent on hold never counts.
+
+The intervention clock stops at ``repair.done`` only. A request closed with no repair ends it as
+``not_applicable`` (neither met nor breached), unless its target had already passed while the
+request was open: then it stays ``breached`` (it ran out before the closing).
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ class Status(StrEnum):
     AT_RISK = "at_risk"
     BREACHED = "breached"
     MET = "met"
+    #: the intervention clock of a request closed with no repair (before its target passed)
+    NOT_APPLICABLE = "not_applicable"
 
 
 class AlertKind(StrEnum):
@@ -134,34 +141,50 @@ class _Measure:
         return total
 
 
-def _applicable(request: RequestState, sla: SlaTargets) -> list[tuple[Stage, str, Target, datetime | None]]:
-    """(stage, policy, target, stopped_at) of each deadline that applies to the request."""
-    clocks: list[tuple[Stage, str, Target, datetime | None]] = [
-        (
+@dataclass(frozen=True)
+class _Deadline:
+    stage: Stage
+    policy: str
+    target: Target
+    stopped_at: datetime | None
+    #: stopped by something other than what the clock waits for (a closing with no repair)
+    without_its_event: bool = False
+
+
+def _applicable(request: RequestState, sla: SlaTargets) -> list[_Deadline]:
+    """Each deadline that applies to the request, with when (and how) its clock stopped."""
+    clocks = [
+        _Deadline(
             Stage.FIRST_RESPONSE,
             "first_response",
             Target(sla.first_response_working_days, "working_days"),
             request.first_response_at,
         )
     ]
-    stop_intervention = _first(request.repair_done_at, request.closed_at)
-    if request.urgency == "U1":
-        clocks.append((Stage.INTERVENTION, "U1", Target(sla.u1_hours, "hours"), stop_intervention))
-    elif request.urgency == "U2":
-        clocks.append((Stage.INTERVENTION, "U2", Target(sla.u2_hours, "hours"), stop_intervention))
-    elif request.urgency == "U3":
-        clocks.append((Stage.INTERVENTION, "U3", Target(sla.u3_working_days, "working_days"), stop_intervention))
+    interventions = {
+        "U1": Target(sla.u1_hours, "hours"),
+        "U2": Target(sla.u2_hours, "hours"),
+        "U3": Target(sla.u3_working_days, "working_days"),
+    }
+    target = interventions.get(request.urgency or "")
+    if target is not None:
+        # only a repair stops the intervention clock; a closing with none ends it unmet
+        if request.repair_done_at is not None:
+            clocks.append(_Deadline(Stage.INTERVENTION, str(request.urgency), target, request.repair_done_at))
+        else:
+            clocks.append(
+                _Deadline(
+                    Stage.INTERVENTION, str(request.urgency), target, request.closed_at, request.closed_at is not None
+                )
+            )
     field = _RESOLUTION_TARGETS.get(request.category or "")
     if field is not None:
         # a transfer request needs a first answer (closing or assigning); the others a closing
         stop = request.first_answer_at if request.category == "transfer" else request.closed_at
-        clocks.append((Stage.RESOLUTION, str(request.category), Target(getattr(sla, field), "working_days"), stop))
+        clocks.append(
+            _Deadline(Stage.RESOLUTION, str(request.category), Target(getattr(sla, field), "working_days"), stop)
+        )
     return clocks
-
-
-def _first(*moments: datetime | None) -> datetime | None:
-    known = [m for m in moments if m is not None]
-    return min(known) if known else None
 
 
 def clocks(request: RequestState, sla: SlaTargets, calendar: WorkingCalendar, now: datetime) -> list[Clock]:
@@ -170,7 +193,8 @@ def clocks(request: RequestState, sla: SlaTargets, calendar: WorkingCalendar, no
         return []
     start = request.opened_at
     result = []
-    for stage, policy, target, stopped_at in _applicable(request, sla):
+    for deadline in _applicable(request, sla):
+        target, stopped_at = deadline.target, deadline.stopped_at
         measure = _Measure(calendar, target.working)
         amount = calendar.working_days(target.amount) if target.working else timedelta(hours=target.amount)
         # pauses after the clock stopped change nothing (the due time is as if it never stopped)
@@ -181,14 +205,21 @@ def clocks(request: RequestState, sla: SlaTargets, calendar: WorkingCalendar, no
         elapsed = measure.elapsed(segments, until)
         paused = stopped_at is None and request.paused
         if stopped_at is not None and stopped_at <= now:
-            status = Status.BREACHED if due_at is not None and stopped_at > due_at else Status.MET
+            if due_at is not None and stopped_at > due_at:
+                status = Status.BREACHED
+            else:
+                status = Status.NOT_APPLICABLE if deadline.without_its_event else Status.MET
         elif due_at is not None and now >= due_at:
             status = Status.BREACHED
         elif at_risk_at is not None and now >= at_risk_at:
             status = Status.AT_RISK
         else:
             status = Status.OK
-        result.append(Clock(stage, policy, target, start, stopped_at, due_at, at_risk_at, elapsed, paused, status))
+        result.append(
+            Clock(
+                deadline.stage, deadline.policy, target, start, stopped_at, due_at, at_risk_at, elapsed, paused, status
+            )
+        )
     return result
 
 

@@ -1,17 +1,23 @@
 """A request folded and evaluated at a moment, and what follows from it: the summary kept for lists,
 filters and the sweeper, and the ``sla.*`` alerts to record (each exactly once, under its key).
 
+Live or history: an alert about a threshold crossed longer ago than the office's horizon when it is
+found (``Office.is_history``: a backfill, a replay, a fresh database, a long stop) is recorded as
+*historical*. Its event still goes on the bus, with the instant the threshold was crossed as its
+``time``, so that every consumer applying the same horizon acts on it towards nobody.
+
 Pure: the store turns these records into its documents and back.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.ticketing.domain.requests import Fact, RequestState, fold
-from services.ticketing.domain.sla import AlertKind, Evaluation, evaluate
+from services.ticketing.domain.sla import Alert, AlertKind, Evaluation, evaluate
 from shared.calendar import office_calendar
 from shared.events import SlaAtRisk, SlaBreached, service_event
 from shared.offices import Office
@@ -56,6 +62,9 @@ class ClockSummary:
     status: str
     due_at: datetime | None
     paused: bool
+    #: the clock's current alert (at risk or breached) was found after the office's horizon and
+    #: recorded as historical: nobody was alerted
+    historical: bool = False
 
 
 @dataclass(frozen=True)
@@ -85,8 +94,13 @@ class RequestSummary:
         return request_key(self.office, self.request_id)
 
 
-def summarize(view: View, now: datetime) -> RequestSummary:
+def summarize(view: View, now: datetime, historical: frozenset[str] | set[str] = frozenset()) -> RequestSummary:
+    """The summary of ``view``; ``historical``: the keys of the alerts recorded as historical."""
     r = view.request
+
+    def historical_clock(stage: str) -> bool:
+        return any(alert_key(view.office, view.request_id, stage, kind) in historical for kind in AlertKind)
+
     return RequestSummary(
         office=view.office,
         request_id=view.request_id,
@@ -102,7 +116,8 @@ def summarize(view: View, now: datetime) -> RequestSummary:
         breached=view.evaluation.breached,
         at_risk=view.evaluation.at_risk,
         clocks=tuple(
-            ClockSummary(c.stage.value, c.policy, c.status.value, c.due_at, c.paused) for c in view.evaluation.clocks
+            ClockSummary(c.stage.value, c.policy, c.status.value, c.due_at, c.paused, historical_clock(c.stage.value))
+            for c in view.evaluation.clocks
         ),
         next_check_at=view.evaluation.next_check_at,
         updated_at=now,
@@ -126,15 +141,35 @@ class AlertRecord:
     kind: str
     #: the CloudEvent to publish, as JSON text (stored so every retry publishes the same event)
     event: str
+    #: found after the office's horizon (``Office.is_history``): recorded and published, acted on
+    #: towards nobody
+    historical: bool = False
 
     @property
     def key(self) -> str:
         return alert_key(self.office, self.request_id, self.stage, self.kind)
 
+    @property
+    def at(self) -> datetime:
+        """When the threshold was crossed (the event's ``time``)."""
+        return datetime.fromisoformat(json.loads(self.event)["time"])
 
-def alert_records(view: View) -> list[AlertRecord]:
+    @property
+    def due_at(self) -> datetime | None:
+        due = json.loads(self.event).get("data", {}).get("due_at")
+        return None if due is None else datetime.fromisoformat(due)
+
+
+def is_historical(office: Office, alert: Alert, now: datetime) -> bool:
+    """Whether an alert found at ``now`` is history: its threshold was crossed before the horizon."""
+    return office.is_history(alert.at, now)
+
+
+def alert_records(view: View, office: Office, now: datetime) -> list[AlertRecord]:
     """The ``sla.at_risk`` / ``sla.breached`` events the view's clocks call for, each under its
-    unique key; the event id is derived from the same key, so a repeated publish carries it too."""
+    unique key, marked historical when found after the office's horizon; the event id is derived
+    from the same key, so a repeated publish carries it too, and its time is the instant the
+    threshold was crossed (never the moment it was found)."""
     records = []
     for alert in view.evaluation.alerts:
         cls = SlaBreached if alert.kind == AlertKind.BREACHED else SlaAtRisk
@@ -162,6 +197,7 @@ def alert_records(view: View) -> list[AlertRecord]:
                 policy=alert.policy,
                 kind=alert.kind.value,
                 event=event.to_json().decode(),
+                historical=is_historical(office, alert, now),
             )
         )
     return records

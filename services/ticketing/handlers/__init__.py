@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from services.ticketing.domain.requests import REQUEST_TYPES
-from services.ticketing.domain.views import RequestFilter, RequestSummary, View
+from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, View
 from services.ticketing.handlers import alerts, lifecycle, queries, sweeping
 from services.ticketing.handlers.context import Ticketing, utc_now
 from services.ticketing.metrics import TicketingMetrics
@@ -52,8 +52,11 @@ class TicketingService:
         clock: Clock = utc_now,
         publish_lease: timedelta = timedelta(seconds=30),
         sweep_batch: int = 1000,
+        alert_settle: timedelta = timedelta(0),
     ) -> None:
-        self.t = Ticketing(offices, requests, alerts, publisher, metrics, clock, publish_lease, sweep_batch)
+        self.t = Ticketing(
+            offices, requests, alerts, publisher, metrics, clock, publish_lease, sweep_batch, alert_settle
+        )
 
     async def apply(self, events: Sequence[CloudEvent]) -> None:
         """Apply a consumed batch (``HANDLERS``)."""
@@ -70,6 +73,9 @@ class TicketingService:
 
     async def find(self, office: str, request_id: str) -> View | None:
         return await queries.find_request(self.t, office, request_id)
+
+    async def alerts(self, office: str, request_id: str) -> list[AlertRecord]:
+        return await queries.alerts_of(self.t, office, request_id)
 
     async def list_requests(
         self, where: RequestFilter, limit: int, cursor: str | None

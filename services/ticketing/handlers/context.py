@@ -27,6 +27,9 @@ class Ticketing:
     publish_lease: timedelta = timedelta(seconds=30)
     #: most requests one sweep recomputes
     sweep_batch: int = 1000
+    #: alerts revealed by consumed events wait for the request to be quiet this long, then the
+    #: sweeper records them (zero: recorded by the consumer at once)
+    alert_settle: timedelta = timedelta(0)
 
     def office(self, office_id: str) -> Office:
         office = self.offices.get(office_id)

@@ -1,6 +1,7 @@
 """Apply a batch of request events: store the new ones, then recompute each touched request once
 (with a handful of bulk round trips for the whole batch), record the alerts it calls for and
-publish them."""
+publish them — or, when the service lets requests settle (``alert_settle``), leave new alerts to
+the sweeper once the request's events have been quiet that long."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ async def apply_request_events(t: Ticketing, events: Sequence[CloudEvent]) -> No
                 seen.add(fact.id)
                 fresh.setdefault(key, []).append(fact)
     duplicates = await t.requests.add_events(fresh)
-    views = await refresh_requests(t, list(incoming), now)
+    views = await refresh_requests(t, list(incoming), now, settle=True)
     types = {(k, f.id): f.type for k, facts in incoming.items() for f in facts}
     outcomes += [
         (key, fact.id, "duplicate" if (key, fact.id) in duplicates else _flag_outcome(views.get(key), fact.id))

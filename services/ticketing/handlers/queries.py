@@ -1,5 +1,5 @@
-"""The request API's questions: where one request stands now, filtered pages of request summaries
-(with an opaque cursor), and the open-requests gauge."""
+"""The request API's questions: where one request stands now and the SLA alerts recorded for it,
+filtered pages of request summaries (with an opaque cursor), and the open-requests gauge."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import base64
 import binascii
 import re
 
-from services.ticketing.domain.views import RequestFilter, RequestSummary, View
+from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, View
 from services.ticketing.handlers.context import Ticketing
 from services.ticketing.handlers.projections import view_of
 
@@ -39,6 +39,11 @@ async def find_request(t: Ticketing, office: str, request_id: str) -> View | Non
     if facts is None:
         return None
     return view_of(t, office, request_id, facts, t.clock())
+
+
+async def alerts_of(t: Ticketing, office: str, request_id: str) -> list[AlertRecord]:
+    """The SLA alerts recorded for a request (live or historical), ordered by key."""
+    return await t.alerts.of_request(office, request_id)
 
 
 async def list_requests(
