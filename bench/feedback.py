@@ -160,7 +160,7 @@ def rating(i: int, run: str) -> tuple[bytes | None, bytes, list[tuple[str, bytes
             "source": f"/offices/{OFFICE}/ikos",
             "type": full_type("satisfaction.rated"),
             "subject": request,
-            "time": "2026-11-27T08:14:05+01:00",
+            "time": datetime.now(UTC).isoformat(),  # live: within the office's history horizon
             "officeid": OFFICE,
             "data": {"request_id": request, "tenant_ref": f"T-{i:06d}", "score": 3 + i % 3, "channel": "phone"},
         }

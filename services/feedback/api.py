@@ -148,6 +148,10 @@ class AlertOut(BaseModel):
     created_at: datetime
     open: bool
     acknowledged_at: datetime | None
+    #: the campaign whose answer raised it (null: a rating after a request)
+    campaign_id: str | None
+    #: the answer was older than the office's history horizon when it arrived: recorded, nobody e-mailed
+    historical: bool
 
 
 def _alert_out(alert: Alert) -> AlertOut:
@@ -351,7 +355,8 @@ def router(
         office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,40}$")] = None,
         open: bool = True,
     ) -> list[AlertOut]:
-        """Detractor alerts (the open ones by default), oldest first."""
+        """Detractor alerts (the open ones by default), oldest first; ``historical``: raised by an answer
+        older than the office's history horizon (recorded, nobody was e-mailed)."""
         if caller.office is not None:
             if office is not None and office != caller.office:
                 raise Problem(403, "Forbidden", "an office token sees only its own office")

@@ -42,6 +42,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             url_base=settings.survey_url_base,
             outbox_grace=timedelta(seconds=settings.outbox_grace_seconds),
             campaign_rate=settings.campaign_rate,
+            offices=offices,
         )
         # one consumer over the four topics: one group membership, one rebalance at start-up; only
         # sms.replied is taken from notifications.outcomes (the other types are skipped)

@@ -17,6 +17,7 @@ class FeedbackMetrics:
     surveys: Counter
     reminders: Counter
     answers: Counter
+    alerts: Counter
     open_alerts: Gauge
     campaign_invitations: Counter
     campaign_answers: Counter
@@ -31,7 +32,8 @@ class FeedbackMetrics:
         return cls(
             surveys=counter(
                 "surveys",
-                "Survey decisions by office and outcome (sent, capped, no_consent); sent = response-rate base.",
+                "Survey decisions by office and outcome (sent, capped, no_consent, history); "
+                "sent = response-rate base.",
                 "office",
                 "outcome",
             ),
@@ -43,9 +45,17 @@ class FeedbackMetrics:
                 "channel",
                 "score",
             ),
+            alerts=counter(
+                "detractor_alerts",
+                "Detractor alerts recorded (one per answer), by office, origin (rating, campaign) and outcome "
+                "(raised; history: older than the office's horizon, sends nothing).",
+                "office",
+                "origin",
+                "outcome",
+            ),
             open_alerts=m.gauge(
                 f"{_PREFIX}open_alerts",
-                "Detractor alerts not yet acknowledged, by office (refreshed periodically).",
+                "Live detractor alerts not yet acknowledged, by office (refreshed periodically).",
                 "office",
             ),
             campaign_invitations=counter(

@@ -1,6 +1,7 @@
 """What the feedback use cases need, as Protocols: the stores (``store.FeedbackMongoStore`` and its
 in-memory twin ``store_memory.MemoryFeedbackStore`` implement them all, held to one contract test
-suite), the outbox (``shared.outbox``), the clock. ``Deps`` bundles them for the handlers."""
+suite), the outbox (``shared.outbox``), the clock, the offices (their history horizon). ``Deps``
+bundles them for the handlers."""
 
 from __future__ import annotations
 
@@ -26,9 +27,14 @@ from services.feedback.domain import (
     UnparsedReply,
 )
 from services.feedback.metrics import FeedbackMetrics
+from shared.offices import Office, Offices
 from shared.outbox import Outbox
 
 Clock = Callable[[], datetime]
+
+#: the rules of an office missing from the offices file (the consumer refuses their events; an
+#: answer of an office removed since still needs a horizon): the defaults, e.g. 48 hours of history
+DEFAULT_OFFICE = Office(id="default", name="default")
 
 
 class TenantStore(Protocol):
@@ -114,7 +120,9 @@ class AlertStore(Protocol):
 
     async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
 
-    async def open_alert_counts(self) -> dict[str, int]: ...
+    async def open_alert_counts(self) -> dict[str, int]:
+        """Per office, the live alerts not yet acknowledged (historical ones are left out)."""
+        ...
 
 
 class CampaignStore(Protocol):
@@ -156,7 +164,8 @@ class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, CampaignS
 
 @dataclass(frozen=True)
 class Deps:
-    """What every use case is given: stores, outbox (record then publish), metrics, clock, settings."""
+    """What every use case is given: stores, outbox (record then publish), metrics, clock, settings,
+    the offices file."""
 
     store: FeedbackStore
     outbox: Outbox
@@ -165,3 +174,9 @@ class Deps:
     url_base: str
     outbox_grace: timedelta = timedelta(seconds=10)
     campaign_rate: int = 50
+    offices: Offices | None = None
+
+    def office(self, office_id: str) -> Office:
+        """The office's rules (its history horizon); the defaults for an office the file lacks."""
+        found = self.offices.get(office_id) if self.offices is not None else None
+        return found or DEFAULT_OFFICE

@@ -7,7 +7,7 @@ tenants are keyed ``office|ref``, surveys by their derived id, links by token ha
 Every "exactly once" decision is an insert under a unique key (FerretDB's conditional updates are
 not atomic): ``surveys._id`` (one survey per request), ``cap_claims`` (one survey per tenant and
 7-day bucket), ``reminder_claims`` (one reminder per survey), ``answers._id`` (first answer wins),
-``alerts._id`` (one alert per answer), ``outbox._id`` (one event per id, ``shared.outbox``),
+``alerts._id`` (one alert per answer, a campaign's too), ``outbox._id`` (one event per id, ``shared.outbox``),
 campaign surveys by their derived id (one invitation per tenant and campaign).
 
 Survey tokens are stored as their SHA-256 only, in ``tokens`` (``_id`` = hash → survey id); the
@@ -19,6 +19,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -188,6 +189,8 @@ _ALERT_FIELDS = (
     "created_at",
     "open",
     "acknowledged_at",
+    "campaign_id",
+    "historical",
 )
 
 
@@ -204,6 +207,8 @@ def _alert(doc: Document) -> Alert:
         comment=doc.get("comment"),
         open=bool(doc.get("open")),
         acknowledged_at=doc.get("acknowledged_at"),
+        campaign_id=doc.get("campaign_id"),
+        historical=bool(doc.get("historical")),
     )
 
 
@@ -215,7 +220,8 @@ class FeedbackMongoStore:
 
     # --- requests and tenants ------------------------------------------------------------------
 
-    async def _note_request(self, office: str, request_id: str, note: RequestNote) -> Request:
+    async def _note_request(self, office: str, request_id: str, note: RequestNote) -> tuple[Request, Request]:
+        """Merge what the event says into the request: the request before and after."""
         fields: dict[str, Any] = {}
         if note.tenant_ref is not None:
             fields["tenant_ref"] = note.tenant_ref
@@ -225,17 +231,23 @@ class FeedbackMongoStore:
             fields["repaired"] = True
         if note.trigger:
             fields["trigger"] = True
+        update: dict[str, Any] = {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}}
+        if note.ended_at is not None:  # the earliest end is kept, whatever the arrival order
+            update["$min"] = {"ended_at": note.ended_at}
         doc = await self.db[REQUESTS].find_one_and_update(
-            {"_id": f"{office}|{request_id}"},
-            {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}},
-            upsert=True,
-            return_document=True,
+            {"_id": f"{office}|{request_id}"}, update, upsert=True, return_document=ReturnDocument.BEFORE
         )
-        assert doc is not None
-        tenant_ref = doc.get("tenant_ref")
-        return Request(
-            office, request_id, tenant_ref if isinstance(tenant_ref, str) else None, bool(doc.get("trigger"))
-        )
+        before = Request(office, request_id)
+        if doc is not None:
+            tenant_ref = doc.get("tenant_ref")
+            before = Request(
+                office,
+                request_id,
+                tenant_ref if isinstance(tenant_ref, str) else None,
+                bool(doc.get("trigger")),
+                doc.get("ended_at"),
+            )
+        return before, before.noted(note)
 
     async def tenant(self, office: str, tenant_ref: str) -> TenantState:
         doc = await self.db[TENANTS].find_one({"_id": f"{office}|{tenant_ref}"})
@@ -281,15 +293,16 @@ class FeedbackMongoStore:
     # --- surveys -------------------------------------------------------------------------------
 
     async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
-        request = await self._note_request(office, request_id, note)
+        before, request = await self._note_request(office, request_id, note)
         if not request.wants_survey or request.tenant_ref is None:
             return SurveyContext(request)
+        completed = not before.wants_survey
         survey_id = survey_id_for(office, request_id)
         existing = await self.survey(survey_id)
         if existing is not None:
-            return SurveyContext(request, existing)
+            return SurveyContext(request, existing, completed=completed)
         last = await self._last_survey_at(office, request.tenant_ref, survey_id)
-        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last)
+        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last, completed)
 
     async def _last_survey_at(self, office: str, tenant_ref: str, other_than: str) -> datetime | None:
         """When the tenant's latest survey after a request was created (campaigns do not count)."""
@@ -429,7 +442,10 @@ class FeedbackMongoStore:
         await self.db[ALERTS].update_one({"_id": alert_id}, {"$set": {"open": False, "acknowledged_at": at}})
 
     async def open_alert_counts(self) -> dict[str, int]:
-        pipeline: list[dict[str, Any]] = [{"$match": {"open": True}}, {"$group": {"_id": "$office", "n": {"$sum": 1}}}]
+        pipeline: list[dict[str, Any]] = [
+            {"$match": {"open": True, "historical": {"$ne": True}}},
+            {"$group": {"_id": "$office", "n": {"$sum": 1}}},
+        ]
         cursor = await self.db[ALERTS].aggregate(pipeline)
         return {doc["_id"]: int(doc["n"]) async for doc in cursor}
 

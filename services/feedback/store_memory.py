@@ -92,26 +92,22 @@ class MemoryFeedbackStore:
 
     async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
         known, opened = self.requests.get((office, request_id), (Request(office, request_id), None))
-        request = Request(
-            office,
-            request_id,
-            note.tenant_ref if note.tenant_ref is not None else known.tenant_ref,
-            known.trigger or note.trigger,
-        )
+        request = known.noted(note)
         self.requests[office, request_id] = (request, note.opened_at or opened)
         if not request.wants_survey or request.tenant_ref is None:
             return SurveyContext(request)
+        completed = not known.wants_survey
         survey_id = survey_id_for(office, request_id)
         existing = self.surveys.get(survey_id)
         if existing is not None:
-            return SurveyContext(request, existing)
+            return SurveyContext(request, existing, completed=completed)
         mine = [
             s
             for s in self.surveys.values()
             if s.office == office and s.tenant_ref == request.tenant_ref and s.id != survey_id and not s.campaign_id
         ]
         last = max((s.created_at for s in mine), default=None)
-        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last)
+        return SurveyContext(request, None, await self.tenant(office, request.tenant_ref), last, completed)
 
     async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
         held = self.cap_claims.setdefault((survey.office, survey.tenant_ref, week), survey.id)
@@ -232,7 +228,7 @@ class MemoryFeedbackStore:
     async def open_alert_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for alert in self.alert_records.values():
-            if alert.open:
+            if alert.open and not alert.historical:
                 counts[alert.office] = counts.get(alert.office, 0) + 1
         return counts
 

@@ -188,15 +188,23 @@ async def test_a_campaign_over_two_offices_invites_each_tenant_once_and_counts_e
         assert {r.type for r in ratings} == {"fr.canopee.campaign.answered.v1"}
         assert {r.subject for r in ratings} == answered
 
+        # every answer with an axis rated 1 or 2 raised one detractor alert (score: its lowest axis)
+        detractors = {e.subject: min(scores(i).values()) for i, e in work if min(scores(i).values()) <= 2}
+        assert detractors, "the deterministic answers include detractors"
+
         # three days later: one reminder to each tenant who did not answer, none to the others
         clock.now = T0 + timedelta(days=3, minutes=1)
         unanswered = 2 * PER_OFFICE - len(work)
         events = await topic_events(
-            infra, settings, Topics.FEEDBACK_SURVEYS, expect=2 * PER_OFFICE + unanswered, settle=0.5
+            infra, settings, Topics.FEEDBACK_SURVEYS, expect=2 * PER_OFFICE + unanswered + len(detractors), settle=0.5
         )
-        reminders = [e for e in events if e.data.reminder]  # type: ignore[attr-defined]
+        requested = [e for e in events if e.type == "fr.canopee.survey.requested.v1"]
+        reminders = [e for e in requested if e.data.reminder]  # type: ignore[attr-defined]
         assert len(reminders) == unanswered
         assert not {e.subject for e in reminders} & answered
+        alerts = [e for e in events if e.type == "fr.canopee.feedback.detractor_alert.v1"]
+        assert {e.subject: e.data.score for e in alerts} == detractors  # type: ignore[attr-defined]
+        assert len(alerts) == len(detractors)
 
         # closed: the links stop working, like an unknown one
         closed = await client.post(f"/v1/campaigns/{cid}/close", headers=ADMIN)

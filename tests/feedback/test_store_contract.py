@@ -114,6 +114,23 @@ async def test_a_request_wants_its_survey_once_tenant_and_end_are_known_in_any_o
     assert not ctx.request.wants_survey and not ctx.request.trigger
 
 
+async def test_a_request_keeps_its_earliest_end_in_any_order(store: FeedbackStore) -> None:
+    later, earlier = T0 + timedelta(hours=5), T0 + timedelta(hours=1)
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(trigger=True, ended_at=later))
+    assert ctx.request.ended_at == later
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(trigger=True, repaired=True, ended_at=earlier))
+    assert ctx.request.ended_at == earlier
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(trigger=True, ended_at=later))
+    assert ctx.request.ended_at == earlier
+    ctx = await store.survey_context(NORD, "REQ-1", RequestNote(tenant_ref="T-1", opened_at=T0))
+    assert ctx.request.wants_survey and ctx.request.ended_at == earlier
+    assert ctx.completed  # this event completed the request
+    again = await store.survey_context(NORD, "REQ-1", RequestNote(trigger=True, ended_at=T0 + timedelta(days=1)))
+    assert again.request == ctx.request and not again.completed  # a later closing, a redelivery
+    opened = await store.survey_context(NORD, "REQ-2", RequestNote(tenant_ref="T-1", opened_at=T0))
+    assert opened.request.ended_at is None
+
+
 async def test_the_context_holds_the_existing_survey_the_tenant_and_the_last_survey_after_a_request(
     store: FeedbackStore,
 ) -> None:
@@ -254,6 +271,15 @@ async def test_alerts_once_per_answer_listed_oldest_first_and_acknowledged(store
     assert [a.id for a in await store.alerts(NORD, open_only=False)] == ["ALR-1", "ALR-2"]
     assert await store.open_alert_counts() == {NORD: 1, "demo-sud": 1}
     assert await store.alert("ALR-404") is None
+
+
+async def test_alerts_keep_their_campaign_and_history_and_the_gauge_counts_live_ones(store: FeedbackStore) -> None:
+    old = replace(alert("ALR-OLD", T0 - timedelta(days=3)), historical=True)
+    mine = replace(alert("ALR-CMP", T0), survey_id="SRC-1", request_id=None, campaign_id="CMP-1", score=2)
+    assert await store.add_alert(old) and await store.add_alert(mine)
+    assert await store.alert("ALR-OLD") == old and await store.alert("ALR-CMP") == mine
+    assert [a.id for a in await store.alerts(NORD, open_only=True)] == ["ALR-OLD", "ALR-CMP"]
+    assert await store.open_alert_counts() == {NORD: 1}
 
 
 # --- campaigns ------------------------------------------------------------------------------------

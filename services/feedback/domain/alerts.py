@@ -1,5 +1,8 @@
-"""Detractor alerts: a score of 1 or 2 asks a manager to call the tenant back within 48 hours; the
-alert's comment is redacted (docs/DOMAIN.md, "Detractor alerts")."""
+"""Detractor alerts: a score of 1 or 2 (after a request, or on any campaign axis) asks a manager to
+call the tenant back within 48 hours of the rating; the alert's comment is redacted (docs/DOMAIN.md,
+"Surveys and ratings"). An alert about a rating older than the office's history horizon is still
+recorded and emitted (with the rating's time, so every consumer sees it is history), marked
+``historical``."""
 
 from __future__ import annotations
 
@@ -46,6 +49,10 @@ class Alert:
     comment: str | None = None
     open: bool = True
     acknowledged_at: datetime | None = None
+    #: the campaign whose answer raised it (None: a rating after a request)
+    campaign_id: str | None = None
+    #: the rating was older than the office's history horizon when it arrived: recorded, sends nothing
+    historical: bool = False
 
 
 def plan_alert(
@@ -57,9 +64,12 @@ def plan_alert(
     survey_id: str | None,
     request_id: str | None,
     comment: str | None,
-    now: datetime,
+    at: datetime,
+    historical: bool,
+    campaign_id: str | None = None,
 ) -> tuple[Alert, DetractorAlert]:
-    """The alert of a detractor's answer (one per answer) and its event."""
+    """The alert of a detractor's answer (one per answer) and its event, both dated ``at``, the
+    rating's time: the follow-up is due 48 hours after the tenant rated, not after we read it."""
     alert = Alert(
         id=alert_id_for(answer_id),
         office=office,
@@ -68,8 +78,10 @@ def plan_alert(
         request_id=request_id,
         score=score,
         comment=redact(comment),
-        follow_up_due_at=now + FOLLOW_UP,
-        created_at=now,
+        follow_up_due_at=at + FOLLOW_UP,
+        created_at=at,
+        campaign_id=campaign_id,
+        historical=historical,
     )
     data: dict[str, object] = {
         "survey_id": alert.survey_id,
@@ -85,7 +97,7 @@ def plan_alert(
         service=SERVICE,
         officeid=office,
         subject=survey_id or str(request_id),
-        time=now,
+        time=at,
         data=data,
         cause=[alert.id],
     )

@@ -14,6 +14,7 @@ from services.feedback.domain.campaigns import Campaign, Questions, campaign_acc
 from services.feedback.domain.surveys import SERVICE, Survey
 from services.feedback.domain.tenants import ANONYMOUS
 from shared.events import CampaignAnswered, CloudEvent, SatisfactionRated, service_event
+from shared.offices import Office
 
 COMMENT_MAX = 1000
 
@@ -89,20 +90,28 @@ class AnswerPlan:
 
 @dataclass(frozen=True)
 class CampaignAnswerPlan:
+    """Record ``answer`` under ``id`` (first wins), then publish ``events``; ``alert`` when an axis
+    is rated 2 or less."""
+
     id: str
     answer: CampaignAnswer
     at: datetime
     events: tuple[CloudEvent, ...] = ()
+    alert: Alert | None = None
 
 
 def _present(data: Mapping[str, object]) -> dict[str, object]:
     return {k: v for k, v in data.items() if v is not None}
 
 
-def plan_answer(answer: Answer, now: datetime, *, publish: bool) -> AnswerPlan:
-    """``publish``: the answer came through one of our channels (page, SMS) and is published as
+def plan_answer(answer: Answer, *, at: datetime, now: datetime, office: Office, publish: bool) -> AnswerPlan:
+    """The answer given at ``at`` (the page: now; an SMS: its reply's time; a rating read from the
+    topic: its event's time) and read ``now``, in ``office`` (its history horizon).
+
+    ``publish``: the answer came through one of our channels (page, SMS) and is published as
     ``satisfaction.rated``; an answer read from the topic is not published again. A detractor's
-    answer also raises an alert (and its event)."""
+    answer also raises an alert (and its event), historical when the rating is older than the
+    office's horizon."""
     key = answer_key(answer.office, answer.survey_id, answer.request_id)
     events: list[CloudEvent] = []
     if publish:
@@ -120,7 +129,7 @@ def plan_answer(answer: Answer, now: datetime, *, publish: bool) -> AnswerPlan:
             service=SERVICE,
             officeid=answer.office,
             subject=answer.survey_id or str(answer.request_id),
-            time=now,
+            time=at,
             data=_present(data),
             cause=[key, "answer"],
         )
@@ -135,45 +144,74 @@ def plan_answer(answer: Answer, now: datetime, *, publish: bool) -> AnswerPlan:
             survey_id=answer.survey_id,
             request_id=answer.request_id,
             comment=answer.comment,
-            now=now,
+            at=at,
+            historical=office.is_history(at, now),
         )
         events.append(raised)
-    return AnswerPlan(key, answer, now, tuple(events), alert)
+    return AnswerPlan(key, answer, at, tuple(events), alert)
 
 
-def plan_campaign_answer(answer: CampaignAnswer, now: datetime, *, publish: bool) -> CampaignAnswerPlan:
+def lowest_axis(answer: CampaignAnswer) -> int | None:
+    """The campaign answer's lowest axis rating (None: no axis rated)."""
+    return min(answer.axes.values(), default=None)
+
+
+def plan_campaign_answer(
+    answer: CampaignAnswer, *, at: datetime, now: datetime, office: Office, publish: bool
+) -> CampaignAnswerPlan:
+    """A campaign answer given at ``at``, read ``now``: published as ``campaign.answered`` when it
+    came through our page; any axis rated 2 or less raises one detractor alert like a repair
+    survey's (score: the lowest axis), historical when the answer is older than the horizon."""
     key = answer_key(answer.office, answer.survey_id, None)
-    if not publish:
-        return CampaignAnswerPlan(key, answer, now)
-    data = {
-        "campaign_id": answer.campaign_id,
-        "survey_id": answer.survey_id,
-        "tenant_ref": answer.tenant_ref,
-        "axes": answer.axes,
-        "nps": answer.nps,
-        "comment": answer.comment,
-        "channel": answer.channel,
-    }
-    answered = service_event(
-        CampaignAnswered,
-        service=SERVICE,
-        officeid=answer.office,
-        subject=answer.survey_id,
-        time=now,
-        data=_present(data),
-        cause=[key, "answer"],
-    )
-    return CampaignAnswerPlan(key, answer, now, (answered,))
+    events: list[CloudEvent] = []
+    if publish:
+        data = {
+            "campaign_id": answer.campaign_id,
+            "survey_id": answer.survey_id,
+            "tenant_ref": answer.tenant_ref,
+            "axes": answer.axes,
+            "nps": answer.nps,
+            "comment": answer.comment,
+            "channel": answer.channel,
+        }
+        answered = service_event(
+            CampaignAnswered,
+            service=SERVICE,
+            officeid=answer.office,
+            subject=answer.survey_id,
+            time=at,
+            data=_present(data),
+            cause=[key, "answer"],
+        )
+        events.append(answered)
+    alert = None
+    lowest = lowest_axis(answer)
+    if lowest is not None and is_detractor(lowest):
+        alert, raised = plan_alert(
+            key,
+            office=answer.office,
+            tenant_ref=answer.tenant_ref,
+            score=lowest,
+            survey_id=answer.survey_id,
+            request_id=None,
+            comment=answer.comment,
+            at=at,
+            historical=office.is_history(at, now),
+            campaign_id=answer.campaign_id,
+        )
+        events.append(raised)
+    return CampaignAnswerPlan(key, answer, at, tuple(events), alert)
 
 
 def sms_answer(
-    event_id: str, office: str, tenant_ref: str, text: str, survey: Survey | None, now: datetime
+    event_id: str, office: str, tenant_ref: str, text: str, survey: Survey | None, at: datetime
 ) -> Answer | UnparsedReply:
-    """An SMS reply answers the tenant's latest open survey after a request when it holds a score."""
+    """An SMS reply (sent at ``at``) answers the tenant's latest open survey after a request when it
+    holds a score."""
     score = sms_score(text)
     if score is None or survey is None:
         reason = "no_score" if score is None else "no_open_survey"
-        return UnparsedReply(event_id, office, tenant_ref, text, reason, now)
+        return UnparsedReply(event_id, office, tenant_ref, text, reason, at)
     return Answer(
         office=office,
         tenant_ref=tenant_ref,

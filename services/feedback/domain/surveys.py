@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from services.feedback.domain.tenants import ANONYMOUS, TenantState
 from shared.events import SurveyRequested, derived_id, full_type, service_event
+from shared.offices import Office
 
 #: the name our events carry as their source
 SERVICE = "feedback"
@@ -29,6 +30,8 @@ class Decision(StrEnum):
     SEND = "sent"
     CAPPED = "capped"
     NO_CONSENT = "no_consent"
+    #: the request ended longer ago than the office's history horizon: recorded, nobody surveyed
+    HISTORY = "history"
 
 
 def decide(tenant: TenantState, last_survey_at: datetime | None, now: datetime) -> Decision:
@@ -76,6 +79,8 @@ class RequestNote:
     repaired: bool = False
     #: the request ended in a way that calls for a survey (repair done, or closed as resolved)
     trigger: bool = False
+    #: when it ended so (the triggering event's time)
+    ended_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -86,11 +91,23 @@ class Request:
     request_id: str
     tenant_ref: str | None = None
     trigger: bool = False
+    #: the earliest time a triggering event says the request ended (None: not known)
+    ended_at: datetime | None = None
 
     @property
     def wants_survey(self) -> bool:
         """Its tenant and its end are both known (the later event completes the other)."""
         return self.tenant_ref is not None and self.trigger and self.tenant_ref != ANONYMOUS
+
+    def noted(self, note: RequestNote) -> Request:
+        """The request with what ``note`` says merged in; the earliest end is kept."""
+        ends = [t for t in (self.ended_at, note.ended_at) if t is not None]
+        return replace(
+            self,
+            tenant_ref=note.tenant_ref if note.tenant_ref is not None else self.tenant_ref,
+            trigger=self.trigger or note.trigger,
+            ended_at=min(ends, default=None),
+        )
 
 
 @dataclass(frozen=True)
@@ -124,18 +141,22 @@ class Link:
 @dataclass(frozen=True)
 class SurveyContext:
     """What deciding a request's survey needs: the request, and once it wants a survey, the survey
-    already made for it (a redelivery), the tenant's state and its last survey after a request."""
+    already made for it (a redelivery), the tenant's state and its last survey after a request.
+    ``completed``: this event made the request want its survey (False: a closing after the repair,
+    a redelivery), so a decision not to survey is counted once per request."""
 
     request: Request
     existing: Survey | None = None
     tenant: TenantState = field(default_factory=TenantState)
     last_survey_at: datetime | None = None
+    completed: bool = True
 
 
 @dataclass(frozen=True)
 class SurveyPlan:
     """What to do: create ``create`` (claiming the tenant's ``week``), invite ``invite`` again (a
-    redelivery), or only count ``decision`` (capped, no consent); all None: nothing yet."""
+    redelivery), or only count ``decision`` (capped, no consent, history); all None: nothing (yet,
+    or again)."""
 
     decision: Decision | None = None
     create: Survey | None = None
@@ -143,15 +164,21 @@ class SurveyPlan:
     invite: Survey | None = None
 
 
-def plan_survey(ctx: SurveyContext, now: datetime) -> SurveyPlan:
+def plan_survey(ctx: SurveyContext, now: datetime, office: Office) -> SurveyPlan:
+    """The survey of a request whose tenant and end are known, decided ``now`` in ``office``: none
+    when the request ended longer ago than the office's history horizon (a backfill, an import, a
+    replay: the request is known as repaired, nobody is surveyed about it). A decision not to
+    survey is counted by the event that completed the request only."""
     request = ctx.request
     if not request.wants_survey or request.tenant_ref is None:
         return SurveyPlan()
     if ctx.existing is not None:  # a redelivery: make sure its first message went out
         return SurveyPlan(invite=ctx.existing)
+    if request.ended_at is not None and office.is_history(request.ended_at, now):
+        return SurveyPlan(decision=Decision.HISTORY if ctx.completed else None)
     decision = decide(ctx.tenant, ctx.last_survey_at, now)
     if decision is not Decision.SEND:
-        return SurveyPlan(decision=decision)
+        return SurveyPlan(decision=decision if ctx.completed else None)
     survey = Survey(
         id=survey_id_for(request.office, request.request_id),
         office=request.office,

@@ -1,12 +1,18 @@
 """Answers from every channel: the tenant page (``/s/{token}``), SMS replies, ratings read from the
 topic (office ratings, campaign answers). One answer per survey (the first wins); ours are published
-(``satisfaction.rated``, ``campaign.answered``); a detractor's raises an alert and its event.
+(``satisfaction.rated``, ``campaign.answered``); a detractor's (a score, or any campaign axis, of 2
+or less) raises an alert and its event. Everything keeps the time the tenant answered (the page:
+now; an SMS: its reply's time; the topic: the event's time); an alert about an answer older than the
+office's history horizon is recorded and emitted but marked historical.
 
 Each use case loads what it needs, plans with ``domain.answers``, then writes and publishes once.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from services.feedback.domain.alerts import Alert
 from services.feedback.domain.answers import (
     Answer,
     CampaignAnswer,
@@ -26,32 +32,45 @@ from shared.events import CampaignAnswered, SatisfactionRated, SmsReplied
 TOKEN_MAX = 100
 
 
-async def record_answer(deps: Deps, answer: Answer, *, publish: bool) -> bool:
-    """Record an answer if it is the first for its survey (or request); True if it was.
+async def record_answer(deps: Deps, answer: Answer, *, publish: bool, at: datetime | None = None) -> bool:
+    """Record an answer given at ``at`` (default: now) if it is the first for its survey (or
+    request); True if it was.
 
     ``publish``: the answer came through one of our channels (page, SMS) and is published as
     ``satisfaction.rated``; an answer read from the topic is not published again."""
-    plan = plan_answer(answer, deps.clock(), publish=publish)
+    now = deps.clock()
+    plan = plan_answer(answer, at=at or now, now=now, office=deps.office(answer.office), publish=publish)
     if not await deps.store.add_answer(plan.id, plan.answer, plan.at):
         return False
     if answer.survey_id is not None:
         await deps.store.mark_answered(answer.survey_id)
     deps.metrics.answers.labels(answer.office, answer.channel, str(answer.score)).inc()
-    if plan.alert is not None:
-        await deps.store.add_alert(plan.alert)
+    await _raise(deps, plan.alert, "rating")
     await deps.outbox.emit(plan.events)
     return True
 
 
-async def record_campaign_answer(deps: Deps, answer: CampaignAnswer, *, publish: bool) -> bool:
-    """Record a campaign answer if it is the first for its survey; True if it was."""
-    plan = plan_campaign_answer(answer, deps.clock(), publish=publish)
+async def record_campaign_answer(
+    deps: Deps, answer: CampaignAnswer, *, publish: bool, at: datetime | None = None
+) -> bool:
+    """Record a campaign answer given at ``at`` (default: now) if it is the first for its survey;
+    True if it was. An axis rated 2 or less raises one alert."""
+    now = deps.clock()
+    plan = plan_campaign_answer(answer, at=at or now, now=now, office=deps.office(answer.office), publish=publish)
     if not await deps.store.add_campaign_answer(plan.id, plan.answer, plan.at):
         return False
     await deps.store.mark_answered(answer.survey_id)
     deps.metrics.campaign_answers.labels(answer.office, answer.channel).inc()
+    await _raise(deps, plan.alert, "campaign")
     await deps.outbox.emit(plan.events)
     return True
+
+
+async def _raise(deps: Deps, alert: Alert | None, origin: str) -> None:
+    """Record a planned alert (once per answer) and count it, live or historical."""
+    if alert is not None and await deps.store.add_alert(alert):
+        outcome = "history" if alert.historical else "raised"
+        deps.metrics.alerts.labels(alert.office, origin, outcome).inc()
 
 
 # --- read from the topics ----------------------------------------------------------------------
@@ -74,7 +93,7 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
         nps=d.nps,
         comment=d.comment,
     )
-    await record_answer(deps, answer, publish=False)
+    await record_answer(deps, answer, publish=False, at=event.time)
 
 
 async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
@@ -89,19 +108,19 @@ async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
         nps=d.nps,
         comment=d.comment,
     )
-    await record_campaign_answer(deps, answer, publish=False)
+    await record_campaign_answer(deps, answer, publish=False, at=event.time)
 
 
 async def on_sms_replied(deps: Deps, event: SmsReplied) -> None:
-    """A reply answers the tenant's latest open survey when it holds a 1–5 score; else it is kept
-    as unparsed."""
-    office, tenant_ref = event.officeid, event.data.tenant_ref
-    survey = await deps.store.latest_open_survey(office, tenant_ref, deps.clock())
-    answer = sms_answer(event.id, office, tenant_ref, event.data.text, survey, deps.clock())
+    """A reply answers the tenant's latest survey still open when the tenant sent it, when it holds
+    a 1–5 score; else it is kept as unparsed. The answer keeps the reply's time."""
+    office, tenant_ref, sent = event.officeid, event.data.tenant_ref, event.time
+    survey = await deps.store.latest_open_survey(office, tenant_ref, sent)
+    answer = sms_answer(event.id, office, tenant_ref, event.data.text, survey, sent)
     if isinstance(answer, UnparsedReply):
         await deps.store.add_unparsed(answer)
         return
-    await record_answer(deps, answer, publish=True)
+    await record_answer(deps, answer, publish=True, at=sent)
 
 
 # --- the tenant page ---------------------------------------------------------------------------

@@ -71,7 +71,8 @@ async def close_campaign(deps: Deps, campaign: Campaign) -> Campaign:
     status = transition(campaign.status, "close")
     if status is None:
         raise CampaignError("this campaign cannot be closed")
-    closed_at = deps.clock() if campaign.closed_at is None else None
+    # a campaign past its closing date closed then, whenever it is noticed
+    closed_at = min(deps.clock(), campaign.closes_at) if campaign.closed_at is None else None
     await deps.store.set_campaign_state(campaign.id, status, closed_at=closed_at)
     return await deps.store.campaign(campaign.id) or campaign
 
@@ -83,8 +84,8 @@ async def send_campaigns(deps: Deps) -> int:
     budget = deps.campaign_rate
     sent = 0
     for running in await deps.store.campaigns(CampaignStatus.OPEN):
-        if now >= running.closes_at:
-            await deps.store.set_campaign_state(running.id, CampaignStatus.CLOSED, closed_at=now)
+        if now >= running.closes_at:  # it closed at its closing date, not when this tick noticed
+            await deps.store.set_campaign_state(running.id, CampaignStatus.CLOSED, closed_at=running.closes_at)
             continue
         if budget <= 0:
             break

@@ -1,5 +1,8 @@
 """A request's survey: ``request.opened`` names the tenant, ``repair.done`` (or a resolved
-``request.closed``) ends the request; once both are known, one ``survey.requested`` goes out.
+``request.closed``) ends the request; once both are known, one ``survey.requested`` goes out —
+unless the request ended longer ago than the office's history horizon (a backfill, an import, a
+replay): then the request is known as repaired and the decision counted (``history``), nobody is
+surveyed.
 
 Load the request's survey context (``store``), decide with ``domain.surveys.plan_survey``, then
 write the survey and publish its invitation through the outbox. ``invite`` is also how reminders and
@@ -35,19 +38,20 @@ async def on_request_opened(deps: Deps, event: RequestOpened) -> None:
 
 
 async def on_repair_done(deps: Deps, event: RepairDone) -> None:
-    note = RequestNote(repaired=True, trigger=True)
+    note = RequestNote(repaired=True, trigger=True, ended_at=event.time)
     await survey_after_request(deps, event.officeid, event.data.request_id, note)
 
 
 async def on_request_closed(deps: Deps, event: RequestClosed) -> None:
     if event.data.resolution is Resolution.RESOLVED:
-        await survey_after_request(deps, event.officeid, event.data.request_id, RequestNote(trigger=True))
+        note = RequestNote(trigger=True, ended_at=event.time)
+        await survey_after_request(deps, event.officeid, event.data.request_id, note)
 
 
 async def survey_after_request(deps: Deps, office: str, request_id: str, note: RequestNote) -> None:
     """Note what the event says; survey the tenant once the request calls for it."""
     ctx = await deps.store.survey_context(office, request_id, note)
-    plan = plan_survey(ctx, deps.clock())
+    plan = plan_survey(ctx, deps.clock(), deps.office(office))
     survey = plan.invite  # a redelivery: make sure its first message went out
     if plan.create is not None:
         created = await deps.store.create_survey(plan.create, plan.week)

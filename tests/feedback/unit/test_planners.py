@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from services.feedback.domain import (
@@ -9,6 +10,7 @@ from services.feedback.domain import (
     Answer,
     Campaign,
     CampaignAnswer,
+    CampaignAnswerPlan,
     CampaignStatus,
     Decision,
     PageOutcome,
@@ -19,6 +21,7 @@ from services.feedback.domain import (
     SurveyContext,
     SurveyPlan,
     TenantState,
+    UnparsedReply,
     invitation,
     invitation_id,
     page_outcome,
@@ -26,13 +29,17 @@ from services.feedback.domain import (
     plan_campaign_answer,
     plan_survey,
     reminders_to_send,
+    sms_answer,
     survey_id_for,
     targets,
 )
 from shared.events import Axis, full_type
+from shared.offices import Office
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=UTC)
 READY = Request("demo-nord", "REQ-1", "T-1", trigger=True)
+NORD = Office(id="demo-nord", name="Nord")  # the default horizon: 48 hours
+HORIZON = timedelta(hours=48)
 
 
 def survey(sid: str = "SRV-1", **fields: object) -> Survey:
@@ -70,17 +77,17 @@ def test_no_plan_until_the_request_has_its_tenant_and_its_end() -> None:
         Request("demo-nord", "REQ-1", "T-1", trigger=False),
         Request("demo-nord", "REQ-1", ANONYMOUS, trigger=True),
     ):
-        assert plan_survey(SurveyContext(request), NOW) == SurveyPlan()
+        assert plan_survey(SurveyContext(request), NOW, NORD) == SurveyPlan()
 
 
 def test_a_redelivery_invites_the_existing_survey_again() -> None:
     existing = survey()
-    plan = plan_survey(SurveyContext(READY, existing), NOW)
+    plan = plan_survey(SurveyContext(READY, existing), NOW, NORD)
     assert plan.invite == existing and plan.create is None and plan.decision is None
 
 
 def test_a_due_survey_is_planned_with_its_validity_and_reminder() -> None:
-    plan = plan_survey(SurveyContext(READY), NOW)
+    plan = plan_survey(SurveyContext(READY), NOW, NORD)
     assert plan.decision is Decision.SEND and plan.invite is None and plan.create is not None
     created = plan.create
     assert created.id == survey_id_for("demo-nord", "REQ-1")
@@ -90,9 +97,15 @@ def test_a_due_survey_is_planned_with_its_validity_and_reminder() -> None:
 
 
 def test_capped_and_unreachable_tenants_are_only_counted() -> None:
-    capped = plan_survey(SurveyContext(READY, last_survey_at=NOW - timedelta(days=2)), NOW)
+    capped = plan_survey(SurveyContext(READY, last_survey_at=NOW - timedelta(days=2)), NOW, NORD)
     assert (capped.decision, capped.create) == (Decision.CAPPED, None)
-    gone = plan_survey(SurveyContext(READY, tenant=TenantState(preferred_none=True)), NOW)
+    # once per request: a later closing of the capped request is neither sent nor counted again
+    later = SurveyContext(READY, last_survey_at=NOW - timedelta(days=2), completed=False)
+    assert plan_survey(later, NOW, NORD) == SurveyPlan()
+    # unless the cap has passed meanwhile
+    passed = SurveyContext(READY, last_survey_at=NOW - timedelta(days=8), completed=False)
+    assert plan_survey(passed, NOW, NORD).decision is Decision.SEND
+    gone = plan_survey(SurveyContext(READY, tenant=TenantState(preferred_none=True)), NOW, NORD)
     assert (gone.decision, gone.create) == (Decision.NO_CONSENT, None)
 
 
@@ -149,18 +162,91 @@ def test_page_outcomes() -> None:
 
 def test_an_answer_plans_its_event_and_a_detractor_alert() -> None:
     answer = Answer("demo-nord", "T-1", 1, "web", survey_id="SRV-1", request_id="REQ-1", comment="t1@example.org")
-    plan = plan_answer(answer, NOW, publish=True)
+    plan = plan_answer(answer, at=NOW, now=NOW, office=NORD, publish=True)
     assert plan.id == "survey|SRV-1" and plan.at == NOW
     assert [e.type for e in plan.events] == [full_type("satisfaction.rated"), full_type("feedback.detractor_alert")]
     assert plan.alert is not None and plan.alert.comment == "[e-mail masqué]"
-    assert plan.alert.follow_up_due_at == NOW + timedelta(hours=48)
-    quiet = plan_answer(answer, NOW, publish=False)
+    assert plan.alert.follow_up_due_at == NOW + timedelta(hours=48) and not plan.alert.historical
+    quiet = plan_answer(answer, at=NOW, now=NOW, office=NORD, publish=False)
     assert [e.type for e in quiet.events] == [full_type("feedback.detractor_alert")]
-    happy = plan_answer(Answer("demo-nord", "T-1", 4, "sms", survey_id="SRV-1"), NOW, publish=False)
+    happy = plan_answer(
+        Answer("demo-nord", "T-1", 4, "sms", survey_id="SRV-1"), at=NOW, now=NOW, office=NORD, publish=False
+    )
     assert happy.events == () and happy.alert is None
 
 
 def test_a_campaign_answer_is_published_from_our_page_only() -> None:
     answer = CampaignAnswer("demo-nord", "T-1", "CMP-1", "SRC-1", {"keys": 4})
-    assert [e.type for e in plan_campaign_answer(answer, NOW, publish=True).events] == [full_type("campaign.answered")]
-    assert plan_campaign_answer(answer, NOW, publish=False).events == ()
+    published = plan_campaign_answer(answer, at=NOW, now=NOW, office=NORD, publish=True)
+    assert [e.type for e in published.events] == [full_type("campaign.answered")]
+    assert plan_campaign_answer(answer, at=NOW, now=NOW, office=NORD, publish=False).events == ()
+
+
+# --- live or history ------------------------------------------------------------------------------
+
+
+def test_a_request_that_ended_before_the_horizon_gets_no_survey_the_cut_off_included() -> None:
+    at_horizon = replace(READY, ended_at=NOW - HORIZON)
+    assert plan_survey(SurveyContext(at_horizon), NOW, NORD).decision is Decision.SEND
+    older = replace(READY, ended_at=NOW - HORIZON - timedelta(microseconds=1))
+    assert plan_survey(SurveyContext(older), NOW, NORD) == SurveyPlan(decision=Decision.HISTORY)
+    # the horizon is the office's: six hours here
+    short = Office(id="demo-nord", name="Nord", history_horizon_hours=6)
+    assert plan_survey(SurveyContext(replace(READY, ended_at=NOW - timedelta(hours=7))), NOW, short).decision is (
+        Decision.HISTORY
+    )
+    # history before consent and cap: nothing is decided about the tenant
+    capped = SurveyContext(older, last_survey_at=NOW - timedelta(days=1))
+    assert plan_survey(capped, NOW, NORD).decision is Decision.HISTORY
+    # counted once per request: by the event that completed it, not by a later closing
+    assert plan_survey(SurveyContext(older, completed=False), NOW, NORD) == SurveyPlan()
+    # a survey already made (a redelivery) is still made sure of: its invitation keeps its own time
+    existing = survey()
+    assert plan_survey(SurveyContext(older, existing), NOW, NORD) == SurveyPlan(invite=existing)
+
+
+def test_an_alert_carries_the_ratings_time_and_is_historical_past_the_horizon() -> None:
+    answer = Answer("demo-nord", "T-1", 1, "phone", request_id="REQ-1")
+    rated = NOW - HORIZON
+    live = plan_answer(answer, at=rated, now=NOW, office=NORD, publish=False)
+    assert live.alert is not None and not live.alert.historical
+    [event] = live.events
+    assert event.time == rated and live.at == rated
+    assert live.alert.created_at == rated and live.alert.follow_up_due_at == rated + timedelta(hours=48)
+    assert event.data.follow_up_due_at == rated + timedelta(hours=48)  # type: ignore[attr-defined]
+    older = rated - timedelta(microseconds=1)
+    old = plan_answer(answer, at=older, now=NOW, office=NORD, publish=True)
+    # still recorded and emitted (analytics counts it; notifications sees its time and sends nothing)
+    assert old.alert is not None and old.alert.historical
+    assert [(e.type, e.time) for e in old.events] == [
+        (full_type("satisfaction.rated"), older),
+        (full_type("feedback.detractor_alert"), older),
+    ]
+
+
+def test_a_campaign_axis_of_two_or_less_raises_one_alert_with_the_lowest_axis() -> None:
+    low = CampaignAnswer(
+        "demo-nord", "T-1", "CMP-1", "SRC-1", {"keys": 4, "team": 1, "mission": 2}, comment="06 12 34 56 78"
+    )
+    plan = plan_campaign_answer(low, at=NOW, now=NOW, office=NORD, publish=True)
+    assert [e.type for e in plan.events] == [full_type("campaign.answered"), full_type("feedback.detractor_alert")]
+    alert, raised = plan.alert, plan.events[1]
+    assert alert is not None and (alert.score, alert.survey_id, alert.request_id) == (1, "SRC-1", None)
+    assert alert.campaign_id == "CMP-1" and alert.comment == "[téléphone masqué]"
+    assert alert.follow_up_due_at == NOW + timedelta(hours=48) and not alert.historical
+    assert raised.subject == "SRC-1" and raised.data.score == 1 and raised.data.survey_id == "SRC-1"  # type: ignore[attr-defined]
+    # the same answer planned again (a redelivery) names the same alert and event
+    again = plan_campaign_answer(low, at=NOW, now=NOW + timedelta(minutes=5), office=NORD, publish=False)
+    assert again.alert is not None and again.alert.id == alert.id and again.events[0].id == raised.id
+    fine = CampaignAnswer("demo-nord", "T-1", "CMP-1", "SRC-2", {"keys": 3, "team": 5})
+    assert plan_campaign_answer(fine, at=NOW, now=NOW, office=NORD, publish=False) == CampaignAnswerPlan(
+        "survey|SRC-2", fine, NOW
+    )
+    old = plan_campaign_answer(low, at=NOW - timedelta(days=3), now=NOW, office=NORD, publish=False)
+    assert old.alert is not None and old.alert.historical and old.events[0].time == NOW - timedelta(days=3)
+
+
+def test_an_sms_answer_keeps_the_replys_time() -> None:
+    sent = NOW - timedelta(hours=3)
+    unparsed = sms_answer("EV-1", "demo-nord", "T-1", "merci", None, sent)
+    assert isinstance(unparsed, UnparsedReply) and unparsed.at == sent

@@ -9,8 +9,17 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from prometheus_client import CollectorRegistry
 
-from services.feedback.domain import PageOutcome, invitation_id, survey_id_for, token_hash, token_of_url
-from services.feedback.handlers import CONSUMED_TYPES, HANDLERS, answers, apply, reminders
+from services.feedback.domain import (
+    CampaignSpec,
+    CampaignStatus,
+    PageOutcome,
+    Selection,
+    invitation_id,
+    survey_id_for,
+    token_hash,
+    token_of_url,
+)
+from services.feedback.handlers import CONSUMED_TYPES, HANDLERS, answers, apply, campaigns, reminders
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Deps
 from services.feedback.store_memory import MemoryFeedbackStore
@@ -52,6 +61,10 @@ class World:
 
     def count(self, outcome: str) -> float:
         value: float = self.deps.metrics.surveys.labels("demo-nord", outcome)._value.get()
+        return value
+
+    def alerts(self, origin: str, outcome: str) -> float:
+        value: float = self.deps.metrics.alerts.labels("demo-nord", origin, outcome)._value.get()
         return value
 
 
@@ -144,6 +157,8 @@ async def test_sms_and_page_answers_once_and_a_detractor_raises_one_alert(world:
     assert rated.data.score == 1 and rated.data.channel.value == "sms"  # type: ignore[attr-defined]
     [alert] = world.publisher.of("feedback.detractor_alert")
     assert "06 12" not in str(alert.data.comment)  # type: ignore[attr-defined]
+    # the rating and its alert keep the time the tenant replied, not the time it was read
+    assert rated.time == alert.time == T0
     # "merci" has no score; the redelivered "1 …" finds its survey answered
     assert sorted(u.reason for u in world.store.unparsed.values()) == ["no_open_survey", "no_score"]
     # our own rating read back from the topic records nothing more
@@ -154,3 +169,88 @@ async def test_sms_and_page_answers_once_and_a_detractor_raises_one_alert(world:
     assert await answers.web_answer(world.deps, tokens["T-2"], 4, 9, "bien") is PageOutcome.ALREADY
     assert await answers.web_answer(world.deps, "A" * 43, 4, None, None) is PageOutcome.INVALID
     assert len(world.publisher.of("satisfaction.rated")) == 2
+
+
+# --- live or history ------------------------------------------------------------------------------
+
+OLD = T0 - timedelta(days=3)
+
+
+async def test_an_old_repair_is_recorded_and_counted_as_history_and_surveys_nobody(world: World) -> None:
+    old = [
+        event("request.opened", "REQ-OLD", OLD, request_id="REQ-OLD", tenant_ref="T-1"),
+        event("repair.done", "REQ-OLD", OLD + timedelta(hours=1), request_id="REQ-OLD"),
+    ]
+    # the end arrives first, the opening later: the request's end decides, whatever the order
+    await apply(world.deps, [old[1], old[0]])
+    assert world.publisher.of("survey.requested") == [] and world.count("history") == 1
+    request, _ = world.store.requests["demo-nord", "REQ-OLD"]
+    assert request.wants_survey and request.ended_at == OLD + timedelta(hours=1)
+    # a resolved closing read now does not make it live: the earliest end counts
+    closed = event("request.closed", "REQ-OLD", world.clock.now, request_id="REQ-OLD")
+    await apply(world.deps, [closed])
+    assert world.publisher.of("survey.requested") == [] and world.count("sent") == 0
+    assert world.count("history") == 1  # counted once per request, also after a redelivery
+    await apply(world.deps, old)
+    assert world.count("history") == 1
+    # a fresh repair of the same tenant is surveyed (the history decision held no week)
+    await apply(world.deps, repair("REQ-NEW", "T-1"))
+    [sent] = world.publisher.of("survey.requested")
+    assert sent.data.request_id == "REQ-NEW" and world.count("sent") == 1  # type: ignore[attr-defined]
+
+
+async def test_an_old_office_rating_is_recorded_and_its_alert_is_historical(world: World) -> None:
+    rating = event(
+        "satisfaction.rated",
+        "REQ-9",
+        OLD,
+        request_id="REQ-9",
+        survey_id=None,
+        tenant_ref="T-9",
+        score=1,
+        channel="phone",
+    )
+    await apply(world.deps, [rating, rating])
+    assert len(world.store.answers) == 1
+    [raised] = world.publisher.of("feedback.detractor_alert")
+    assert raised.time == OLD and raised.data.follow_up_due_at == OLD + timedelta(hours=48)  # type: ignore[attr-defined]
+    [alert] = world.store.alert_records.values()
+    assert alert.historical and alert.open and alert.created_at == OLD
+    assert (world.alerts("rating", "history"), world.alerts("rating", "raised")) == (1, 0)
+    assert await world.store.open_alert_counts() == {}  # the gauge counts live alerts
+
+
+async def test_a_campaign_answer_with_a_low_axis_raises_one_alert_also_when_redelivered(world: World) -> None:
+    answered = event(
+        "campaign.answered",
+        "SRC-1",
+        T0,
+        campaign_id="CMP-1",
+        survey_id="SRC-1",
+        tenant_ref="T-1",
+        axes={"keys": 4, "posture": 1},
+        comment="Personne ne rappelle : 06 12 34 56 78",
+    )
+    await apply(world.deps, [answered, answered])
+    [raised] = world.publisher.of("feedback.detractor_alert")
+    assert raised.subject == "SRC-1" and raised.time == T0
+    assert (raised.data.survey_id, raised.data.score) == ("SRC-1", 1)  # type: ignore[attr-defined]
+    assert "06 12" not in str(raised.data.comment)  # type: ignore[attr-defined]
+    [alert] = await world.store.alerts("demo-nord", open_only=True)
+    assert alert.campaign_id == "CMP-1" and not alert.historical
+    assert alert.follow_up_due_at == T0 + timedelta(hours=48)
+    assert world.alerts("campaign", "raised") == 1
+    fine = event("campaign.answered", "SRC-2", T0, campaign_id="CMP-1", survey_id="SRC-2", axes={"keys": 3})
+    await apply(world.deps, [fine])
+    assert len(world.publisher.of("feedback.detractor_alert")) == 1
+
+
+async def test_a_campaign_past_its_closing_date_is_closed_at_that_date(world: World) -> None:
+    closes = world.clock.now + timedelta(days=1)
+    spec = CampaignSpec("Enquête", ("demo-nord",), Selection.CONSENTED, closes)
+    created = await campaigns.create_campaign(world.deps, spec, "admin")
+    await campaigns.open_campaign(world.deps, created)
+    world.clock.now = closes + timedelta(days=2)  # the pacing loop was down meanwhile
+    await campaigns.send_campaigns(world.deps)
+    closed = await world.store.campaign(created.id)
+    assert closed is not None and closed.status is CampaignStatus.CLOSED and closed.closed_at == closes
