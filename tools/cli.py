@@ -1,5 +1,6 @@
 """The ``canopee`` command: ``run SERVICE`` (the services' apps) and the operator tools of this
-package (events, topics, offices, import, simulate, dlq, mailcatcher); see docs/DEVELOPMENT.md."""
+package (events, topics, offices, import, simulate, dlq, mailcatcher, demo-tenants); see
+docs/DEVELOPMENT.md."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from tools import dlq, events, feeding, mailcatcher
+from tools import dlq, events, feeding, mailcatcher, tenants
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
@@ -74,6 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     feeding.register(sub)
     dlq.register(sub)
     mailcatcher.register(sub)
+    tenants.register(sub)
     return parser
 
 

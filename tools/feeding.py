@@ -135,16 +135,22 @@ def _simulate(args: argparse.Namespace) -> int:
     if args.count is None and args.duration is None and args.days is None:
         print("canopee simulate: give --count, --duration or --days", file=sys.stderr)
         return 2
+    if args.live and args.speed is not None:
+        print("canopee simulate: --live paces on the wall clock; it does not take --speed", file=sys.stderr)
+        return 2
     start = args.start
     if start is None:
         # the simulated period ends about now, so deadlines and the notification horizon make sense
-        span = args.days * 86400 if args.days else (args.duration or 0) * (args.speed or 0)
+        # (with --live it starts now)
+        span = 0 if args.live else args.days * 86400 if args.days else (args.duration or 0) * (args.speed or 0)
         start = datetime.now(UTC) - timedelta(seconds=span)
     config = SimulatorConfig(
         seed=args.seed,
         offices=tuple(chosen),
         start=start,
         requests_per_day=args.requests_per_day,
+        live_from=args.live_from,
+        live_requests_per_day=args.live_requests_per_day,
     )
     if args.dry_run:
         out = open(args.out, "w", encoding="utf-8") if args.out else sys.stdout  # noqa: SIM115
@@ -201,6 +207,24 @@ def register(sub: Any) -> None:
     sim.add_argument("--start", type=_parse_start, help="simulated start time (default: the period ends now)")
     sim.add_argument("--offices", help="comma-separated office ids (default: every office of the offices file)")
     sim.add_argument("--requests-per-day", type=float, default=30.0, help="new requests per office per day")
+    sim.add_argument(
+        "--live",
+        action="store_true",
+        help="pace on the wall clock: events whose time has passed go at once (a history caught up), "
+        "later ones when their time comes; with --start in the past, the history's requests go on live",
+    )
+    sim.add_argument(
+        "--live-from",
+        type=_parse_start,
+        help="from this simulated time on, new requests arrive at --live-requests-per-day (same world)",
+    )
+    sim.add_argument("--live-requests-per-day", type=float, help="with --live-from: new requests per office per day")
+    sim.add_argument(
+        "--checkpoint",
+        type=Path,
+        help="file recording the simulated time sent so far; a later run of the same seed and start "
+        "resumes from it (the hour before it is sent again: same ids, dropped as duplicates)",
+    )
     sim.add_argument("--key-template", default="{office}-demo-key", help="gateway key of each office")
     sim.add_argument("--dry-run", action="store_true", help="write the events as JSON Lines instead of sending")
     sim.add_argument("--out", help="with --dry-run: the JSON Lines file (default standard output)")

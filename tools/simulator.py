@@ -4,7 +4,8 @@
 their simulated time: French request categories and urgencies in plausible proportions, the channels
 tenants use, contractors, delays that sometimes breach the deadlines, on-holds, missed appointments,
 reopenings, contact updates and opt-outs, and ratings skewed the way real surveys are.
-``run_simulation`` paces them in wall-clock time (``--speed``, ``--rate``) and sends or writes them.
+``run_simulation`` paces them in wall-clock time (``--speed``, ``--rate``, or ``--live``: on the wall
+clock itself, a past history caught up at once) and sends or writes them, resuming from a checkpoint.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
@@ -94,6 +96,8 @@ COMMENTS = {
     2: ["Rendez-vous décalé deux fois", "Toujours pas de nouvelles après l'intervention"],
     1: ["Personne n'est venu au rendez-vous", "Problème toujours pas réglé, très déçu"],
 }
+#: the recommendation (0–10) a tenant gives along with a score
+NPS_BY_SCORE = {5: (8, 10), 4: (6, 9), 3: (4, 7), 2: (1, 5), 1: (0, 3)}
 
 
 def _pick(rng: random.Random, weights: dict[Any, int]) -> Any:
@@ -131,6 +135,17 @@ class SimulatorConfig:
     start: datetime
     requests_per_day: float = 30.0
     tenants_per_office: int = 400
+    #: from this time on, new requests arrive at ``live_requests_per_day`` (a light history, then a
+    #: busier live demo in the same world: requests opened in the history are repaired live)
+    live_from: datetime | None = None
+    live_requests_per_day: float | None = None
+
+    def rate_at(self, moment: float) -> float:
+        """New requests per office per day at a simulated time."""
+        live_from, live_rate = self.live_from, self.live_requests_per_day
+        if live_from is not None and live_rate is not None and moment >= live_from.timestamp():
+            return live_rate
+        return self.requests_per_day
 
 
 @dataclass
@@ -316,7 +331,7 @@ def _rating(state: _State, emit: Any, when: float, tenant: _Tenant) -> None:
         "channel": _pick(rng, {"phone": 80, "counter": 20}),
     }
     if rng.random() < 0.7:
-        low, high = {5: (8, 10), 4: (6, 9), 3: (4, 7), 2: (1, 5), 1: (0, 3)}[score]
+        low, high = NPS_BY_SCORE[score]
         data["nps"] = rng.randint(low, high)
     if rng.random() < 0.4:
         data["comment"] = rng.choice(COMMENTS[score])
@@ -328,7 +343,8 @@ def generate(config: SimulatorConfig) -> Iterator[dict[str, Any]]:
     """Events in simulated-time order (ties broken by creation order); endless: the caller stops."""
     state = _State(random.Random(config.seed), config)
     start = config.start.timestamp()
-    peak = config.requests_per_day / DAY / _MEAN_WEIGHT  # thinning: candidates at the peak rate
+    top = max(config.rate_at(start), config.rate_at(math.inf))
+    peak = top / DAY / _MEAN_WEIGHT  # thinning: candidates at the peak rate
     for office in config.offices:
         _push(state, start + state.rng.expovariate(peak), office, None)
     while state.heap:
@@ -337,7 +353,8 @@ def generate(config: SimulatorConfig) -> Iterator[dict[str, Any]]:
             yield event
             continue
         # an arrival candidate: kept with the probability of the hour's intensity
-        if state.rng.random() < _weight(datetime.fromtimestamp(when, PARIS)):
+        share = config.rate_at(when) / top
+        if state.rng.random() < _weight(datetime.fromtimestamp(when, PARIS)) * share:
             _open_request(state, office, when)
         _push(state, when + state.rng.expovariate(peak), office, None)
 
@@ -353,13 +370,41 @@ def run_simulation(
     return asyncio.run(_run(config, sender, args, out))
 
 
+#: how far before its checkpoint a resumed run starts sending again
+RESUME_OVERLAP_SECONDS = HOUR
+
+
+def read_checkpoint(path: Path | None) -> float | None:
+    """The simulated time up to which a previous run sent its events (``--checkpoint``), if any."""
+    if path is None:
+        return None
+    try:
+        return datetime.fromisoformat(path.read_text(encoding="utf-8").strip()).timestamp()
+    except (OSError, ValueError):
+        return None
+
+
+def write_checkpoint(path: Path, moment: float) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(datetime.fromtimestamp(moment, UTC).isoformat() + "\n", encoding="utf-8")
+    tmp.replace(path)
+
+
 async def _run(config: SimulatorConfig, sender: Sender | None, args: argparse.Namespace, out: TextIO | None) -> int:
     count, duration, days = args.count, args.duration, args.days
     speed, rate = (args.speed, args.rate) if sender is not None else (None, None)
+    live = bool(getattr(args, "live", False)) and sender is not None
+    checkpoint: Path | None = getattr(args, "checkpoint", None)
+    # a run resumed from a checkpoint sends again the last hour before it (a tenant's contact comes
+    # up to half an hour before the request it goes with, after it in the generated order; the ids
+    # are the same, consumers drop the duplicates) and what came after
+    mark = read_checkpoint(checkpoint) if sender is not None else None
+    resume = None if mark is None else mark - RESUME_OVERLAP_SECONDS
     sim0 = config.start.timestamp()
     progress = Progress("simulate", count, enabled=not getattr(args, "quiet", False))
     wall0 = time.monotonic()
     batch: list[CloudEvent] = []
+    last = 0.0
     sent = 0
 
     async def flush() -> None:
@@ -367,6 +412,8 @@ async def _run(config: SimulatorConfig, sender: Sender | None, args: argparse.Na
         if batch and sender is not None:
             await sender.send(batch)
             progress.update(len(batch))
+            if checkpoint is not None:
+                await asyncio.to_thread(write_checkpoint, checkpoint, last)
         batch = []
 
     try:
@@ -382,16 +429,23 @@ async def _run(config: SimulatorConfig, sender: Sender | None, args: argparse.Na
                 sent += 1
                 progress.update()
                 continue
-            target = max(0.0, (moment - sim0) / speed) if speed else 0.0
+            if resume is not None and moment < resume:
+                continue
+            elapsed = time.monotonic() - wall0
+            if live:  # the wall clock: what is past goes at once, the rest when its time comes
+                target = elapsed + max(0.0, moment - time.time())
+            else:
+                target = max(0.0, (moment - sim0) / speed) if speed else 0.0
             if rate:
-                target = max(target, n / rate)
-            if duration is not None and max(target, time.monotonic() - wall0) > duration:
+                target = max(target, sent / rate)
+            if duration is not None and max(target, elapsed) > duration:
                 break
-            wait = target - (time.monotonic() - wall0)
+            wait = target - elapsed
             if wait > 0:
                 await flush()
                 await asyncio.sleep(wait)
             batch.append(parse_event(json.dumps(event, ensure_ascii=False)))
+            last = max(last, moment)
             sent += 1
             if len(batch) >= 100:
                 await flush()
