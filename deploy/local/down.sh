@@ -7,8 +7,9 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 RUN="$ROOT/.local/run"
 [[ -d "$RUN" ]] || exit 0
 
-# the simulator first (it feeds the gateway), then the services, the mail catcher last
-ORDER=(simulator gateway ticketing notifications feedback analytics mailcatcher)
+# the demo tenants and the simulator first (they feed the services), then the services, the mail
+# catcher last
+ORDER=(demo-tenants simulator gateway ticketing notifications feedback analytics mailcatcher)
 for name in "${ORDER[@]}"; do
   pidfile="$RUN/$name.pid"
   [[ -s "$pidfile" ]] || continue

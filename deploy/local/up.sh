@@ -1,8 +1,17 @@
 #!/usr/bin/env bash
 # `make up`: start the five services (and a demo mail catcher) in the background, each recorded by
 # PID in .local/run/<name>.pid with its log in .local/run/<name>.log, create the topics, wait until
-# every service is ready, start the simulator and print where to look. Harmless when re-run: what is
-# already running is left alone. `make down` (deploy/local/down.sh) stops it all by PID.
+# every service is ready, start the simulator and the demo tenants and print where to look. Harmless
+# when re-run: what is already running is left alone. `make down` (deploy/local/down.sh) stops it all
+# by PID.
+#
+# Ports (a second, private `make up` beside the usual one sets them all, e.g. from another clone):
+#   CANOPEE_GATEWAY_PORT (8000), CANOPEE_TICKETING_PORT (8001), CANOPEE_NOTIFICATIONS_PORT (8002),
+#   CANOPEE_FEEDBACK_PORT (8003), CANOPEE_ANALYTICS_PORT (8004), CANOPEE_MAILCATCHER_PORT (2525);
+#   the infrastructure's (read by deploy/local/infra.sh too): CANOPEE_KAFKA_PORT (9092),
+#   CANOPEE_KAFKA_CONTROLLER_PORT (9093), CANOPEE_MONGO_PORT (27017), CANOPEE_INFRA_DATA and
+#   CANOPEE_INFRA_RUN (.local/data, .local/run). CANOPEE_KAFKA_BOOTSTRAP and CANOPEE_MONGO_URL, when
+#   not set, follow CANOPEE_KAFKA_PORT and CANOPEE_MONGO_PORT.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -13,12 +22,33 @@ BIN="$ROOT/.venv/bin"
 CANOPEE="$BIN/canopee"
 mkdir -p "$RUN" "$OUTBOX/mail"
 
-declare -A PORTS=([gateway]=8000 [ticketing]=8001 [notifications]=8002 [feedback]=8003 [analytics]=8004)
+declare -A PORTS=(
+  [gateway]="${CANOPEE_GATEWAY_PORT:-8000}"
+  [ticketing]="${CANOPEE_TICKETING_PORT:-8001}"
+  [notifications]="${CANOPEE_NOTIFICATIONS_PORT:-8002}"
+  [feedback]="${CANOPEE_FEEDBACK_PORT:-8003}"
+  [analytics]="${CANOPEE_ANALYTICS_PORT:-8004}"
+)
 SERVICES=(gateway ticketing notifications feedback analytics)
-MAIL_PORT=2525
-BACKFILL_DAYS="${CANOPEE_DEMO_BACKFILL_DAYS:-3}"  # history sent once, as fast as possible, ending now
-SIM_RATE="${CANOPEE_DEMO_REQUESTS_PER_DAY:-400}"  # live traffic: new requests per office per day
-SIM_DURATION="${CANOPEE_DEMO_DURATION:-3600}"     # wall seconds of live traffic
+for svc in "${SERVICES[@]}"; do # the services read their port from CANOPEE_<SERVICE>_PORT
+  export "CANOPEE_${svc^^}_PORT=${PORTS[$svc]}"
+done
+MAIL_PORT="${CANOPEE_MAILCATCHER_PORT:-2525}"
+# the infrastructure deploy/local/infra.sh started (same variables, same defaults)
+export CANOPEE_KAFKA_BOOTSTRAP="${CANOPEE_KAFKA_BOOTSTRAP:-127.0.0.1:${CANOPEE_KAFKA_PORT:-9092}}"
+export CANOPEE_MONGO_URL="${CANOPEE_MONGO_URL:-mongodb://127.0.0.1:${CANOPEE_MONGO_PORT:-27017}}"
+INFRA_DATA="${CANOPEE_INFRA_DATA:-$ROOT/.local/data}"
+INFRA_RUN="${CANOPEE_INFRA_RUN:-$ROOT/.local/run}"
+# survey links point at this feedback
+export CANOPEE_FEEDBACK_SURVEY_URL_BASE="${CANOPEE_FEEDBACK_SURVEY_URL_BASE:-http://127.0.0.1:${PORTS[feedback]}}"
+export CANOPEE_GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
+
+BACKFILL_DAYS="${CANOPEE_DEMO_BACKFILL_DAYS:-3}"          # days of history before the first start
+HISTORY_RATE="${CANOPEE_DEMO_HISTORY_REQUESTS_PER_DAY:-30}" # new requests per office per day, history
+SIM_RATE="${CANOPEE_DEMO_REQUESTS_PER_DAY:-400}"          # live traffic: new requests per office per day
+SIM_DURATION="${CANOPEE_DEMO_DURATION:-3600}"             # wall seconds of live traffic per start
+TENANTS="${CANOPEE_DEMO_TENANTS:-1}"                      # 0: nobody answers the surveys
+ANSWER_SECONDS="${CANOPEE_DEMO_ANSWER_SECONDS:-60}"        # median delay of a tenant's answer
 
 say() { printf '[up] %s\n' "$*"; }
 
@@ -115,21 +145,37 @@ for svc in "${STARTED[@]}"; do
   wait_ready "$svc" "http://127.0.0.1:${PORTS[$svc]}/health/ready"
 done
 
-# demo traffic through the gateway: a few days of history once (the dashboard has something to
-# show; notifications only text about the last 48 hours), then live traffic in real time
+# demo traffic through the gateway: one simulated world, recorded in .local/run/demo-world and kept
+# with the data: its history (BACKFILL_DAYS, light) is sent at once on the first start, then it goes
+# on live on the wall clock (busier), so requests opened in the history are repaired and closed live
+# and surveys go out from the first minutes. What is older than the history horizon (48 h) is
+# recorded and counted, never texted nor e-mailed. A later start resumes the same world where the
+# last one stopped (.local/run/simulator.checkpoint); `make reset` empties the data and the next
+# start makes a new world.
 if [[ " ${STARTED[*]} " == *" gateway "* ]]; then
-  GATEWAY_URL="http://127.0.0.1:${PORTS[gateway]}"
-  # the store starts empty with each start of the infrastructure, so the history is sent once per
-  # store process: the marker holds the PID of the store it was sent to
-  store_pid="$(cat "$RUN/ferretdb.pid" 2>/dev/null || true)"
-  if [[ "$(cat "$RUN/backfill.done" 2>/dev/null || true)" != "$store_pid" ]] && ((BACKFILL_DAYS > 0)); then
-    say "sending $BACKFILL_DAYS days of history through the gateway"
-    "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed 1 --days "$BACKFILL_DAYS" \
-      && echo "$store_pid" >"$RUN/backfill.done"
+  # the data's identity: Kafka's cluster id, new each time the data is formatted (after make reset)
+  data_id="$(sed -n 's/^cluster\.id=//p' "$INFRA_DATA/kafka/meta.properties" 2>/dev/null || true)"
+  data_id="${data_id:-store-$(cat "$INFRA_RUN/ferretdb.pid" 2>/dev/null || echo none)}"
+  world=()
+  read -r -a world 2>/dev/null <"$RUN/demo-world" || true
+  if [[ "${world[0]:-}" != "$data_id" || ${#world[@]} -ne 4 ]]; then
+    now="$(date +%s)"
+    world=("$data_id" "$now" "$(date -u -d "@$((now - BACKFILL_DAYS * 86400))" +%Y-%m-%dT%H:%M:%S+00:00)"
+      "$(date -u -d "@$now" +%Y-%m-%dT%H:%M:%S+00:00)")
+    echo "${world[*]}" >"$RUN/demo-world"
+    rm -f "$RUN/simulator.checkpoint"
+    say "new demo world (seed ${world[1]}): $BACKFILL_DAYS days of history from ${world[2]}, then live traffic"
   fi
-  start simulator "$CANOPEE" simulate --via gateway --gateway-url "$GATEWAY_URL" --seed "$(date +%s)" \
-    --start "$(date -u +%Y-%m-%dT%H:%M:%S+00:00)" --speed 1 --requests-per-day "$SIM_RATE" \
-    --duration "$SIM_DURATION" --quiet
+  start simulator "$CANOPEE" simulate --via gateway --gateway-url "$CANOPEE_GATEWAY_URL" --seed "${world[1]}" \
+    --start "${world[2]}" --requests-per-day "$HISTORY_RATE" --live --live-from "${world[3]}" \
+    --live-requests-per-day "$SIM_RATE" --checkpoint "$RUN/simulator.checkpoint" --duration "$SIM_DURATION" --quiet
+  # the demo's tenants answer some of the survey invitations (page or SMS reply), never all
+  if ((TENANTS)) && [[ " ${STARTED[*]} " == *" feedback "* ]] && "$CANOPEE" demo-tenants --help >/dev/null 2>&1; then
+    tenants_args=(--sms-file "$OUTBOX/sms.jsonl" --seed "${world[1]}" --state "$RUN/demo-tenants.state"
+      --notifications-url "http://127.0.0.1:${PORTS[notifications]}" --median-delay "$ANSWER_SECONDS")
+    ((HAVE_MAILCATCHER)) && tenants_args+=(--mail-dir "$OUTBOX/mail")
+    start demo-tenants "$CANOPEE" demo-tenants "${tenants_args[@]}"
+  fi
 fi
 
 # a live survey link, once feedback has sent one (it travels in an SMS or an e-mail)
@@ -159,6 +205,9 @@ done
 echo "  SMS outbox:       $OUTBOX/sms.jsonl"
 if ((HAVE_MAILCATCHER)); then
   echo "  E-mail outbox:    $OUTBOX/mail/ (one .eml per message; SMTP on 127.0.0.1:$MAIL_PORT)"
+fi
+if alive demo-tenants; then
+  echo "  Demo tenants:     answer some surveys on the page or by SMS (.local/run/demo-tenants.log)"
 fi
 echo "  Logs and PIDs:    .local/run/"
 echo "  Stop everything:  make down"
