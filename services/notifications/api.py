@@ -18,6 +18,9 @@ from .handlers import Notifier
 
 SIGNATURE_HEADER = "x-canopee-signature"
 
+#: the statuses the audit list can be filtered by
+AuditStatus = Literal["pending", "grouped", "sending", "sent", "delivered", "failed", "suppressed", "awaiting_contact"]
+
 
 def sign(secret: str, body: bytes) -> str:
     """The signature header value a provider (or a test) sends: ``sha256=<hex HMAC of the body>``."""
@@ -82,14 +85,17 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
         caller: Annotated[Caller, Depends(auth)],
         office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,40}$")] = None,
         subject: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9._-]{1,64}$")] = None,
+        status: Annotated[AuditStatus | None, Query()] = None,
+        reason: Annotated[str | None, Query(pattern=r"^[a-z_]{1,40}$")] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
     ) -> list[NotificationView]:
         """The notifications log of an office (the admin may omit ``office``), optionally about one
-        subject (a request, a survey or a tenant); recipients are masked."""
+        subject (a request, a survey or a tenant), with one status and/or one reason (e.g.
+        ``status=suppressed&reason=stale``: what history sent nobody); recipients are masked."""
         office = office or caller.office
         if office is not None and not caller.can_see(office):
             raise Problem(403, "Forbidden", "this token cannot see that office")
-        entries = await _notifier(request).audit(office, subject, limit)
+        entries = await _notifier(request).audit(office, subject, limit, status=status, reason=reason)
         return [NotificationView.model_validate(entry, from_attributes=True) for entry in entries]
 
     @router.post("/v1/webhooks/sms/inbound", tags=["webhooks"])

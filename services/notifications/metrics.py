@@ -12,6 +12,7 @@ from shared.observability import MetricFactory
 @dataclass(frozen=True)
 class NotificationMetrics:
     messages: Counter
+    history: Counter
     sms_segments: Counter
     provider_seconds: Histogram
     deferred_backlog: Gauge
@@ -28,6 +29,13 @@ class NotificationMetrics:
                 "channel",
                 "template",
                 "outcome",
+            ),
+            history=m.counter(
+                "canopee_notifications_history_total",
+                "Messages suppressed because their cause is history (older than its office's horizon "
+                "when it arrived: backfills, imports, replays), by office and recipient (tenant, office).",
+                "office",
+                "recipient",
             ),
             sms_segments=m.counter(
                 "canopee_sms_segments_total", "SMS segments handed to the provider, by office.", "office"

@@ -73,8 +73,10 @@ class RequestStore(Protocol):
     async def get_request(self, office: str, request_id: str) -> RequestInfo | None: ...
 
     async def save_appointment(
-        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo
-    ) -> None: ...
+        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo, at: datetime, cause: str
+    ) -> bool:
+        """Keep the slot unless a later scheduling (event time, then cause id) is kept: False then."""
+        ...
 
     async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> AppointmentInfo | None: ...
 
@@ -136,16 +138,46 @@ class MessageStore(Protocol):
 
     async def mask_log(self, office: str, tenant_ref: str) -> None: ...
 
-    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]: ...
+    async def audit(
+        self,
+        office: str | None,
+        subject: str | None,
+        limit: int,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> list[AuditEntry]: ...
 
 
-class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, Protocol):
+class DigestStore(Protocol):
+    """Office alerts waiting for their office's digest (status ``grouped``); the digest itself is
+    a message of the log, recorded once under its key like every message."""
+
+    async def due_digests(self, now: datetime, limit: int) -> list[str]: ...
+
+    async def grouped(self, digest: str) -> list[Message]: ...
+
+    async def finish_grouped(
+        self,
+        ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> list[Message]: ...
+
+    async def regroup(self, ids: Sequence[str], digest: str, send_at: datetime) -> None: ...
+
+
+class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, DigestStore, Protocol):
     """Every store port at once (one database)."""
 
 
 __all__ = [
     "Clock",
     "ContactStore",
+    "DigestStore",
     "EmailProvider",
     "MessageStore",
     "NotificationStore",

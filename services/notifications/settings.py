@@ -17,8 +17,12 @@ class NotificationsSettings(ServiceSettings):
     default_port: ClassVar[int] = 8002
     needs_admin_token: ClassVar[bool] = True
 
-    #: a cause older than this when it arrives sends nothing to a tenant (reason ``stale``)
-    stale_horizon_hours: float = Field(48.0, gt=0)
+    #: office alerts (at-risk, breaches, detractor alerts) go as one digest per office team every
+    #: this many minutes (windows aligned on the clock); U1 breaches go at once; 0: every alert at once
+    digest_minutes: int = Field(15, ge=0, le=1440)
+    #: detractor alerts with a score at or below this go to the managers at once, the others in
+    #: their digest (0: every one in the digest; 5: every one at once)
+    detractor_immediate_max_score: int = Field(1, ge=0, le=5)
     #: a tenant message whose tenant has no contact on record yet waits this long for its first
     #: contact event (topics are not ordered with each other) before it is suppressed ``no_contact``;
     #: 0: suppressed at once

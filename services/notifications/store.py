@@ -8,6 +8,7 @@ and returns the records of ``domain/records.py``."""
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -44,7 +45,7 @@ CLAIMS = "claims"
 AWAITING = "awaiting_contact"
 
 #: statuses of a notification (``domain/records.py``)
-PENDING, SENDING, SENT = Status.PENDING, Status.SENDING, Status.SENT
+PENDING, SENDING, SENT, GROUPED = Status.PENDING, Status.SENDING, Status.SENT, Status.GROUPED
 DELIVERED, FAILED, SUPPRESSED = Status.DELIVERED, Status.FAILED, Status.SUPPRESSED
 
 INDEXES = [
@@ -53,6 +54,7 @@ INDEXES = [
     Index(NOTIFICATIONS, [("office", 1), ("subject", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("tenant_ref", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
+    Index(NOTIFICATIONS, [("digest", 1)]),
     Index(CONTACTS, [("phone", 1)]),
     Index(AWAITING, [("tenant_key", 1)]),
 ]
@@ -158,6 +160,7 @@ _OPTIONAL_FIELDS = (
     "provider_id",
     "recipient_masked",
     "last_error",
+    "digest",
 )
 
 
@@ -213,6 +216,8 @@ def message_document(message: Message) -> Document:
         value = getattr(message, name)
         if value is not None:
             doc[name] = value
+    if message.members:
+        doc["members"] = list(message.members)
     return doc
 
 
@@ -227,6 +232,7 @@ def to_message(doc: Document) -> Message:
         fallbacks=tuple(Channel(c) for c in doc.get("fallbacks") or ()),
         lease_until=doc.get("lease_until") or EPOCH,
         attempts=int(doc.get("attempts", 0)),
+        members=tuple(doc.get("members") or ()),
         **{name: doc.get(name) for name in _OPTIONAL_FIELDS},
     )
 
@@ -404,12 +410,30 @@ class NotificationStore:
         return RequestInfo(doc.get("tenant_ref"), doc.get("category"), doc.get("urgency"), doc.get("contractor"))
 
     async def save_appointment(
-        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo
-    ) -> None:
-        values = {"slot_start": details.slot_start, "slot_end": details.slot_end, "contractor": details.contractor}
-        await self.appointments.update_one(
-            {"_id": _key(office, request_id, appointment_id)}, {"$set": values}, upsert=True
-        )
+        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo, at: datetime, cause: str
+    ) -> bool:
+        """Keep the slot of the latest scheduling by event time (``at``, then the cause id on a
+        tie); False when a later one is already kept (an older re-scheduling arriving late)."""
+        values = {
+            "slot_start": details.slot_start,
+            "slot_end": details.slot_end,
+            "contractor": details.contractor,
+            "scheduled_time": at,
+            "scheduled_by": cause,
+        }
+        query = {
+            "_id": _key(office, request_id, appointment_id),
+            "$or": [
+                {"scheduled_time": {"$lt": at}},
+                {"scheduled_time": at, "scheduled_by": {"$lte": cause}},
+                {"scheduled_time": {"$exists": False}},
+            ],
+        }
+        try:
+            result = await self.appointments.update_one(query, {"$set": values}, upsert=True)
+        except DuplicateKeyError:  # kept with a later scheduling: this one is older
+            return False
+        return result.matched_count > 0 or result.upserted_id is not None
 
     async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> AppointmentInfo | None:
         doc = await self.appointments.find_one({"_id": _key(office, request_id, appointment_id)})
@@ -517,6 +541,51 @@ class NotificationStore:
                 cancelled.append(to_message(updated))
         return cancelled
 
+    # --- office alerts waiting for their digest -----------------------------------------------
+
+    async def due_digests(self, now: datetime, limit: int) -> list[str]:
+        """The keys of the digests whose window has ended with alerts still waiting for them."""
+        pipeline: list[Document] = [
+            {"$match": {"status": GROUPED.value, "send_at": {"$lte": now}}},
+            {"$group": {"_id": "$digest"}},
+            {"$sort": {"_id": 1}},
+            {"$limit": limit},
+        ]
+        return [d["_id"] async for d in await self.notifications.aggregate(pipeline) if d["_id"]]
+
+    async def grouped(self, digest: str) -> list[Message]:
+        """The alerts still waiting for digest ``digest``."""
+        cursor = self.notifications.find({"digest": digest, "status": GROUPED.value})
+        return [to_message(d) async for d in cursor]
+
+    async def finish_grouped(
+        self,
+        ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> list[Message]:
+        """The alerts ``ids`` still waiting for their digest take its outcome; the changed ones
+        (their outcome to publish: ``published`` False)."""
+        values: Document = {"status": status.value, "outcome_at": now, "published": False}
+        values.update((k, v) for k, v in {"reason": reason, "recipient_masked": recipient_masked}.items() if v)
+        changed = []
+        for nid in ids:
+            doc = await self.notifications.find_one_and_update(
+                {"_id": nid, "status": GROUPED.value}, {"$set": values}, return_document=ReturnDocument.AFTER
+            )
+            if doc is not None:
+                changed.append(to_message(doc))
+        return changed
+
+    async def regroup(self, ids: Sequence[str], digest: str, send_at: datetime) -> None:
+        """Alerts that missed their digest (recorded while it was being built) wait for another."""
+        await self.notifications.update_many(
+            {"_id": {"$in": list(ids)}, "status": GROUPED.value}, {"$set": {"digest": digest, "send_at": send_at}}
+        )
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         cursor = self.notifications.find(
             {
@@ -542,12 +611,24 @@ class NotificationStore:
     async def deferred_backlog(self, now: datetime) -> int:
         return await self.notifications.count_documents({"status": PENDING.value, "send_at": {"$gt": now}})
 
-    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
+    async def audit(
+        self,
+        office: str | None,
+        subject: str | None,
+        limit: int,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> list[AuditEntry]:
         query: Document = {}
         if office:
             query["office"] = office
         if subject:
             query["$or"] = _subject_query(subject)
+        if status:
+            query["status"] = status
+        if reason:
+            query["reason"] = reason
         projection = {"text": 0, "html": 0, "context": 0}
         cursor = self.notifications.find(query, projection).sort("created_at", 1).limit(limit)
         return [audit_entry(to_message(d)) async for d in cursor]

@@ -4,6 +4,7 @@ MongoDB store, so it cannot drift."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
@@ -57,6 +58,8 @@ class MemoryNotificationStore:
         self.contacts: dict[tuple[str, str], _ContactRow] = {}
         self.requests: dict[tuple[str, str], RequestInfo] = {}
         self.appointments: dict[tuple[str, str, str], AppointmentInfo] = {}
+        #: the (event time, cause id) of the scheduling each appointment's slot comes from
+        self.scheduled_by: dict[tuple[str, str, str], tuple[datetime, str]] = {}
         self.messages: dict[str, Message] = {}
         self.claims: dict[str, datetime] = {}
         self.waiting: dict[str, Waiting] = {}
@@ -159,9 +162,15 @@ class MemoryNotificationStore:
         return self.requests.get((office, request_id))
 
     async def save_appointment(
-        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo
-    ) -> None:
-        self.appointments[(office, request_id, appointment_id)] = details
+        self, office: str, request_id: str, appointment_id: str, details: AppointmentInfo, at: datetime, cause: str
+    ) -> bool:
+        key = (office, request_id, appointment_id)
+        known = self.scheduled_by.get(key)
+        if known is not None and known > (at, cause):
+            return False
+        self.appointments[key] = details
+        self.scheduled_by[key] = (at, cause)
+        return True
 
     async def get_appointment(self, office: str, request_id: str, appointment_id: str) -> AppointmentInfo | None:
         return self.appointments.get((office, request_id, appointment_id))
@@ -250,6 +259,47 @@ class MemoryNotificationStore:
                 cancelled.append(done)
         return cancelled
 
+    async def due_digests(self, now: datetime, limit: int) -> list[str]:
+        keys = {
+            m.digest for m in self.messages.values() if m.status is Status.GROUPED and m.send_at <= now and m.digest
+        }
+        return sorted(k for k in keys if k)[:limit]
+
+    async def grouped(self, digest: str) -> list[Message]:
+        return [m for m in self.messages.values() if m.status is Status.GROUPED and m.digest == digest]
+
+    async def finish_grouped(
+        self,
+        ids: Sequence[str],
+        status: Status,
+        now: datetime,
+        *,
+        reason: str | None = None,
+        recipient_masked: str | None = None,
+    ) -> list[Message]:
+        changed = []
+        for nid in ids:
+            message = self.messages.get(nid)
+            if message is None or message.status is not Status.GROUPED:
+                continue
+            done = replace(
+                message,
+                status=status,
+                outcome_at=now,
+                published=False,
+                reason=reason or message.reason,
+                recipient_masked=recipient_masked or message.recipient_masked,
+            )
+            self.messages[nid] = done
+            changed.append(done)
+        return changed
+
+    async def regroup(self, ids: Sequence[str], digest: str, send_at: datetime) -> None:
+        for nid in ids:
+            message = self.messages.get(nid)
+            if message is not None and message.status is Status.GROUPED:
+                self.messages[nid] = replace(message, digest=digest, send_at=send_at)
+
     async def due(self, now: datetime, limit: int) -> list[str]:
         queued = (Status.PENDING, Status.SENDING)
         found = [
@@ -269,11 +319,22 @@ class MemoryNotificationStore:
     async def deferred_backlog(self, now: datetime) -> int:
         return sum(1 for m in self.messages.values() if m.status is Status.PENDING and m.send_at > now)
 
-    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
+    async def audit(
+        self,
+        office: str | None,
+        subject: str | None,
+        limit: int,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> list[AuditEntry]:
         found = [
             m
             for m in self.messages.values()
-            if (not office or m.office == office) and (not subject or about(m.draft, subject))
+            if (not office or m.office == office)
+            and (not subject or about(m.draft, subject))
+            and (not status or m.status.value == status)
+            and (not reason or m.reason == reason)
         ]
         found.sort(key=lambda m: m.created_at)
         return [audit_entry(m) for m in found[:limit]]

@@ -167,10 +167,12 @@ async def test_request_opened_sends_the_acknowledgement_sms_and_the_audit_masks_
         assert sms["to"] == PHONE and sms["from"] == "OfficeNord"
         assert sms["text"] == (
             f"OfficeNord : nous avons bien recu votre demande {env.request_id} (réparation). "
-            "Un conseiller la prend en charge et vous tiendra informé(e) de chaque étape."
+            "Un conseiller la prend en charge et vous tiendra informé(e) de chaque étape. "
+            "Pour joindre un conseiller : 01 99 00 10 01, du lundi au vendredi, 8 h 30 - 12 h et 13 h 30 - 17 h."
         )
         sent = of_type(await env.outcomes(1), "notification.sent")
-        assert len(sent) == 1 and sent[0]["data"]["sms_segments"] == 1
+        # the office's phone and opening hours make it two GSM-7 segments
+        assert len(sent) == 1 and sent[0]["data"]["sms_segments"] == 2
         assert (
             sent[0]["data"]["template"] == "request_opened" and sms["reference"] == sent[0]["data"]["notification_id"]
         )
@@ -189,7 +191,7 @@ async def test_request_opened_sends_the_acknowledgement_sms_and_the_audit_masks_
             metrics = (await client.get("/metrics")).text
             labels = 'channel="sms",office="demo-nord",outcome="sent",template="request_opened"'
             assert f"canopee_notifications_total{{{labels}}} 1.0" in metrics
-            assert 'canopee_sms_segments_total{office="demo-nord"} 1.0' in metrics
+            assert 'canopee_sms_segments_total{office="demo-nord"} 2.0' in metrics
 
         # erasure: contact data gone, the log masked
         await env.produce(at(sample("tenant.erased", tenant_ref=env.tenant), env.clock.now, env.tenant))
@@ -217,6 +219,10 @@ async def test_preference_email_goes_over_smtp_in_utf8(env: Env) -> None:
     html = mail.get_body(("html",)).get_content()  # type: ignore[union-attr]
     assert f"Nous avons bien reçu votre demande {env.request_id} (chauffage et eau chaude)." in text
     assert "<strong>" in html and "chauffage et eau chaude" in html
+    # how to reach a person: the office's phone and opening hours (offices file)
+    hours = "du lundi au vendredi, 8 h 30 – 12 h et 13 h 30 – 17 h"
+    assert f"Pour joindre un conseiller : 01 99 00 10 01 ({hours})." in text
+    assert "tel:0199001001" in html
     assert env.sms.received == []
 
 
@@ -363,7 +369,7 @@ async def test_delivery_receipt_marks_the_message_delivered(env: Env) -> None:
                 assert answer.status_code == expected
         outcomes = await env.outcomes(2)
     [delivered] = of_type(outcomes, "notification.delivered")
-    assert delivered["data"]["notification_id"] == reference and delivered["data"]["sms_segments"] == 1
+    assert delivered["data"]["notification_id"] == reference and delivered["data"]["sms_segments"] == 2
 
 
 async def test_invalid_phone_goes_to_the_dlq_and_the_previous_contact_is_kept(env: Env) -> None:
@@ -594,3 +600,156 @@ async def test_a_send_cut_short_by_a_stop_goes_out_after_its_lease_once(env: Env
     sent = of_type(await env.outcomes(1, settle=0.5), "notification.sent")
     assert len({o["id"] for o in sent}) == 1
     stuck.set()  # the provider's stuck request ends (its client is long gone)
+
+
+# --- live or history, digests, wording (issue: live, not history) ---------------------------------
+
+
+def alert(env: Env, kind: str, n: int, office: str = "demo-nord", **data: Any) -> dict[str, Any]:
+    """An office alert about request ``<request_id>-<n>`` of ``office``, 30 seconds old."""
+    request_id = f"{env.request_id}-{n}"
+    event = at(sample(kind, request_id=request_id, **data), env.clock.now - timedelta(seconds=30), request_id)
+    event["officeid"] = office
+    return event
+
+
+async def recorded(env: Env, count: int, **query: Any) -> None:
+    db = env.db
+    for _ in range(400):
+        if await db.notifications.count_documents(query) >= count:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{count} messages {query} never recorded")
+
+
+def listed(mail: Any) -> list[str]:
+    text = mail.get_body(("plain",)).get_content()
+    return [line.split(" : ")[0].removeprefix("- Demande ") for line in text.splitlines() if line.startswith("- ")]
+
+
+async def test_forty_at_risk_alerts_in_ten_minutes_make_one_digest_per_office_and_window(env: Env) -> None:
+    """A live stream: 40 at-risk alerts from 10:07 to 10:16 (two offices) and a U1 breach at
+    10:12. The breach goes at once; each office gets one digest for 10:00–10:15 and one for
+    10:15–10:30; every alert has its own deferred then sent outcome."""
+    env.clock.now = FRIDAY_MORNING + timedelta(minutes=7)
+    offices = ("demo-nord", "demo-sud")
+    async with service(env):
+        for minute in range(10):
+            batch = [alert(env, "sla.at_risk", minute * 4 + i, offices[i % 2]) for i in range(4)]
+            if minute == 5:
+                batch.append(alert(env, "sla.breached", 100, urgency="U1", policy="U1", stage="intervention"))
+            await env.produce(*batch)
+            await recorded(env, (minute + 1) * 4, template="sla_at_risk")
+            if minute == 5:
+                await wait_for(lambda: len(env.smtp.messages) == 1)
+                assert env.smtp.messages[0]["To"] == "astreinte@demo-nord.example.org"
+                assert "Délai dépassé" in env.smtp.messages[0]["Subject"]
+            env.clock.now += timedelta(minutes=1)
+        await wait_for(lambda: len(env.smtp.messages) == 3)
+        env.clock.now = FRIDAY_MORNING + timedelta(minutes=30, seconds=1)
+        await wait_for(lambda: len(env.smtp.messages) == 5)
+        outcomes = await env.outcomes(81, settle=1.0)
+    digests = env.smtp.messages[1:]
+    assert [m["To"] for m in digests] == ["astreinte@demo-nord.example.org", "astreinte@demo-sud.example.org"] * 2
+    assert [len(listed(m)) for m in digests] == [16, 16, 4, 4]
+    every = [r for m in digests for r in listed(m)]
+    assert len(every) == len(set(every)) == 40
+    assert "entre 10 h et 10 h 15" in digests[0].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert "entre 10 h 15 et 10 h 30" in digests[2].get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    deferred = of_type(outcomes, "notification.deferred")
+    sent = of_type(outcomes, "notification.sent")
+    assert len(deferred) == 40 and {d["data"]["reason"] for d in deferred} == {"digest"}
+    assert len(sent) == 41 and {s["data"]["recipient"] for s in sent} == {"office"}
+    at_risk = {s["data"]["cause_id"] for s in sent if s["data"]["template"] == "sla_at_risk"}
+    assert at_risk == {d["data"]["cause_id"] for d in deferred}
+    assert len(env.smtp.messages) == 5
+
+
+async def test_old_office_alerts_are_history_suppressed_counted_and_listed(env: Env) -> None:
+    old = env.clock.now - timedelta(days=3)
+    survey = f"S-{env.request_id}"
+    events = [
+        at(alert(env, "sla.breached", 1, urgency="U1", policy="U1"), old, f"{env.request_id}-1"),
+        at(alert(env, "sla.at_risk", 2), old, f"{env.request_id}-2"),
+        at(sample("feedback.detractor_alert", request_id=env.request_id, survey_id=survey, score=1), old, survey),
+    ]
+    async with service(env) as url:
+        await env.produce(*events)
+        outcomes = await env.outcomes(3, settle=0.5)
+        async with httpx.AsyncClient(base_url=url) as client:
+            answer = await client.get(
+                "/v1/notifications",
+                params={"office": "demo-nord", "status": "suppressed", "reason": "stale"},
+                headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+            )
+            metrics = (await client.get("/metrics")).text
+    assert env.smtp.messages == []
+    assert [(o["type"], o["data"]["reason"], o["data"]["recipient"]) for o in outcomes] == [
+        (full_type("notification.suppressed"), "stale", "office")
+    ] * 3
+    assert answer.status_code == 200
+    assert sorted(e["template"] for e in answer.json()) == ["detractor_alert", "sla_at_risk", "sla_breached"]
+    assert 'canopee_notifications_history_total{office="demo-nord",recipient="office"} 3.0' in metrics
+
+
+async def test_a_sunday_evening_reminder_for_a_monday_appointment_never_says_demain(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened(category="repair", urgency="U3"))
+        await wait_for(lambda: len(env.sms.received) == 1)
+        slot = {"slot_start": "2026-11-30T09:00:00+01:00", "slot_end": "2026-11-30T12:00:00+01:00"}
+        scheduled = sample("appointment.scheduled", request_id=env.request_id, **slot)
+        await env.produce(at(scheduled, env.clock.now - timedelta(minutes=1), env.request_id))
+        await wait_for(lambda: len(env.sms.received) == 2)
+        deferred = of_type(await env.outcomes(3), "notification.deferred")
+        assert [d["data"]["template"] for d in deferred] == ["appointment_reminder"]
+        # due on Sunday at 18:00, no SMS on Sundays: it goes out on Monday at the opening
+        assert datetime.fromisoformat(deferred[0]["data"]["send_at"]) == datetime(2026, 11, 30, 8, 0, tzinfo=PARIS)
+        env.clock.now = datetime(2026, 11, 30, 8, 0, 1, tzinfo=PARIS)
+        await wait_for(lambda: len(env.sms.received) == 3)
+    reminder = env.sms.received[2]["text"]
+    assert "demain" not in reminder
+    assert reminder.startswith("Rappel OfficeNord : rendez-vous aujourd'hui, lundi 30 novembre 2026, entre 9 h et 12 h")
+
+
+async def test_an_older_rescheduling_arriving_after_a_newer_one_does_not_win(env: Env) -> None:
+    def scheduled(day: int, when: datetime) -> dict[str, Any]:
+        slot = {"slot_start": f"2026-12-{day:02d}T09:00:00+01:00", "slot_end": f"2026-12-{day:02d}T12:00:00+01:00"}
+        return at(sample("appointment.scheduled", request_id=env.request_id, **slot), when, env.request_id)
+
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened())
+        await wait_for(lambda: len(env.sms.received) == 1)
+        [newer] = await env.produce(scheduled(3, env.clock.now - timedelta(minutes=1)))
+        await wait_for(lambda: len(env.sms.received) == 2)
+        [older] = await env.produce(scheduled(2, env.clock.now - timedelta(hours=1)))  # late, and older
+        outcomes = await env.outcomes(5, settle=0.5)
+    suppressed = of_type(outcomes, "notification.suppressed")
+    assert sorted((s["data"]["template"], s["data"]["reason"]) for s in suppressed) == [
+        ("appointment_reminder", "superseded"),
+        ("appointment_scheduled", "superseded"),
+    ]
+    assert {s["data"]["cause_id"] for s in suppressed} == {older.id}
+    assert len(env.sms.received) == 2 and "jeudi 3 décembre" in env.sms.received[1]["text"]
+    reminders = {
+        d["cause_id"]: d["status"] async for d in env.db.notifications.find({"template": "appointment_reminder"})
+    }
+    assert reminders == {newer.id: "pending", older.id: "suppressed"}
+
+
+async def test_a_survey_about_a_neighbourhood_request_does_not_speak_of_an_intervention(env: Env) -> None:
+    async with service(env):
+        await env.produce(env.contact())
+        await env.wait_contact(phone=PHONE)
+        await env.produce(env.opened(category="neighbourhood", urgency=None))
+        await wait_for(lambda: len(env.sms.received) == 1)
+        survey = f"S-{env.request_id}"
+        invitation = sample("survey.requested", survey_id=survey, request_id=env.request_id, tenant_ref=env.tenant)
+        await env.produce(at(invitation, env.clock.now - timedelta(minutes=1), survey))
+        await wait_for(lambda: len(env.sms.received) == 2)
+    text = env.sms.received[1]["text"]
+    assert "intervention" not in text
+    assert text.startswith(f"OfficeNord : votre demande {env.request_id} a-t-elle été bien traitée ?")

@@ -221,6 +221,55 @@ async def test_the_audit_list_and_the_erasure_mask(store: NotificationStore) -> 
     assert kept is not None and kept.draft.tenant_ref == "T-9"
 
 
+async def test_the_audit_list_filters_by_status_and_reason(store: NotificationStore) -> None:
+    stale = message("n-stale", status=Status.SUPPRESSED, reason="stale", outcome_at=NOW, published=True)
+    withdrawn = message("n-stop", status=Status.SUPPRESSED, reason="consent_withdrawn", outcome_at=NOW)
+    for m in (stale, withdrawn, message("n-sent", status=Status.SENT)):
+        await store.insert(m)
+    assert [e.id for e in await store.audit("demo-nord", None, 10, status="suppressed", reason="stale")] == ["n-stale"]
+    assert [e.id for e in await store.audit(None, None, 10, reason="stale")] == ["n-stale"]
+    assert sorted(e.id for e in await store.audit(None, None, 10, status="suppressed")) == ["n-stale", "n-stop"]
+    assert await store.audit("demo-sud", None, 10, reason="stale") == []
+
+
+def member(nid: str, digest: str, send_at: datetime = NOW, **values: object) -> Message:
+    """An office alert waiting for its digest."""
+    office = draft(f"cause-{nid}", "sla_at_risk", recipient=Recipient.OFFICE, tenant_ref=None)
+    return message(
+        nid, Status.GROUPED, draft=office, channel=Channel.EMAIL, send_at=send_at, digest=digest, fallbacks=()
+    )
+
+
+async def test_alerts_wait_for_their_digest_and_take_its_outcome(store: NotificationStore) -> None:
+    first, second = "digest/demo-nord/sla_digest/A", "digest/demo-nord/sla_digest/B"
+    for m in (member("a-1", first), member("a-2", first), member("a-3", second, NOW + timedelta(minutes=15))):
+        assert await store.insert(m) is True
+    assert await store.due(NOW, 10) == []  # never sent one by one
+    assert await store.deferred_backlog(NOW) == 0
+    assert await store.due_digests(NOW - timedelta(seconds=1), 10) == []
+    assert await store.due_digests(NOW, 10) == [first]
+    assert await store.due_digests(NOW + timedelta(minutes=15), 10) == [first, second]
+    assert sorted(m.id for m in await store.grouped(first)) == ["a-1", "a-2"]
+    # the digest lists its members: a digest message records them
+    digest = message("d-1", Status.SENDING, channel=Channel.EMAIL, digest=first, members=("a-1", "a-2"))
+    await store.insert(digest)
+    assert await store.get("d-1") == digest
+    later = NOW + timedelta(seconds=5)
+    done = await store.finish_grouped(["a-1", "a-missing"], Status.SENT, later, recipient_masked="a•••@x.org")
+    assert [(m.id, m.status, m.outcome_at, m.published, m.recipient_masked) for m in done] == [
+        ("a-1", Status.SENT, later, False, "a•••@x.org")
+    ]
+    assert await store.finish_grouped(["a-1"], Status.SENT, later) == []  # once
+    assert [m.id for m in await store.grouped(first)] == ["a-2"]
+    # an alert that missed its digest waits for another window
+    await store.regroup(["a-2", "a-1"], second, NOW + timedelta(minutes=15))
+    assert sorted(m.id for m in await store.grouped(second)) == ["a-2", "a-3"]
+    kept = await store.get("a-1")
+    assert kept is not None and (kept.status, kept.digest) == (Status.SENT, first)
+    assert await store.due_digests(NOW, 10) == []
+    assert [m.id for m in await store.unpublished(10)] == ["a-1"]
+
+
 async def test_expired_claims_are_purged(store: NotificationStore) -> None:
     await store.insert(message("n-1"))
     await store.insert(message("n-2"))
@@ -270,10 +319,25 @@ async def test_request_details_merge_and_appointments_are_kept(store: Notificati
     assert await store.get_request("demo-nord", "REQ-1") == RequestInfo("T-1", "repair", "U2", "Plomberie Martin")
     assert await store.get_request("demo-nord", "R-2") == RequestInfo(tenant_ref="T-2")
     slot = AppointmentInfo(NOW, NOW + timedelta(hours=2), "Plomberie Martin")
-    await store.save_appointment("demo-nord", "REQ-1", "A-1", slot)
-    await store.save_appointment("demo-nord", "REQ-1", "A-1", replace(slot, contractor=None))
-    assert await store.get_appointment("demo-nord", "REQ-1", "A-1") == replace(slot, contractor=None)
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", slot, NOW, "c-1") is True
+    later = replace(slot, contractor=None)
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", later, NOW + timedelta(minutes=1), "c-2") is True
+    assert await store.get_appointment("demo-nord", "REQ-1", "A-1") == later
     assert await store.get_appointment("demo-nord", "REQ-1", "A-2") is None
+
+
+async def test_an_appointment_keeps_its_latest_scheduling_by_event_time(store: NotificationStore) -> None:
+    """Re-scheduling: an older ``appointment.scheduled`` arriving after a newer one does not win."""
+    newer = AppointmentInfo(NOW + timedelta(days=3), NOW + timedelta(days=3, hours=2))
+    older = AppointmentInfo(NOW + timedelta(days=1), NOW + timedelta(days=1, hours=2))
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", newer, NOW, "c-new") is True
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", older, NOW - timedelta(hours=1), "c-old") is False
+    assert await store.get_appointment("demo-nord", "REQ-1", "A-1") == newer
+    # the same scheduling again (a redelivery) is still the latest; a tie on time goes by cause id
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", newer, NOW, "c-new") is True
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", older, NOW, "c-aaa") is False
+    assert await store.save_appointment("demo-nord", "REQ-1", "A-1", older, NOW, "c-zzz") is True
+    assert await store.get_appointment("demo-nord", "REQ-1", "A-1") == older
 
 
 async def test_messages_wait_for_a_first_contact_once(store: NotificationStore) -> None:

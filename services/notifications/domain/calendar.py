@@ -45,3 +45,10 @@ def reminder_time(slot_start: datetime, tz: ZoneInfo, hour: int) -> datetime:
     """The day before the slot at ``hour`` office time (UTC-aware)."""
     local_day = slot_start.astimezone(tz).date() - timedelta(days=1)
     return datetime.combine(local_day, time(hour, 0), tz).astimezone(ZoneInfo("UTC"))
+
+
+def relative_day(moment: datetime, sent_at: datetime, tz: ZoneInfo) -> str | None:
+    """How a message sent at ``sent_at`` names the day of ``moment``: ``aujourd'hui``, ``demain``,
+    or None (the date itself must be written)."""
+    days = (moment.astimezone(tz).date() - sent_at.astimezone(tz).date()).days
+    return {0: "aujourd'hui", 1: "demain"}.get(days)

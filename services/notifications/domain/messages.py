@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from shared.events import (
@@ -23,8 +23,16 @@ from shared.events import (
 )
 from shared.offices import Office
 
-from .calendar import french_date, french_datetime, french_time, reminder_time
-from .policy import CATEGORY_LABELS, RESOLUTION_LABELS, STAGE_LABELS, MessagePlan, Policy, template_for_survey
+from .calendar import french_date, french_datetime, french_time, relative_day, reminder_time
+from .policy import (
+    CATEGORY_LABELS,
+    RESOLUTION_LABELS,
+    STAGE_LABELS,
+    TECHNICAL_CATEGORIES,
+    MessagePlan,
+    Policy,
+    template_for_survey,
+)
 
 #: who in the office team receives an alert: ``alert`` → alert_emails, ``manager`` → manager_emails
 ALERT, MANAGER = "alert", "manager"
@@ -61,14 +69,25 @@ def office_addresses(office: Office, audience: str) -> tuple[str, ...]:
     return office.manager_emails if audience == MANAGER else office.alert_emails
 
 
-def _base(office: Office, request_id: str, info: RequestInfo | None) -> dict[str, Any]:
-    category = info.category if info else None
+def office_context(office: Office) -> dict[str, Any]:
+    """What every message says of its office: names, and how to reach a person (phone and
+    opening hours, None when the offices file does not give them)."""
     return {
         "office_name": office.name,
         "sender_name": office.sender_name,
+        "office_phone": office.phone,
+        "office_hours": office.opening_hours,
+    }
+
+
+def _base(office: Office, request_id: str, info: RequestInfo | None) -> dict[str, Any]:
+    category = info.category if info else None
+    return {
+        **office_context(office),
         "request_id": request_id,
         "category_label": CATEGORY_LABELS.get(category or "", "demande"),
         "urgent": bool(info and info.urgency == Urgency.U1.value),
+        "intervention": is_intervention(info),
     }
 
 
@@ -78,7 +97,25 @@ def _slot(office: Office, start: datetime, end: datetime, contractor: str | None
         "slot_start": french_time(start, office.tz),
         "slot_end": french_time(end, office.tz),
         "contractor": contractor,
+        # the day is named from the time the message is actually sent (``at_send_time``)
+        "slot_at": start.isoformat(),
+        "slot_day": None,
     }
+
+
+def at_send_time(context: dict[str, Any], send_at: datetime, office: Office) -> dict[str, Any]:
+    """The words that depend on when the message goes out (quiet hours and holidays may defer
+    it): a slot is ``aujourd'hui`` or ``demain`` only as seen from ``send_at``, else its date."""
+    slot_at = context.get("slot_at")
+    if not slot_at:
+        return context
+    return {**context, "slot_day": relative_day(datetime.fromisoformat(slot_at), send_at, office.tz)}
+
+
+def is_intervention(info: RequestInfo | None) -> bool:
+    """Whether a request called for a technical intervention (its category or an urgency):
+    a neighbourhood or administrative request is not ``une intervention``."""
+    return info is not None and (info.category in TECHNICAL_CATEGORIES or info.urgency is not None)
 
 
 def plans_for(
@@ -108,9 +145,11 @@ def plans_for(
         if ctx["contractor"] is None and request is not None:
             ctx["contractor"] = request.contractor
         urgent = bool(ctx["urgent"])
-        messages = [MessagePlan("appointment_scheduled", tenant, Policy.PREFERRED, ctx, urgent=urgent)]
         at = reminder_time(a.slot_start, office.tz, reminder_hour)
-        if at > now:  # a slot booked for tomorrow morning needs no reminder on top
+        reminder = at > now  # a slot booked for tomorrow morning needs no reminder on top
+        ctx["reminder"] = reminder
+        messages = [MessagePlan("appointment_scheduled", tenant, Policy.PREFERRED, ctx, urgent=urgent)]
+        if reminder:
             messages.append(MessagePlan("appointment_reminder", tenant, Policy.PREFERRED, ctx, scheduled_at=at))
         return Plans(request.tenant_ref if request else None, tuple(messages), a.request_id, a.appointment_id)
     if isinstance(event, AppointmentMissed):
@@ -148,6 +187,7 @@ def plans_for(
             policy=sla.policy,
             urgency=sla.urgency.value if sla.urgency else None,
             due_text=french_datetime(sla.due_at, office.tz),
+            due_at=sla.due_at.astimezone(UTC).isoformat(),
             audience=ALERT,
         )
         name = "sla_at_risk" if isinstance(event, SlaAtRisk) else "sla_breached"
@@ -160,6 +200,7 @@ def plans_for(
             score=alert.score,
             comment=alert.comment,
             follow_up_text=french_datetime(alert.follow_up_due_at, office.tz),
+            follow_up_at=alert.follow_up_due_at.astimezone(UTC).isoformat(),
             audience=MANAGER,
         )
         plan = MessagePlan("detractor_alert", Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx)

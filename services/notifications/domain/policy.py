@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -32,6 +32,8 @@ class Reason(StrEnum):
     NO_OFFICE_ADDRESS = "no_office_address"
     ERASED = "erased"
     CANCELLED = "cancelled"
+    #: an appointment's messages when a later fact (by event time) already re-scheduled it
+    SUPERSEDED = "superseded"
 
 
 class InvalidContact(ValueError):
@@ -116,11 +118,6 @@ def unusable(contact: Contact | None, channel: Channel) -> Reason | None:
     return None
 
 
-def is_stale(cause_time: datetime, now: datetime, horizon: timedelta) -> bool:
-    """A cause older than the horizon when it arrives (backfill, import, replay)."""
-    return now - cause_time > horizon
-
-
 @dataclass(frozen=True)
 class MessagePlan:
     """One message an event calls for, before its channel and time are decided."""
@@ -153,29 +150,36 @@ def decide_message(
     tenant_ref: str | None,
     contact: Contact | None,
     tenant_known: bool,
-    stale: bool,
+    history: bool,
     may_wait: bool,
     office_reachable: bool,
 ) -> Decision:
-    """The fate of one planned message. Tenant messages: an unknown request or a stale cause
-    suppresses it; a tenant nothing is known of yet (``tenant_known`` False: not even an erasure
-    or a consent) makes it wait when ``may_wait``; otherwise the policy's usable channels, or why
-    there is none. Office messages go by e-mail when the office has addresses for them."""
+    """The fate of one planned message. A cause that is history (older than its office's horizon
+    when it arrived) suppresses every message, tenant or office (reason ``stale``). Tenant
+    messages: an unknown request suppresses it; a tenant nothing is known of yet
+    (``tenant_known`` False: not even an erasure or a consent) makes it wait when ``may_wait``;
+    otherwise the policy's usable channels, or why there is none. Office messages go by e-mail
+    when the office has addresses for them."""
     if plan.recipient is Recipient.TENANT:
+        choice = choose_channels(contact, plan.policy)
+        if history:
+            return Decision(suppressed=Reason.STALE, nominal=choice.nominal)
         if tenant_ref is None:
             return Decision(suppressed=Reason.UNKNOWN_REQUEST, nominal=Channel.SMS)
-        choice = choose_channels(contact, plan.policy)
-        if stale:
-            return Decision(suppressed=Reason.STALE, nominal=choice.nominal)
         if contact is None and may_wait and not tenant_known:
             return Decision(wait=True)
         if choice.suppressed is not None:
             return Decision(suppressed=choice.suppressed, nominal=choice.nominal)
         return Decision(channels=choice.channels)
+    if history:
+        return Decision(suppressed=Reason.STALE, nominal=Channel.EMAIL)
     if not office_reachable:
         return Decision(suppressed=Reason.NO_OFFICE_ADDRESS, nominal=Channel.EMAIL)
     return Decision(channels=(Channel.EMAIL,))
 
+
+#: categories whose requests call for a technical intervention (the others are handled, not repaired)
+TECHNICAL_CATEGORIES = frozenset({"repair", "common_areas", "heating_hot_water"})
 
 CATEGORY_LABELS = {
     "repair": "réparation",

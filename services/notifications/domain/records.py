@@ -23,6 +23,7 @@ class Status(StrEnum):
     """Where a message stands."""
 
     PENDING = "pending"  # waiting for its send time (deferred, scheduled, retried later)
+    GROUPED = "grouped"  # an office alert waiting for its office's digest (``digest``)
     SENDING = "sending"  # claimed by one instance until ``lease_until``
     SENT = "sent"
     DELIVERED = "delivered"
@@ -88,6 +89,10 @@ class Message:
     provider_id: str | None = None
     recipient_masked: str | None = None
     last_error: str | None = None
+    #: an alert listed in a digest: that digest's key; a digest: its own key
+    digest: str | None = None
+    #: a digest: the ids of the alerts it lists (their outcome is the digest's)
+    members: tuple[str, ...] = ()
 
     @property
     def office(self) -> str:

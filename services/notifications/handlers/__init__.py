@@ -4,6 +4,7 @@
 - ``requests.py``, ``tenants.py``: the handlers of request events and of tenant events;
 - ``deciding.py``: the messages an event calls for, each one's channel or reason not to send;
 - ``recording.py``: a decided message recorded once, deferred, suppressed, cancelled, fallen back;
+- ``digests.py``: office alerts grouped per office team and window, the digest sent once;
 - ``sending.py``: the background send pool, the provider call, the outcome recorded;
 - ``publishing.py``: outcome events through the shared outbox's relay;
 - ``dispatching.py``: the periodic dispatcher (due messages, unpublished outcomes, claims);
@@ -32,6 +33,7 @@ from .audit import audit_list
 from .consuming import HANDLERS, Consumer
 from .context import Context, utcnow
 from .deciding import Cases, Decider
+from .digests import Digests
 from .dispatching import Dispatcher
 from .recording import Recorder
 from .sending import Sender
@@ -59,9 +61,10 @@ class Notifier:
         ctx = Context(self.store, self.templates, self.offices, self.publisher, self.metrics, self.settings, self.clock)
         self.sender = Sender(ctx, self.sms, self.email, self.sms_limit, self.email_limit, self.perf)
         recorder = Recorder(ctx, self.sender)
-        decider = Decider(ctx, recorder)
+        self.digests = Digests(ctx, self.sender)
+        decider = Decider(ctx, recorder, self.digests)
         self.consumer = Consumer(Cases(ctx, recorder, decider))
-        self.dispatcher = Dispatcher(ctx, self.sender, decider)
+        self.dispatcher = Dispatcher(ctx, self.sender, decider, self.digests)
         self.webhooks = Webhooks(ctx, recorder)
 
     async def handle_batch(self, events: Sequence[CloudEvent]) -> None:
@@ -82,8 +85,16 @@ class Notifier:
     async def inbound_sms(self, sender: str, text: str, message_id: str) -> str:
         return await self.webhooks.inbound_sms(sender, text, message_id)
 
-    async def audit(self, office: str | None, subject: str | None, limit: int) -> list[AuditEntry]:
-        return await audit_list(self.store, self.store, office, subject, limit)
+    async def audit(
+        self,
+        office: str | None,
+        subject: str | None,
+        limit: int,
+        *,
+        status: str | None = None,
+        reason: str | None = None,
+    ) -> list[AuditEntry]:
+        return await audit_list(self.store, self.store, office, subject, limit, status=status, reason=reason)
 
 
 __all__ = ["EPOCH", "HANDLERS", "Notifier", "utcnow"]

@@ -12,12 +12,14 @@ from shared.bus import Rejected
 from shared.events import Channel, CloudEvent, Recipient, short_type
 from shared.offices import Office
 
+from ..domain.digests import goes_in_digest
 from ..domain.messages import AppointmentInfo, RequestInfo, office_addresses, plans_for
 from ..domain.outcomes import notification_id
-from ..domain.policy import MessagePlan, decide_message, is_stale
+from ..domain.policy import MessagePlan, Reason, choose_channels, decide_message
 from ..domain.records import Draft, Waiting
 from ..templates import TemplateProblem
 from .context import Context
+from .digests import Digests
 from .recording import Recorder
 
 log = logging.getLogger("canopee.notifications")
@@ -27,37 +29,60 @@ log = logging.getLogger("canopee.notifications")
 class Decider:
     ctx: Context
     recorder: Recorder
+    digests: Digests
+
+    def _drafts(
+        self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
+    ) -> list[tuple[Draft, MessagePlan]]:
+        plans = plans_for(
+            event,
+            office,
+            request=request,
+            appointment=appointment,
+            now=self.ctx.clock(),
+            reminder_hour=self.ctx.settings.reminder_hour,
+        )
+        return [
+            (
+                Draft(
+                    office=office.id,
+                    cause_id=event.id,
+                    cause_type=short_type(event.type),
+                    cause_time=event.time,
+                    subject=event.subject,
+                    tenant_ref=plans.tenant_ref if plan.recipient is Recipient.TENANT else None,
+                    request_id=plans.request_id,
+                    appointment_id=plans.appointment_id,
+                    template=plan.template,
+                    recipient=plan.recipient,
+                    policy=plan.policy,
+                    context=plan.context,
+                    urgent=plan.urgent,
+                ),
+                plan,
+            )
+            for plan in plans.messages
+        ]
 
     async def decide_all(
         self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
     ) -> None:
         """Decide every message ``event`` calls for (``request``: what is known of its request)."""
         now = self.ctx.clock()
-        plans = plans_for(
-            event,
-            office,
-            request=request,
-            appointment=appointment,
-            now=now,
-            reminder_hour=self.ctx.settings.reminder_hour,
-        )
-        for plan in plans.messages:
-            draft = Draft(
-                office=office.id,
-                cause_id=event.id,
-                cause_type=short_type(event.type),
-                cause_time=event.time,
-                subject=event.subject,
-                tenant_ref=plans.tenant_ref if plan.recipient is Recipient.TENANT else None,
-                request_id=plans.request_id,
-                appointment_id=plans.appointment_id,
-                template=plan.template,
-                recipient=plan.recipient,
-                policy=plan.policy,
-                context=plan.context,
-                urgent=plan.urgent,
-            )
+        for draft, plan in self._drafts(event, office, request, appointment):
             await self.decide(draft, plan, event.time, now)
+
+    async def supersede_all(self, event: CloudEvent, office: Office, request: RequestInfo | None) -> None:
+        """An appointment's scheduling that a later one (by event time) already replaced arrived
+        late: its messages are suppressed (reason ``superseded``; ``stale`` if it is history too),
+        on the channel they would use."""
+        now = self.ctx.clock()
+        reason = Reason.STALE if office.is_history(event.time, now) else Reason.SUPERSEDED
+        for draft, plan in self._drafts(event, office, request, None):
+            tenant = draft.tenant_ref
+            contact = await self.ctx.store.get_contact(office.id, tenant) if tenant else None
+            nominal = choose_channels(contact, plan.policy).nominal
+            await self.recorder.suppress(draft, nominal, reason, now)
 
     async def decide(
         self,
@@ -67,32 +92,33 @@ class Decider:
         now: datetime,
         *,
         waiting_until: datetime | None = None,
+        arrived_at: datetime | None = None,
     ) -> None:
         """Load what the decision needs, decide (``domain/policy.py``), then record the message
         (and send it if due), keep it waiting, or suppress it. ``waiting_until``: the message
-        already waited for its tenant's first contact."""
+        already waited for its tenant's first contact since ``arrived_at`` (the cause is history
+        or live as of its arrival, not of the end of the wait)."""
         ctx = self.ctx
+        office = ctx.office(draft.office)
         tenant = draft.tenant_ref if plan.recipient is Recipient.TENANT else None
         contact = await ctx.store.get_contact(draft.office, tenant) if tenant is not None else None
-        stale = is_stale(cause_time, now, timedelta(hours=ctx.settings.stale_horizon_hours))
+        history = office.is_history(cause_time, arrived_at or now)
         may_wait = waiting_until is None and ctx.settings.contact_wait_seconds > 0
         # whether anything at all is known of the tenant: read only when it can matter
         tenant_known = (
             tenant is None
             or contact is not None
-            or stale
+            or history
             or not may_wait
             or await ctx.store.has_contact_record(draft.office, tenant)
         )
-        office_reachable = plan.recipient is Recipient.TENANT or bool(
-            office_addresses(ctx.office(draft.office), draft.audience)
-        )
+        office_reachable = plan.recipient is Recipient.TENANT or bool(office_addresses(office, draft.audience))
         decision = decide_message(
             plan,
             tenant_ref=draft.tenant_ref,
             contact=contact,
             tenant_known=tenant_known,
-            stale=stale,
+            history=history,
             may_wait=may_wait,
             office_reachable=office_reachable,
         )
@@ -100,6 +126,8 @@ class Decider:
             await self._await_contact(draft, plan, now)
         elif decision.suppressed is not None:
             await self.recorder.suppress(draft, decision.nominal, decision.suppressed, now)
+        elif goes_in_digest(plan, self.digests.rules):
+            await self.digests.group(draft, now)
         else:
             channel, fallbacks = decision.channels[0], decision.channels[1:]
             await self.recorder.enqueue(
@@ -124,7 +152,10 @@ class Decider:
             draft = item.draft
             try:
                 plan = draft.plan(item.scheduled_at)
-                await self.decide(draft, plan, draft.cause_time, self.ctx.clock(), waiting_until=item.until)
+                now = self.ctx.clock()
+                await self.decide(
+                    draft, plan, draft.cause_time, now, waiting_until=item.until, arrived_at=item.created_at
+                )
             except (Rejected, TemplateProblem) as exc:  # cannot be built any more (templates changed)
                 log.warning("a message waiting for a contact was dropped: %s", exc, extra={"office": draft.office})
             await self.ctx.store.forget_awaiting(item.key)

@@ -1,6 +1,6 @@
 """The periodic dispatcher: due messages (deferred, scheduled, retried, or left by a crashed
-instance), outcomes whose publication was interrupted, expired claims, and messages whose
-tenant's first contact did not come in time."""
+instance), office digests whose window ended, outcomes whose publication was interrupted, expired
+claims, and messages whose tenant's first contact did not come in time."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from ..domain.records import EPOCH
 from .context import Context
 from .deciding import Decider
+from .digests import Digests
 from .sending import Sender
 
 #: a send claim is forgotten this long after its lease ended, checked this often by the dispatcher
@@ -26,6 +27,7 @@ class Dispatcher:
     ctx: Context
     sender: Sender
     decider: Decider
+    digests: Digests
     _next_purge: datetime = field(default=EPOCH, init=False)
 
     async def dispatch_due(self) -> int:
@@ -41,6 +43,8 @@ class Dispatcher:
             dispatched += len(ids)
             if len(ids) < settings.dispatch_batch:
                 break
+        # office digests whose window has ended
+        await self.digests.send_due()
         # outcomes recorded a lease ago and still unpublished (the broker was away, or a crash)
         await ctx.relay.flush(timedelta(seconds=settings.lease_seconds), settings.dispatch_batch)
         if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten

@@ -10,6 +10,7 @@ from datetime import datetime
 from shared.calendar import office_next_opening
 from shared.events import Channel, Recipient
 
+from ..domain.messages import at_send_time
 from ..domain.outcomes import deferred_event, notification_id
 from ..domain.policy import Contact, Reason, unusable
 from ..domain.records import EPOCH, TERMINAL, Draft, Message, PendingFilter, Status
@@ -44,20 +45,22 @@ class Recorder:
         once the message is recorded and claimed, so the consumer goes on with its next batch."""
         ctx = self.ctx
         office = ctx.office(draft.office)
-        rendered = ctx.templates.render(office.id, draft.template, channel, draft.context)
-        for other in fallbacks:  # the fallback must build too
-            ctx.templates.render(office.id, draft.template, other, draft.context)
-        segments = encoding = None
-        text = rendered.text
-        if channel is Channel.SMS:
-            sms = prepare_sms(rendered.text, rewrite=ctx.settings.sms_gsm_rewrite)
-            text, segments, encoding = sms.text, sms.segments, sms.encoding
         send_at = scheduled_at or now
         defer_reason = "scheduled" if scheduled_at else None
         if channel is Channel.SMS and draft.recipient is Recipient.TENANT and not draft.urgent:
             opening = office_next_opening(send_at, office)
             if opening > send_at:
                 send_at, defer_reason = opening, defer_reason or "quiet_hours"
+        # worded for the time it actually goes out (a deferred reminder never says "demain" on the day)
+        context = at_send_time(draft.context, send_at, office)
+        rendered = ctx.templates.render(office.id, draft.template, channel, context)
+        for other in fallbacks:  # the fallback must build too
+            ctx.templates.render(office.id, draft.template, other, context)
+        segments = encoding = None
+        text = rendered.text
+        if channel is Channel.SMS:
+            sms = prepare_sms(rendered.text, rewrite=ctx.settings.sms_gsm_rewrite)
+            text, segments, encoding = sms.text, sms.segments, sms.encoding
         due = send_at <= now
         message = Message(
             id=notification_id(draft.cause_id, draft.template, channel),
@@ -103,6 +106,8 @@ class Recorder:
         )
         if await self.ctx.store.insert(message):
             self.ctx.count(message, Status.SUPPRESSED.value)
+            if reason is Reason.STALE:  # history: recorded and counted, never acted on
+                self.ctx.metrics.history.labels(draft.office, draft.recipient.value).inc()
             await self.ctx.publish_outcome(message)
         else:
             await self.resume(message.id, now)
@@ -114,9 +119,9 @@ class Recorder:
             return
         if message.status in TERMINAL:
             await self.ctx.publish_outcome(message)  # same event id: downstream deduplicates
-        elif message.status is Status.PENDING and message.send_at > now:
+        elif message.status in (Status.PENDING, Status.GROUPED) and message.send_at > now:
             await self.ctx.publisher.publish([deferred_event(message)])
-        else:
+        elif message.status is not Status.GROUPED:  # a grouped alert goes out with its digest
             await self.sender.dispatch(nid)
 
     async def cancel(self, which: PendingFilter, reason: Reason) -> None:

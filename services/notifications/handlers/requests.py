@@ -46,8 +46,12 @@ async def appointment_scheduled(cases: Cases, event: AppointmentScheduled, offic
     store = cases.ctx.store
     request = await store.get_request(office.id, a.request_id)
     slot = AppointmentInfo(a.slot_start, a.slot_end, a.contractor_name)
-    await store.save_appointment(office.id, a.request_id, a.appointment_id, slot)
-    # a re-scheduled appointment: the reminder of the old slot must not go out
+    if not await store.save_appointment(office.id, a.request_id, a.appointment_id, slot, event.time, event.id):
+        # a later re-scheduling (by event time) arrived first: this older slot must not win
+        await cases.decider.supersede_all(event, office, request)
+        return
+    # a re-scheduled appointment: the reminders of earlier schedulings (older by event time:
+    # only the latest gets here) must not go out
     old_reminder = PendingFilter(office.id, a.request_id, a.appointment_id, template=REMINDER, except_cause=event.id)
     await cases.recorder.cancel(old_reminder, Reason.CANCELLED)
     await cases.decider.decide_all(event, office, request, None)

@@ -31,6 +31,10 @@ async def _no_fallback(message: Message, now: datetime) -> None:
     return None
 
 
+#: what to do once a digest has its outcome: the alerts it lists take it (``digests.py``)
+DigestDone = Callable[[Message, datetime], Awaitable[None]]
+
+
 @dataclass
 class Sender:
     """Hands claimed messages to the providers; at most ``send_concurrency`` in the background."""
@@ -42,6 +46,7 @@ class Sender:
     email_limit: TokenBucket
     perf: Callable[[], float] = field(default=time.perf_counter)
     fallback: Fallback = _no_fallback
+    digest_done: DigestDone = _no_fallback
     #: sends handed off by the consumer, each with the key of its request (or subject)
     _sends: dict[asyncio.Task[None], tuple[str, str]] = field(default_factory=dict, init=False)
     #: the last send started per request: the next one for the same request waits for it
@@ -176,7 +181,8 @@ class Sender:
     ) -> None:
         """Emit the outcome, then record it with the status and whether the bus took it: one write
         on the hot path; an outcome recorded unpublished is published by the dispatcher's relay
-        flush (``publishing.py``). Only the lease holder gets here."""
+        flush (``publishing.py``). Only the lease holder gets here. A digest emits no outcome of
+        its own: each alert it lists gets the digest's (``digest_done``)."""
         final = replace(
             message,
             status=status,
@@ -185,12 +191,13 @@ class Sender:
             provider_id=provider_id,
             recipient_masked=recipient_masked,
         )
-        try:
-            await self.ctx.publisher.publish([outcome_event(final)])
-            published = True
-        except Exception:  # the broker is away: record the outcome anyway, re-emit later
-            log.warning("outcome not published yet", extra={"office": message.office, "outcome": status.value})
-            published = False
+        published = True
+        if not message.members:
+            try:
+                await self.ctx.publisher.publish([outcome_event(final)])
+            except Exception:  # the broker is away: record the outcome anyway, re-emit later
+                log.warning("outcome not published yet", extra={"office": message.office, "outcome": status.value})
+                published = False
         recorded = await self.ctx.store.finish(
             message.id,
             message.attempts,
@@ -203,3 +210,5 @@ class Sender:
         )
         if recorded:
             self.ctx.count(message, status.value)
+            if message.members:
+                await self.digest_done(final, now)

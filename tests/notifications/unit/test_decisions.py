@@ -17,7 +17,7 @@ def decide(plan: MessagePlan = TENANT_PLAN, **changes: Any) -> Decision:
         "tenant_ref": "T-1",
         "contact": CONTACT,
         "tenant_known": True,
-        "stale": False,
+        "history": False,
         "may_wait": True,
         "office_reachable": True,
         **changes,
@@ -31,10 +31,21 @@ def test_a_tenant_message_goes_on_the_policys_usable_channels() -> None:
     assert decide(contact=withdrawn) == Decision(suppressed=Reason.CONSENT_WITHDRAWN, nominal=Channel.SMS)
 
 
-def test_unknown_request_and_stale_cause_suppress_before_anything_else() -> None:
+def test_history_and_unknown_request_suppress_before_anything_else() -> None:
     assert decide(tenant_ref=None, contact=None) == Decision(suppressed=Reason.UNKNOWN_REQUEST)
-    assert decide(stale=True) == Decision(suppressed=Reason.STALE, nominal=Channel.EMAIL)
-    assert decide(stale=True, contact=None, tenant_known=False) == Decision(suppressed=Reason.STALE)
+    assert decide(history=True) == Decision(suppressed=Reason.STALE, nominal=Channel.EMAIL)
+    assert decide(history=True, contact=None, tenant_known=False) == Decision(suppressed=Reason.STALE)
+    # history first: an old cause about a request never seen is counted as history
+    assert decide(history=True, tenant_ref=None, contact=None) == Decision(suppressed=Reason.STALE)
+
+
+def test_history_suppresses_office_messages_too() -> None:
+    """Live or history for everything: an old SLA or detractor alert e-mails no office team."""
+    office = {"tenant_ref": None, "contact": None, "history": True}
+    assert decide(OFFICE_PLAN, **office) == Decision(suppressed=Reason.STALE, nominal=Channel.EMAIL)
+    assert decide(OFFICE_PLAN, **office, office_reachable=False) == Decision(
+        suppressed=Reason.STALE, nominal=Channel.EMAIL
+    )
 
 
 def test_a_tenant_nothing_is_known_of_makes_the_message_wait_once() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -212,3 +212,193 @@ async def test_an_outcome_the_broker_did_not_take_is_published_by_the_dispatcher
     assert w.bus.kinds() == ["notification.sent"] and len(w.sms.sent) == 1
     [message] = w.store.messages.values()
     assert message.published is True
+
+
+# --- live or history --------------------------------------------------------------------------------
+
+
+def _history(w: World) -> dict[tuple[str, str], float]:
+    samples = w.notifier.metrics.history.collect()[0].samples
+    return {(s.labels["office"], s.labels["recipient"]): s.value for s in samples if s.name.endswith("_total")}
+
+
+async def test_old_office_alerts_are_history_suppressed_counted_and_listed() -> None:
+    """An SLA alert or a detractor alert older than the office's horizon e-mails nobody: its
+    message is suppressed ``stale``, the outcome is published, the metric counts it and the audit
+    list shows it."""
+    w = world()
+    old = (w.clock() - timedelta(hours=49)).isoformat()
+    alerts = [
+        w.event("sla.breached", "REQ-1", request_id="REQ-1", urgency="U1", policy="U1"),
+        w.event("sla.at_risk", "REQ-2", request_id="REQ-2"),
+        w.event("feedback.detractor_alert", "S-1", survey_id="S-1", score=1),
+    ]
+    for alert in alerts:
+        alert["time"] = old
+    await w.consume(*alerts)
+    assert w.email.sent == [] and w.bus.kinds() == ["notification.suppressed"] * 3
+    assert {e.data.reason for e in w.bus.events} == {"stale"}  # type: ignore[attr-defined]
+    assert {e.data.recipient.value for e in w.bus.events} == {"office"}  # type: ignore[attr-defined]
+    assert _history(w) == {("demo-nord", "office"): 3.0}
+    listed = await w.notifier.audit("demo-nord", None, 10, status="suppressed", reason="stale")
+    assert sorted(e.template for e in listed) == ["detractor_alert", "sla_at_risk", "sla_breached"]
+    # a tenant message of an old cause: counted with recipient tenant
+    await w.consume(w.contact())
+    opened = w.opened()
+    opened["time"] = old
+    await w.consume(opened)
+    assert w.sms.sent == [] and _history(w)[("demo-nord", "tenant")] == 1.0
+    # a live alert just inside the horizon is acted on
+    live = w.event("sla.breached", "REQ-3", request_id="REQ-3", urgency="U1", policy="U1")
+    live["time"] = (w.clock() - timedelta(hours=47)).isoformat()
+    await w.consume(live)
+    assert len(w.email.sent) == 1
+
+
+# --- office alerts as digests -----------------------------------------------------------------------
+
+
+def _alert(w: World, kind: str, n: int, office: str = "demo-nord", **data: Any) -> dict[str, Any]:
+    event = w.event(kind, f"REQ-{office}-{n}", request_id=f"REQ-{office}-{n}", **data)
+    event["officeid"] = office
+    return event
+
+
+async def test_at_risk_alerts_go_as_one_digest_per_office_and_window_and_u1_breaches_at_once() -> None:
+    """40 at-risk alerts in 10 minutes (10:07–10:16, two offices) and a U1 breach: the breach at
+    once, then one digest per office for 10:00–10:15 and one per office for 10:15–10:30."""
+    w = world(FRIDAY_MORNING + timedelta(minutes=7))
+    offices = ("demo-nord", "demo-sud")
+    produced: list[dict[str, Any]] = []
+    for minute in range(10):
+        produced += [_alert(w, "sla.at_risk", minute * 4 + i, offices[i % 2]) for i in range(4)]
+        await w.consume(*produced[-4:])
+        if minute == 5:
+            await w.consume(_alert(w, "sla.breached", 100, urgency="U1", policy="U1"))
+            assert [m["to"] for m in w.email.sent] == [["astreinte@demo-nord.example.org"]]
+        await w.notifier.dispatch_due()
+        w.clock.now += timedelta(minutes=1)
+    await w.notifier.dispatch_due()  # again: nothing more
+    digests = w.email.sent[1:]  # after the breach
+    assert sorted(tuple(m["to"]) for m in digests) == [
+        ("astreinte@demo-nord.example.org",),
+        ("astreinte@demo-sud.example.org",),
+    ]
+    assert [_listed(m) for m in digests] == [16, 16]  # 10:07 … 10:14
+    w.clock.now = FRIDAY_MORNING + timedelta(minutes=30, seconds=1)
+    await w.notifier.dispatch_due()
+    assert len(w.email.sent) == 5 and [_listed(m) for m in w.email.sent[3:]] == [4, 4]  # 10:15, 10:16
+    sent = [e for e in w.bus.events if short_type(e.type) == "notification.sent"]
+    assert len(sent) == 41 and len({e.data.cause_id for e in sent}) == 41  # type: ignore[attr-defined]
+    deferred = [e for e in w.bus.events if short_type(e.type) == "notification.deferred"]
+    assert len(deferred) == 40 and {e.data.reason for e in deferred} == {"digest"}  # type: ignore[attr-defined]
+    assert {m.status for m in w.store.messages.values() if m.template == "sla_at_risk"} == {Status.SENT}
+    # a redelivered alert changes nothing and sends nothing: its outcome again (same event id)
+    await w.consume(produced[0])
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    again = w.bus.events[-1]
+    assert len(w.email.sent) == 5 and short_type(again.type) == "notification.sent"
+    assert again.data.cause_id == produced[0]["id"] and again.id in {e.id for e in sent}  # type: ignore[attr-defined]
+
+
+def _listed(mail: dict[str, Any]) -> int:
+    """How many alerts a digest's subject counts (``… : 0 dépassé, 16 bientôt dépassés (…)``)."""
+    return int(mail["subject"].split(", ")[1].split()[0])
+
+
+async def test_detractor_alerts_score_one_at_once_the_others_in_the_managers_digest() -> None:
+    w = world()
+    await w.consume(
+        w.event("feedback.detractor_alert", "S-1", survey_id="S-1", score=1),
+        w.event("feedback.detractor_alert", "S-2", survey_id="S-2", score=2),
+    )
+    [at_once] = w.email.sent
+    assert at_once["to"] == ["direction@demo-nord.example.org"] and "note 1/5" in at_once["subject"]
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    [_, digest] = w.email.sent
+    assert digest["to"] == ["direction@demo-nord.example.org"] and "1 locataire mécontent" in digest["subject"]
+
+
+async def test_a_digest_cut_short_goes_out_once_after_its_lease_and_its_alerts_take_its_outcome() -> None:
+    w = world(lease_seconds=5)
+    await w.consume(_alert(w, "sla.at_risk", 1), _alert(w, "sla.at_risk", 2))
+    w.clock.now += timedelta(minutes=15)
+    w.notifier.sender.email = Crashing()  # the instance dies while the provider holds the e-mail
+    await w.notifier.dispatch_due()
+    digest = next(m for m in w.store.messages.values() if m.template == "sla_digest")
+    assert digest.status is Status.SENDING and w.bus.kinds().count("notification.sent") == 0
+    w.notifier.sender.email = w.email
+    await w.notifier.dispatch_due()  # held by its lease: nobody sends it
+    assert w.email.sent == []
+    w.clock.now += timedelta(seconds=6)
+    await w.notifier.dispatch_due()
+    await w.notifier.dispatch_due()
+    assert len(w.email.sent) == 1 and w.bus.kinds().count("notification.sent") == 2
+
+
+async def test_an_alert_recorded_while_its_digest_was_built_waits_for_the_next_one() -> None:
+    w = world()
+    await w.consume(_alert(w, "sla.at_risk", 1))
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    assert len(w.email.sent) == 1
+    # an alert decided by a slower instance for the window that already went out
+    [sent] = [m for m in w.store.messages.values() if m.template == "sla_at_risk"]
+    late = replace(sent, id="late", status=Status.GROUPED, draft=replace(sent.draft, cause_id="c-late"))
+    await w.store.insert(late)
+    await w.notifier.dispatch_due()
+    assert len(w.email.sent) == 1 and w.store.messages["late"].status is Status.GROUPED
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    assert len(w.email.sent) == 2 and w.store.messages["late"].status is Status.SENT
+
+
+@dataclass
+class Crashing:
+    async def send_email(
+        self, *, to: Sequence[str], sender_name: str, subject: str, text: str, html: str, reference: str
+    ) -> str | None:
+        raise RuntimeError("the process is gone before the outcome is recorded")
+
+
+# --- message wording that stays true ----------------------------------------------------------------
+
+
+def _scheduled(w: World, start: str, end: str, at: datetime) -> dict[str, Any]:
+    event = w.event("appointment.scheduled", "REQ-1", request_id="REQ-1", slot_start=start, slot_end=end)
+    event["time"] = at.isoformat()
+    return event
+
+
+async def test_a_sunday_evening_reminder_for_a_monday_appointment_never_says_demain() -> None:
+    w = world()
+    await w.consume(w.contact(), w.opened())
+    await w.consume(_scheduled(w, "2026-11-30T09:00:00+01:00", "2026-11-30T12:00:00+01:00", w.clock()))
+    reminder = next(m for m in w.store.messages.values() if m.template == "appointment_reminder")
+    assert reminder.send_at == datetime(2026, 11, 30, 8, 0, tzinfo=PARIS)  # Sunday 18:00: no SMS
+    w.clock.now = datetime(2026, 11, 30, 8, 0, 1, tzinfo=PARIS)
+    await w.notifier.dispatch_due()
+    text = w.sms.sent[-1]["text"]
+    assert "demain" not in text and "rendez-vous aujourd'hui, lundi 30 novembre 2026, entre 9 h et 12 h" in text
+
+
+async def test_an_older_rescheduling_arriving_after_a_newer_one_does_not_win() -> None:
+    w = world()
+    await w.consume(w.contact(), w.opened())
+    newer = _scheduled(w, "2026-12-03T09:00:00+01:00", "2026-12-03T12:00:00+01:00", w.clock())
+    older = _scheduled(w, "2026-12-02T09:00:00+01:00", "2026-12-02T12:00:00+01:00", w.clock() - timedelta(hours=1))
+    await w.consume(newer)
+    await w.consume(older)  # arrives last, happened first
+    reminders = {m.draft.cause_id: m for m in w.store.messages.values() if m.template == "appointment_reminder"}
+    assert reminders[newer["id"]].status is Status.PENDING  # the newer slot's reminder still goes out
+    assert reminders[older["id"]].status is Status.SUPPRESSED and reminders[older["id"]].reason == "superseded"
+    assert not any("2 décembre" in s["text"] for s in w.sms.sent)  # the old slot is never announced
+    slot = await w.store.get_appointment("demo-nord", "REQ-1", "APT-1")
+    assert slot is not None and slot.slot_start == datetime(2026, 12, 3, 9, 0, tzinfo=PARIS)
+    # a genuinely later re-scheduling cancels the earlier reminder
+    w.clock.now += timedelta(minutes=1)
+    latest = _scheduled(w, "2026-12-04T09:00:00+01:00", "2026-12-04T12:00:00+01:00", w.clock())
+    await w.consume(latest)
+    assert w.store.messages[reminders[newer["id"]].id].status is Status.SUPPRESSED
