@@ -119,6 +119,7 @@ def _request_fields(f: RequestFact) -> Document:
         "appointments": [{"id": a.id, "at": a.at} for a in f.appointments],
         "missed": [{"at": m.at, "by": m.by} for m in f.missed],
         "breaches": dict(f.breaches),
+        "transfer_in_time": f.transfer_in_time,
     }
 
 
@@ -187,6 +188,7 @@ def _request_of(doc: Document, base: Document) -> RequestFact:
         appointments=tuple(Appointment(a["id"], a["at"]) for a in doc.get("appointments") or ()),
         missed=tuple(Missed(m["at"], m["by"]) for m in doc.get("missed") or ()),
         breaches=dict(doc.get("breaches") or {}),
+        transfer_in_time=doc.get("transfer_in_time"),
     )
 
 

@@ -174,9 +174,12 @@ async def test_events_are_kept_once_and_read_back_by_key(store: AnalyticsStore) 
 
 
 async def test_facts_are_replaced_whole_and_read_by_office_and_key(store: AnalyticsStore) -> None:
-    nord, sud = request_fact("r|demo-nord|R-1", category="repair"), request_fact("r|demo-sud|R-2")
+    nord = request_fact("r|demo-nord|R-1", category="repair")
+    sud = request_fact("r|demo-sud|R-2", category="transfer", transfer_in_time=False)
     await store.write_facts([nord, sud])
-    replaced = request_fact("r|demo-nord|R-1", n_events=2, channel="web", within_target=True, reopened=True)
+    replaced = request_fact(
+        "r|demo-nord|R-1", n_events=2, channel="web", within_target=True, reopened=True, transfer_in_time=True
+    )
     others = [placeholder_fact("r|demo-nord|R-3"), survey_fact("s|demo-nord|S-1"), alert_fact("a|demo-nord|S-1")]
     await store.write_facts([replaced, *others, notification_fact("n|demo-nord|N-1", "ev-1")])
     assert by_key(await store.facts(["demo-sud"])) == {sud.key: sud}

@@ -59,12 +59,14 @@ DIGITAL_CHANNELS = frozenset({"web", "app", "chatbot", "email"})
 #: categories with a resolution deadline (docs/DOMAIN.md, SLA table)
 RESOLUTION_CATEGORIES = frozenset({"neighbourhood", "administrative", "rent_charges", "transfer"})
 FIRST_RESPONSE_TYPES = frozenset({"request.assigned", "appointment.scheduled", "request.closed"})
+#: what answers a transfer request (docs/DOMAIN.md: "a first answer (closing or assigning)")
+FIRST_ANSWER_TYPES = frozenset({"request.assigned", "request.closed"})
 
 
 @dataclass(frozen=True)
 class OfficeRules:
-    """What the fold needs to know of an office: its time zone, intervention targets, office
-    hours and holiday region."""
+    """What the fold needs to know of an office: its time zone, intervention and transfer
+    targets, office hours and holiday region."""
 
     tz: ZoneInfo = field(default_factory=lambda: ZoneInfo("Europe/Paris"))
     u1_hours: float = 4
@@ -73,6 +75,7 @@ class OfficeRules:
     day_start: time = time(8, 0)
     day_end: time = time(18, 0)
     holiday_region: str | None = None
+    transfer_working_days: float = 30
 
     @classmethod
     def of(cls, office: Office) -> OfficeRules:
@@ -85,10 +88,12 @@ class OfficeRules:
             sla.day_start,
             sla.day_end,
             office.holiday_region,
+            sla.transfer_working_days,
         )
 
     def calendar(self) -> WorkingCalendar:
-        """The office's working calendar (shared, cached)."""
+        """The office's working calendar (shared, cached): ``shared.calendar.office_calendar``'s,
+        holiday region included."""
         return calendar_for(self.tz, self.day_start, self.day_end, self.holiday_region)
 
 
@@ -241,6 +246,8 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
             holds.append((e.time, None))
         elif e.type == "request.resumed" and holds and holds[-1][1] is None:
             holds[-1] = (holds[-1][0], e.time)
+    # only a repair counts for repair time and within target: a request closed with no repair
+    # has neither (its intervention clock is "not applicable", docs/DOMAIN.md)
     done = next(
         (e.time for e in events if e.type == "repair.done" and (opened_at is None or e.time >= opened_at)),
         None,
@@ -259,12 +266,7 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
             target = rules.u1_hours if urgency == "U1" else rules.u2_hours
             within_target = elapsed <= timedelta(hours=target)
         elif urgency == "U3":
-            calendar = rules.calendar()
-            worked = calendar.working_time_between(opened_at, done)
-            for start, end in holds:
-                lo, hi = max(start, opened_at), min(end or done, done)
-                worked -= calendar.working_time_between(lo, hi)
-            within_target = worked <= calendar.day_length * rules.u3_working_days
+            within_target = _within_working_days(rules, opened_at, done, holds, rules.u3_working_days)
     # open intervals (opened → closed, reopened → closed …), for the backlog at any instant
     intervals: list[Interval] = []
     closes = [e for e in events if e.type == "request.closed"]
@@ -288,6 +290,9 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
     for e in events:
         if e.type == "sla.breached":
             breaches.setdefault(e.data["stage"], e.time)
+    transfer_in_time: bool | None = None
+    if opened_at is not None and opened is not None and opened.data.get("category") == "transfer":
+        transfer_in_time = _transfer_in_time(rules, opened_at, events, holds, breaches)
     return RequestFact(
         **_base(base),
         placeholder=opened is None,
@@ -313,7 +318,42 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         appointments=tuple(Appointment(a, t) for a, t in appointments.items()),
         missed=tuple(Missed(e.time, e.data["missed_by"]) for e in events if e.type == "appointment.missed"),
         breaches=breaches,
+        transfer_in_time=transfer_in_time,
     )
+
+
+def _within_working_days(
+    rules: OfficeRules,
+    start: datetime,
+    end: datetime,
+    holds: Sequence[tuple[datetime, datetime | None]],
+    days: float,
+) -> bool:
+    """Whether the working time from ``start`` to ``end``, on-hold time excluded, is at most
+    ``days`` working days (on the office's calendar, holiday region included)."""
+    calendar = rules.calendar()
+    worked = calendar.working_time_between(start, end)
+    for hold_start, hold_end in holds:
+        lo, hi = max(hold_start, start), min(hold_end or end, end)
+        worked -= calendar.working_time_between(lo, hi)
+    return worked <= calendar.day_length * days
+
+
+def _transfer_in_time(
+    rules: OfficeRules,
+    opened_at: datetime,
+    events: Sequence[StoredEvent],
+    holds: Sequence[tuple[datetime, datetime | None]],
+    breaches: Mapping[str, datetime],
+) -> bool | None:
+    """A transfer request's part in "transfer requests answered in time": answered (first
+    assignment or closing) within its deadline → True; answered late, or overdue (its resolution
+    deadline passed unanswered: the ``sla.breached`` ticketing states) → False; still open within
+    its deadline → None (not counted). Facts only, never the time of reading or of arrival."""
+    answer = next((e.time for e in events if e.type in FIRST_ANSWER_TYPES and e.time >= opened_at), None)
+    if answer is not None:
+        return _within_working_days(rules, opened_at, answer, holds, rules.transfer_working_days)
+    return False if "resolution" in breaches else None
 
 
 def fold_survey(base: FactBase, events: Sequence[StoredEvent]) -> SurveyFact:

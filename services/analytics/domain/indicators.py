@@ -267,9 +267,9 @@ class Accumulator:
             for stage in set(applicable) | set(breaches):
                 b.stage_applicable[stage] += 1
                 b.stage_breached[stage] += stage in breaches
-            if f.category == "transfer":
+            if f.transfer_in_time is not None:  # answered, or overdue: not those still within their deadline
                 b.transfer[0] += 1
-                b.transfer[1] += "resolution" not in breaches
+                b.transfer[1] += f.transfer_in_time
         if f.first_response_seconds is not None:
             for b in self._add(office, f.first_response_at):
                 b.first_response.append(float(f.first_response_seconds))

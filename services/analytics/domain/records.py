@@ -102,6 +102,9 @@ class RequestFact(FactBase):
     missed: tuple[Missed, ...] = ()
     #: the first breach of each stage
     breaches: Mapping[str, datetime] = field(default_factory=dict)
+    #: a transfer request answered in time (True), answered late or overdue (False), or neither
+    #: yet / not a transfer (None: not counted)
+    transfer_in_time: bool | None = None
 
 
 @dataclass(frozen=True)
