@@ -15,3 +15,23 @@ if ((${#need[@]})); then
 fi
 echo "[tools] promtool: $(promtool --version 2>&1 | head -n1)"
 echo "[tools] chromium: $(chromium --version 2>/dev/null | head -n1)"
+
+# Helm and the manifest validator (tests/deploy/test_helm_chart.py): built from their Go modules
+# into .local/bin when missing (Go >= 1.26: the pinned Kubernetes modules ask for it).
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+BIN="$ROOT/.local/bin"
+HELM_VERSION=v3.22.0
+mkdir -p "$BIN"
+command -v go >/dev/null || { echo "[tools] go is required to build helm and the manifest validator" >&2; exit 1; }
+if [[ ! -x "$BIN/helm" || "$(cat "$BIN/helm.version" 2>/dev/null)" != "$HELM_VERSION" ]]; then
+  echo "[tools] building helm $HELM_VERSION from its Go module (a few minutes the first time)"
+  GOBIN="$BIN" nice -n 19 go install "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
+  echo "$HELM_VERSION" > "$BIN/helm.version"
+fi
+VALIDATE_SRC="$ROOT/deploy/helm/validate"
+if [[ ! -x "$BIN/chart-validate" || -n "$(find "$VALIDATE_SRC" -newer "$BIN/chart-validate" -type f \( -name '*.go' -o -name 'go.mod' -o -name 'go.sum' \))" ]]; then
+  echo "[tools] building the manifest validator (deploy/helm/validate)"
+  (cd "$VALIDATE_SRC" && nice -n 19 go build -o "$BIN/chart-validate" .)
+fi
+echo "[tools] helm: $HELM_VERSION ($BIN/helm)"
+echo "[tools] chart-validate: $(cd "$VALIDATE_SRC" && go list -m -f '{{.Path}} {{.Version}}' k8s.io/api github.com/kedacore/keda/v2 | tr '\n' ' ')"
