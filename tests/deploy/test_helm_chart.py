@@ -529,3 +529,28 @@ def test_the_servicemonitor_scrapes_every_service(tools: None) -> None:
     assert monitor["spec"]["endpoints"][0]["port"] == "http"
     assert monitor["spec"]["endpoints"][0]["path"] == "/metrics"
     assert not by_kind(objects(render_text()), "ServiceMonitor"), "off by default"
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("servcies.gateway.replicas=3", "additional properties 'servcies' not allowed"),
+        ("kafka.securityProtocol=SASL", "/kafka/securityProtocol"),
+        ("services.ticketing.autoscaling.lagTreshold=5", "additional properties 'lagTreshold' not allowed"),
+        ("topicPrefix=Network A", "/topicPrefix"),
+    ],
+)
+def test_a_mistyped_value_is_refused_by_the_values_schema(tools: None, value: str, message: str) -> None:
+    result = helm(
+        "template",
+        RELEASE,
+        str(CHART),
+        "--kube-version",
+        KUBE_VERSION,
+        "--set-file",
+        f"offices.content={OFFICES}",
+        "--set",
+        value,
+    )
+    assert result.returncode != 0, f"{value} accepted"
+    assert message in result.stderr, result.stderr
