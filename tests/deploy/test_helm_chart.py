@@ -344,6 +344,8 @@ def test_every_deployment_runs_its_service_with_probes_resources_and_no_root(
         assert annotations["prometheus.io/scrape"] == "true"
         assert annotations["prometheus.io/port"] == str(port)
         assert annotations["prometheus.io/path"] == "/metrics"
+        (spread,) = pod["topologySpreadConstraints"]
+        assert spread["labelSelector"] == deployment["spec"]["selector"]
         strategy = deployment["spec"]["strategy"]
         assert strategy["rollingUpdate"] == {"maxSurge": 1, "maxUnavailable": 0}
 

@@ -88,7 +88,7 @@ The secrets one service reads, as a YAML list of {env, name, key, file}; call wi
 {{- $refs = append $refs (dict "env" "CANOPEE_KAFKA_SASL_USERNAME" "name" $v.kafka.sasl.secret "key" $v.kafka.sasl.usernameKey "file" false) }}
 {{- $refs = append $refs (dict "env" "CANOPEE_KAFKA_SASL_PASSWORD" "name" $v.kafka.sasl.secret "key" $v.kafka.sasl.passwordKey "file" true) }}
 {{- end }}
-{{- if $v.mongo.urlSecret.name }}
+{{- if and .service $v.mongo.urlSecret.name }}
 {{- $refs = append $refs (dict "env" "CANOPEE_MONGO_URL" "name" $v.mongo.urlSecret.name "key" $v.mongo.urlSecret.key "file" false) }}
 {{- end }}
 {{- if and .service (ne .service "gateway") }}
