@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from pathlib import Path
@@ -104,18 +104,20 @@ def sms_api(received: list[dict[str, Any]]) -> Starlette:
 
 
 @contextlib.asynccontextmanager
-async def services(env: dict[str, str], ports: dict[str, int], logs: Path) -> AsyncIterator[None]:
+async def services(
+    env: dict[str, str], ports: dict[str, int], logs: Path, names: Sequence[str] = SERVICES
+) -> AsyncIterator[None]:
     processes: dict[str, subprocess.Popen[bytes]] = {}
     handles = []
     try:
-        for name in SERVICES:
+        for name in names:
             handle = (logs / f"{name}.log").open("wb")
             handles.append(handle)
             processes[name] = subprocess.Popen(
                 [sys.executable, "-m", "tools.cli", "run", name], env=env, stdout=handle, stderr=subprocess.STDOUT
             )
         async with httpx.AsyncClient(timeout=2) as client:
-            for name in SERVICES:
+            for name in names:
                 deadline = time.monotonic() + 90
                 while True:
                     if processes[name].poll() is not None:
