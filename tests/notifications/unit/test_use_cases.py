@@ -402,3 +402,21 @@ async def test_an_older_rescheduling_arriving_after_a_newer_one_does_not_win() -
     latest = _scheduled(w, "2026-12-04T09:00:00+01:00", "2026-12-04T12:00:00+01:00", w.clock())
     await w.consume(latest)
     assert w.store.messages[reminders[newer["id"]].id].status is Status.SUPPRESSED
+
+
+async def test_a_survey_about_a_neighbourhood_request_and_its_acknowledgement_fit_what_happened() -> None:
+    """The request's category, known from ``request.opened``, words the survey invitation; the
+    acknowledgement gives the office's phone and opening hours."""
+    w = world()
+    opened = w.event("request.opened", "REQ-1", request_id="REQ-1", tenant_ref="T-1", category="neighbourhood")
+    opened["data"].pop("urgency")
+    await w.consume(w.contact(), opened)
+    [ack] = w.sms.sent
+    assert (
+        "Pour joindre un conseiller : 01 99 00 10 01, du lundi au vendredi, 8 h 30 - 12 h et 13 h 30 - 17 h."
+        in ack["text"]
+    )
+    await w.consume(w.event("survey.requested", "S-1", survey_id="S-1", request_id="REQ-1", tenant_ref="T-1"))
+    invitation = w.sms.sent[1]["text"]
+    assert invitation.startswith("OfficeNord : votre demande REQ-1 a-t-elle été bien traitée ?")
+    assert "intervention" not in invitation
