@@ -368,7 +368,9 @@ def register(sub: Any) -> None:
         "survey invitations on the survey page or by SMS reply (notifications' signed inbound webhook); "
         "about half are never answered. Scores mostly 4–5, some 1–2.",
     )
-    parser.add_argument("--sms-file", default=".local/run/outbox/sms.jsonl", help="the file SMS provider's outbox")
+    parser.add_argument(
+        "--sms-file", default=".local/run/outbox/sms.jsonl", help="the outbox of notifications' file SMS provider"
+    )
     parser.add_argument("--mail-dir", help="the mail catcher's folder of .eml files (answered on the page)")
     parser.add_argument(
         "--notifications-url",
