@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # `make test` runs on its own Kafka and store (other ports, data under .local/test/, emptied when
 # they start): the tests never see nor touch the data of `make up`.
 TEST_INFRA := CANOPEE_INFRA_DATA=$(CURDIR)/.local/test/data CANOPEE_INFRA_RUN=$(CURDIR)/.local/test/run \
-	CANOPEE_KAFKA_PORT=19092 CANOPEE_KAFKA_CONTROLLER_PORT=19093 CANOPEE_MONGO_PORT=27018
+	CANOPEE_KAFKA_PORT=19092 CANOPEE_KAFKA_CONTROLLER_PORT=19093 CANOPEE_MONGO_PORT=27018 CANOPEE_KAFKA_HEAP=1g
 TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://127.0.0.1:27018 \
 	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
