@@ -54,7 +54,6 @@ INDEXES = [
     Index(NOTIFICATIONS, [("office", 1), ("subject", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("tenant_ref", 1)]),
     Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
-    Index(NOTIFICATIONS, [("digest", 1)]),
     Index(CONTACTS, [("phone", 1)]),
     Index(AWAITING, [("tenant_key", 1)]),
 ]
@@ -554,8 +553,9 @@ class NotificationStore:
         return [d["_id"] async for d in await self.notifications.aggregate(pipeline) if d["_id"]]
 
     async def grouped(self, digest: str) -> list[Message]:
-        """The alerts still waiting for digest ``digest``."""
-        cursor = self.notifications.find({"digest": digest, "status": GROUPED.value})
+        """The alerts still waiting for digest ``digest``. No index of its own (one more index
+        would cost every message's insert and update): the status index finds the few waiting."""
+        cursor = self.notifications.find({"status": GROUPED.value, "digest": digest})
         return [to_message(d) async for d in cursor]
 
     async def finish_grouped(
