@@ -260,7 +260,8 @@ class Accumulator:
             b.reassigned += f.assignees > 1
             breaches = f.breaches
             applicable = ["first_response"]
-            if f.urgency:
+            # a request closed without a repair has no intervention to time ("not applicable")
+            if f.urgency and not (f.first_closed_at is not None and f.repair_done_at is None):
                 applicable.append("intervention")
             if f.category in RESOLUTION_CATEGORIES:
                 applicable.append("resolution")

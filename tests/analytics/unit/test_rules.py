@@ -103,6 +103,22 @@ async def test_only_requests_with_a_repair_count_for_repair_time_and_within_targ
     assert total["repair_time"]["all"]["n"] == 2
 
 
+async def test_a_request_closed_without_a_repair_is_not_in_the_intervention_breach_rate() -> None:
+    late_closing = [
+        # closed without a repair after its U1 target had passed: the breach stands
+        opened("R-BR", paris(2025, 12, 2, 9, 0), urgency="U1"),
+        breached("R-BR", "intervention", paris(2025, 12, 2, 13, 0), policy="U1", category="repair", urgency="U1"),
+        closed("R-BR", paris(2025, 12, 3, 9, 0), resolution="not_justified"),
+    ]
+    total = (await indicators(interventions() + late_closing, date(2025, 12, 1), date(2025, 12, 31)))["offices"][
+        "demo-lille"
+    ]["total"]
+    # R-NA (closed, no repair, no breach) is left out; R-OK, R-LATE and R-BR remain
+    assert total["sla_breaches"]["intervention"]["applicable"] == 3
+    assert total["sla_breaches"]["intervention"]["count"] == 1
+    assert total["sla_breaches"]["first_response"]["applicable"] == 4
+
+
 def christmas() -> list[CloudEvent]:
     """The same U3 request in Lille and in Metz: opened Tuesday 23 December 2025 10:00, repaired
     Wednesday 31 December 11:00 — 51 working hours in Lille, 41 in Metz (26 December is a holiday
