@@ -54,6 +54,9 @@ NPS = {5: 10, 4: 8, 3: 6, 2: 3, 1: 0}
 CUT_BEFORE_NOW = timedelta(hours=HORIZON_HOURS + 3)
 HISTORY = timedelta(days=3)
 #: indicators that count what was sent or raised towards people: zero for a history, by design
+#: the indicators must not change for this long to be read: breaches found late are published by
+#: ticketing's sweep, a few seconds after the requests were counted
+STABLE_SECONDS = 15
 HISTORY_METRIC = "canopee_notifications_history_total{"
 ACTED = ("follow_up_coverage_pct", "notifications", "sms_segments", "survey_response", "closed_loop")
 
@@ -188,7 +191,7 @@ async def _stable_kpis(client: httpx.AsyncClient, url: str, params: dict[str, st
         if body != last:
             last, since = body, time.monotonic()
             return None
-        return body if opened == dict(expected) and time.monotonic() - since >= 6 else None
+        return body if opened == dict(expected) and time.monotonic() - since >= STABLE_SECONDS else None
 
     return await eventually(settled, 180, f"indicators settled on the history's requests {dict(expected)}")
 
@@ -221,7 +224,15 @@ async def deliver(
     requested = sum(1 for r in surveys if json.loads(r.value)["type"].endswith("survey.requested.v1"))
     sla = [json.loads(r.value) for r in await read_topic(infra["kafka"], f"{prefix}{SlaBreached.topic}", timeout=3.0)]
     breaches = Counter(e["data"]["stage"] for e in sla if e["type"] == full_type("sla.breached"))
-    counted = sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(HISTORY_METRIC))
+    samples = [line for line in metrics.splitlines() if line.startswith(HISTORY_METRIC)]
+    counted = sum(float(line.rsplit(" ", 1)[1]) for line in samples)
+    recipients = Counter()
+    for line in samples:
+        recipients[line.split('recipient="', 1)[1].split('"', 1)[0]] += float(line.rsplit(" ", 1)[1])
+    print(
+        f"\n{tmp.name}: history metric by recipient {dict(recipients)}; audit by template and status "
+        f"{dict(Counter((a['template'], a['status'], a['reason']) for a in audit))}"
+    )
     return Outcome(kpis, list(received), mails, requested, audit, counted, breaches)
 
 
