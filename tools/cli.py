@@ -17,10 +17,22 @@ SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
 def _topics_create(args: argparse.Namespace) -> int:
     from shared.bus import all_topics, create_topics
+    from shared.kafka_security import client_options
     from shared.settings import CommonSettings, load_settings
 
     settings = load_settings(CommonSettings)
-    created = asyncio.run(create_topics(settings.kafka_bootstrap, all_topics(settings.topic_prefix), args.partitions))
+    created = asyncio.run(
+        create_topics(
+            settings.kafka_bootstrap,
+            all_topics(settings.topic_prefix),
+            args.partitions,
+            args.replication_factor,
+            min_insync_replicas=args.min_insync_replicas,
+            retention_ms=int(args.retention_hours * 3_600_000) if args.retention_hours else None,
+            dlq_retention_ms=int(args.dlq_retention_days * 86_400_000),
+            options=client_options(settings),
+        )
+    )
     for name in all_topics(settings.topic_prefix):
         print(f"{name}\t{'created' if name in created else 'exists'}")
     return 0
@@ -64,6 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
         "create", help="create the contract's topics and the services' dead-letter topics (idempotent)"
     )
     create.add_argument("--partitions", type=int, default=6, help="partitions per new topic (default 6)")
+    create.add_argument(
+        "--replication-factor", type=int, default=1, help="replicas of each new topic (default 1; 3 on a cluster)"
+    )
+    create.add_argument(
+        "--min-insync-replicas",
+        type=int,
+        default=None,
+        help="min.insync.replicas of each new topic (e.g. 2 with 3 replicas)",
+    )
+    create.add_argument(
+        "--retention-hours", type=float, default=None, help="retention of the contract topics (default: the broker's)"
+    )
+    create.add_argument(
+        "--dlq-retention-days", type=float, default=30, help="retention of the dead-letter topics (default 30 days)"
+    )
     create.set_defaults(func=_topics_create)
 
     offices = sub.add_parser("offices", help="offices file helpers")

@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from shared.bus import DLQ_ERROR, DLQ_GROUP, DLQ_OFFSET, DLQ_PARTITION, DLQ_REASON, DLQ_TOPIC, SERVICE_GROUPS
 from shared.events import CONTENT_TYPE, Topics
+from shared.kafka_security import client_options
 from shared.producer import KafkaProducer, Record
 from shared.settings import CommonSettings, load_settings
 from tools.sending import TOOL_TIMEOUT_SECONDS
@@ -61,9 +62,11 @@ class DeadLetter:
         }
 
 
-async def read_dead_letters(bootstrap: str, topic: str, timeout: float = 10.0) -> list[DeadLetter]:
+async def read_dead_letters(
+    bootstrap: str, topic: str, timeout: float = 10.0, options: Mapping[str, Any] | None = None
+) -> list[DeadLetter]:
     """Every record of a DLQ topic, from the beginning to its current end (no consumer group)."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, **(options or {}))
     await consumer.start()
     try:
         # the consumer's public topics() discards the partitions: read them from a metadata fetch
@@ -102,9 +105,9 @@ async def read_dead_letters(bootstrap: str, topic: str, timeout: float = 10.0) -
         await consumer.stop()
 
 
-async def replay(bootstrap: str, letters: Sequence[DeadLetter]) -> int:
+async def replay(bootstrap: str, letters: Sequence[DeadLetter], options: Mapping[str, Any] | None = None) -> int:
     """Produce each dead letter's key and value to its original topic; returns how many."""
-    producer = KafkaProducer(bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-dlq")
+    producer = KafkaProducer(bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-dlq", options=options or {})
     try:
         await producer.send(
             [
@@ -141,11 +144,12 @@ def command(args: argparse.Namespace) -> int:
     """Run ``canopee dlq <action>``; see ``register``."""
     settings = load_settings(CommonSettings)
     bootstrap = settings.kafka_bootstrap
+    options = client_options(settings)
     if args.dlq_command == "list":
         groups = [args.group] if args.group else list(SERVICE_GROUPS)
         total = 0
         for group in groups:
-            letters = asyncio.run(read_dead_letters(bootstrap, _dlq_topic(settings, group), args.timeout))
+            letters = asyncio.run(read_dead_letters(bootstrap, _dlq_topic(settings, group), args.timeout, options))
             total += len(letters)
             print(f"{group}\t{len(letters)} dead letter(s)")
             reasons: dict[str, int] = {}
@@ -158,7 +162,7 @@ def command(args: argparse.Namespace) -> int:
                 for reason, n in sorted(reasons.items(), key=lambda kv: -kv[1]):
                     print(f"  {n}\t{reason}")
         return 0
-    letters = asyncio.run(read_dead_letters(bootstrap, _dlq_topic(settings, args.group), args.timeout))
+    letters = asyncio.run(read_dead_letters(bootstrap, _dlq_topic(settings, args.group), args.timeout, options))
     if args.dlq_command == "show":
         chosen = _select(letters, args)
         if not chosen:
@@ -191,7 +195,7 @@ def command(args: argparse.Namespace) -> int:
         for letter in chosen:
             print(f"would replay {letter.partition}:{letter.offset} to {letter.original_topic}")
         return 0
-    count = asyncio.run(replay(bootstrap, chosen))
+    count = asyncio.run(replay(bootstrap, chosen, options))
     print(f"replayed {count} dead letter(s) of {args.group}")
     return 0
 

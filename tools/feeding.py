@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.events import CloudEvent
+from shared.kafka_security import client_options
 from shared.producer import Unavailable
 from shared.settings import CommonSettings, load_offices_from, load_settings
 from tools.progress import Progress
@@ -37,7 +38,7 @@ def _add_via(parser: argparse.ArgumentParser) -> None:
 def _sender(args: argparse.Namespace, settings: CommonSettings, keys: dict[str, str]) -> Sender:
     if args.via == "gateway":
         return GatewaySender(args.gateway_url, keys)
-    return KafkaSender(settings.kafka_bootstrap, settings.topic_prefix)
+    return KafkaSender(settings.kafka_bootstrap, settings.topic_prefix, client_options(settings))
 
 
 # --- import -----------------------------------------------------------------------------------

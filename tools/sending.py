@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import httpx
 
@@ -35,9 +35,11 @@ class KafkaSender:
     """Produces to the events' topics (with the topic prefix) through the one producer path
     (``shared.producer``: idempotent, ``acks=all``)."""
 
-    def __init__(self, bootstrap: str, prefix: str = "") -> None:
+    def __init__(self, bootstrap: str, prefix: str = "", options: Mapping[str, Any] | None = None) -> None:
         self.prefix = prefix
-        self._producer = KafkaProducer(bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-tools")
+        self._producer = KafkaProducer(
+            bootstrap, timeout=TOOL_TIMEOUT_SECONDS, client_id="canopee-tools", options=options or {}
+        )
 
     async def send(self, events: Sequence[CloudEvent]) -> SendReport:
         await self._producer.send([record_of(e, self.prefix) for e in events])

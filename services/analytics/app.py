@@ -17,6 +17,7 @@ from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import INDEXES, MongoAnalyticsStore
 from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
+from shared.kafka_security import client_options
 from shared.observability import configure_logging
 from shared.runtime import Runtime, Started, serve
 from shared.settings import load_offices_from, load_settings
@@ -41,7 +42,13 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
         queries.set(svc.queries)
-        lag = LagProbe(settings.kafka_bootstrap, settings.topic_prefix, settings.lag_group_list, rt.registry)
+        lag = LagProbe(
+            settings.kafka_bootstrap,
+            settings.topic_prefix,
+            settings.lag_group_list,
+            rt.registry,
+            client_options(settings),
+        )
         jobs = [
             (settings.rollup_seconds, svc.refresh_rollups, "rollups"),
             (settings.gauge_seconds, svc.refresh_gauges, "business-gauges"),

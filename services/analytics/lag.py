@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -35,8 +36,16 @@ def lag_by_topic(
 class LagProbe:
     """Publishes the lag of ``groups`` (service names; group id = topic prefix + name)."""
 
-    def __init__(self, bootstrap: str, prefix: str, groups: Sequence[str], registry: CollectorRegistry) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        prefix: str,
+        groups: Sequence[str],
+        registry: CollectorRegistry,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
         self.bootstrap = bootstrap
+        self.options = dict(options or {})  # TLS / SASL (shared.kafka_security)
         self.prefix = prefix
         self.groups = list(groups)
         self.gauge = Gauge(
@@ -50,8 +59,8 @@ class LagProbe:
 
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap)
-            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False)
+            admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, **self.options)
+            consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap, enable_auto_commit=False, **self.options)
             await admin.start()
             try:
                 await consumer.start()
