@@ -70,9 +70,7 @@ class ProblemBody(BaseModel):
 
 #: the problem body's schema; the item report it names is in the document's components (``Accepted``)
 _PROBLEM_SCHEMA = {
-    k: v
-    for k, v in ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}").items()
-    if k != "$defs"
+    k: v for k, v in ProblemBody.model_json_schema(ref_template="#/components/schemas/{model}").items() if k != "$defs"
 }
 
 
