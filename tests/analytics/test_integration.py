@@ -31,12 +31,14 @@ PARAMS = {"from": RANGE[0].isoformat(), "to": RANGE[1].isoformat(), "period": "m
 
 
 async def wait_for_totals(client: httpx.AsyncClient, ds: Any, timeout: float = 60) -> dict[str, Any]:
-    """Poll the API until the network totals match the dataset (or fail with the last mismatch)."""
+    """Poll the API until the network totals and campaign match the dataset (or fail with the last
+    mismatch): the campaign's events come on other topics than the requests', so they may land later."""
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         result = (await client.get("/v1/kpis", params=PARAMS)).json()
         try:
             assert_totals(ds, result["network"]["total"], None)
+            assert_campaign(ds, result["network"]["campaigns"], None, "itcamp-2026")
             return result
         except AssertionError:
             if asyncio.get_running_loop().time() > deadline:
