@@ -382,6 +382,34 @@ class DetractorAlertData(Data):
         return self
 
 
+class AlertAcknowledgedData(Data):
+    alert_id: EventId
+    request_id: Ref | None = None
+    survey_id: Ref | None = None
+    acknowledged_at: Timestamp
+    within_deadline: bool
+    action: Text300 | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.request_id is None and self.survey_id is None:
+            raise ValueError("at least one of request_id and survey_id is required")
+        return self
+
+
+class AlertOverdueData(Data):
+    alert_id: EventId
+    request_id: Ref | None = None
+    survey_id: Ref | None = None
+    follow_up_due_at: Timestamp
+
+    @model_validator(mode="after")
+    def _one_target(self) -> Self:
+        if self.request_id is None and self.survey_id is None:
+            raise ValueError("at least one of request_id and survey_id is required")
+        return self
+
+
 class NotificationData(Data):
     notification_id: Ref
     cause_id: EventId
@@ -613,6 +641,22 @@ class DetractorAlert(_EitherSubject):
     data: DetractorAlertData
 
 
+class AlertAcknowledged(_EitherSubject):
+    """A manager acknowledged a detractor alert (called the tenant back): the loop is closed."""
+
+    topic = Topics.FEEDBACK_SURVEYS
+    type: Literal["fr.canopee.feedback.alert_acknowledged.v1"]
+    data: AlertAcknowledgedData
+
+
+class AlertOverdue(_EitherSubject):
+    """A detractor alert's follow-up deadline passed unacknowledged (emitted once per alert)."""
+
+    topic = Topics.FEEDBACK_SURVEYS
+    type: Literal["fr.canopee.feedback.alert_overdue.v1"]
+    data: AlertOverdueData
+
+
 class NotificationSent(_NotificationEvent):
     topic = Topics.NOTIFICATIONS_OUTCOMES
     type: Literal["fr.canopee.notification.sent.v1"]
@@ -671,6 +715,8 @@ EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
     SurveyRequested,
     CampaignAnswered,
     DetractorAlert,
+    AlertAcknowledged,
+    AlertOverdue,
     NotificationSent,
     NotificationDelivered,
     NotificationFailed,

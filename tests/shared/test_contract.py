@@ -237,6 +237,14 @@ DATA_CASES: list[tuple[str, str, Mutation, str]] = [
     ("feedback.detractor_alert", "score 9", _set("data.score", 9), "data.score"),
     ("feedback.detractor_alert", "follow_up_due_at missing", _drop("data.follow_up_due_at"), "data.follow_up_due_at"),
     ("feedback.detractor_alert", "comment too long", _set("data.comment", "c" * 1001), "data.comment"),
+    # feedback.alert_acknowledged, feedback.alert_overdue
+    ("feedback.alert_acknowledged", "alert_id missing", _drop("data.alert_id"), "data.alert_id"),
+    ("feedback.alert_acknowledged", "within_deadline missing", _drop("data.within_deadline"), "data.within_deadline"),
+    ("feedback.alert_acknowledged", "within_deadline as text", _set("data.within_deadline", "yes"), "data.within_deadline"),
+    ("feedback.alert_acknowledged", "acknowledged_at naive", _set("data.acknowledged_at", "2026-11-28T10:02:00"), "data.acknowledged_at"),
+    ("feedback.alert_acknowledged", "action too long", _set("data.action", "a" * 301), "data.action"),
+    ("feedback.alert_overdue", "follow_up_due_at missing", _drop("data.follow_up_due_at"), "data.follow_up_due_at"),
+    ("feedback.alert_overdue", "alert_id with a space", _set("data.alert_id", "a b"), "data.alert_id"),
     # notification.*
     ("notification.sent", "channel unknown", _set("data.channel", "pigeon"), "data.channel"),
     ("notification.sent", "template too long", _set("data.template", "t" * 61), "data.template"),
@@ -296,7 +304,7 @@ def test_a_copy_of_a_sample_is_not_the_same_event_id() -> None:
 
 
 def test_one_registry_builds_the_lookup_table_and_the_union() -> None:
-    assert len(EVENT_CLASSES) == 24 == len(set(EVENT_CLASSES))
+    assert len(EVENT_CLASSES) == 26 == len(set(EVENT_CLASSES))
     assert list(EVENT_TYPES.values()) == list(EVENT_CLASSES)
     assert [type_name(cls) for cls in EVENT_CLASSES] == list(EVENT_TYPES)
     for kind in SAMPLES:  # every registered class is reachable through parse_event's union

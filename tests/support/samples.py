@@ -163,6 +163,30 @@ SAMPLES: dict[str, dict[str, Any]] = {
         },
         "feedback",
     ),
+    "feedback.alert_acknowledged": _service(
+        "feedback.alert_acknowledged",
+        S,
+        {
+            "alert_id": "5b0c7f4e-2a51-5d43-9a1e-0c3b7f1d2e4a",
+            "survey_id": S,
+            "request_id": R,
+            "acknowledged_at": "2026-11-28T10:02:00+01:00",
+            "within_deadline": True,
+            "action": "Rappelée, nouveau passage du plombier lundi",
+        },
+        "feedback",
+    ),
+    "feedback.alert_overdue": _service(
+        "feedback.alert_overdue",
+        S,
+        {
+            "alert_id": "5b0c7f4e-2a51-5d43-9a1e-0c3b7f1d2e4a",
+            "survey_id": S,
+            "request_id": R,
+            "follow_up_due_at": "2026-11-29T08:14:05+01:00",
+        },
+        "feedback",
+    ),
     **{
         f"notification.{kind}": _service(
             f"notification.{kind}",
