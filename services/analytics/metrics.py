@@ -26,6 +26,8 @@ class AnalyticsMetrics:
     within_target: Gauge
     breach_rate: Gauge
     open_alerts: Gauge
+    overdue_alerts: Gauge
+    closed_loop: Gauge
     query_seconds: Histogram
     rollups_written: Counter
     rollup_seconds: Histogram
@@ -72,7 +74,19 @@ class AnalyticsMetrics:
             ),
             open_alerts=m.gauge(
                 "canopee_analytics_open_alerts",
-                "Detractor alerts whose 48-hour follow-up deadline has not passed yet, by office.",
+                "Detractor alerts not acknowledged whose 48-hour follow-up deadline has not passed yet, by office.",
+                "office",
+            ),
+            overdue_alerts=m.gauge(
+                "canopee_analytics_overdue_alerts",
+                "Detractor alerts whose 48-hour follow-up deadline passed unacknowledged "
+                "(feedback.alert_overdue, no feedback.alert_acknowledged), by office.",
+                "office",
+            ),
+            closed_loop=m.gauge(
+                "canopee_analytics_closed_loop_pct",
+                "Detractor alerts raised over the gauge window acknowledged within 48 hours, over those "
+                "acknowledged or past their deadline, by office.",
                 "office",
             ),
             query_seconds=m.histogram(

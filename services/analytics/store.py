@@ -142,7 +142,14 @@ def _kind_fields(fact: Fact) -> Document:
     if isinstance(fact, SurveyFact):
         return _survey_fields(fact)
     if isinstance(fact, AlertFact):
-        return {"raised_at": fact.raised_at, "score": fact.score, "due_at": fact.due_at}
+        return {
+            "raised_at": fact.raised_at,
+            "score": fact.score,
+            "due_at": fact.due_at,
+            "acknowledged_at": fact.acknowledged_at,
+            "within_deadline": fact.within_deadline,
+            "overdue": fact.overdue,
+        }
     return {
         "first_at": fact.first_at,
         "channel": fact.channel,
@@ -217,7 +224,15 @@ def fact_of(doc: Document) -> Fact:
     if kind == "survey":
         return _survey_of(doc, base)
     if kind == "alert":
-        return AlertFact(**base, raised_at=doc["raised_at"], score=doc.get("score"), due_at=doc.get("due_at"))
+        return AlertFact(
+            **base,
+            raised_at=doc["raised_at"],
+            score=doc.get("score"),
+            due_at=doc.get("due_at"),
+            acknowledged_at=doc.get("acknowledged_at"),
+            within_deadline=doc.get("within_deadline"),
+            overdue=bool(doc.get("overdue")),
+        )
     return NotificationFact(
         **base,
         first_at=doc["first_at"],
@@ -293,6 +308,8 @@ def bucket_document(b: Bucket) -> Document:
         "surveys_sent": b.surveys_sent,
         "surveys_answered": b.surveys_answered,
         "alerts": b.alerts,
+        "loop_due": b.loop_due,
+        "loop_within": b.loop_within,
         "notifications": {ch: dict(c) for ch, c in b.notifications.items()},
         "sms_segments": b.sms_segments,
         "transfer": list(b.transfer),
@@ -306,6 +323,8 @@ def bucket_of(doc: Mapping[str, Any]) -> Bucket:
         setattr(b, name, int(doc[name]))
     for name in ("appointments", "surveys_sent", "surveys_answered", "alerts", "sms_segments"):
         setattr(b, name, int(doc[name]))
+    for name in ("loop_due", "loop_within"):  # absent from rollups written before the closed loop
+        setattr(b, name, int(doc.get(name, 0)))
     for name in ("by_category", "by_urgency", "by_channel", "stage_applicable", "stage_breached", "missed"):
         setattr(b, name, Counter({k: int(v) for k, v in doc[name].items()}))
     b.first_response = unpack_floats(doc["first_response"])

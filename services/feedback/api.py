@@ -13,10 +13,11 @@ from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from services.feedback import page
+from services.feedback import voice_page as vpage
 from services.feedback.domain import (
     AXIS_QUESTIONS,
     COMMENT_MAX,
@@ -30,12 +31,24 @@ from services.feedback.domain import (
     Questions,
     Selection,
 )
+from services.feedback.domain.alerts import ACTION_MAX
+from services.feedback.domain.voice import (
+    VOICE_ACTION_MAX,
+    VOICE_DEFAULT_SPAN,
+    VOICE_LIMIT_MAX,
+    VOICE_MAX_SPAN,
+    VoiceEntry,
+    VoiceQuery,
+    VoiceStatus,
+)
 from services.feedback.export import results_csv, results_json
 from services.feedback.forms import form_field, form_field_ok, new_nonce
-from services.feedback.handlers import alerts, answers, campaigns
+from services.feedback.handlers import alerts, answers, campaigns, voice
 from services.feedback.ports import Deps
-from shared.events import Axis
+from shared.events import Axis, Category
 from shared.http import Caller, Problem
+
+VOICE_COOKIE = vpage.SESSION_COOKIE
 
 #: the form's anti-forgery cookie: SameSite=Strict, so another site's form post arrives without it
 CSRF_COOKIE = "canopee_survey"
@@ -152,6 +165,66 @@ class AlertOut(BaseModel):
     campaign_id: str | None
     #: the answer was older than the office's history horizon when it arrived: recorded, nobody e-mailed
     historical: bool
+
+
+class AckIn(BaseModel):
+    """What the manager did (optional)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: str | None = Field(None, max_length=ACTION_MAX)
+
+
+class HandledIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    action: str = Field(min_length=1, max_length=VOICE_ACTION_MAX)
+
+    @model_validator(mode="after")
+    def _words(self) -> Self:
+        if not self.action.strip():
+            raise ValueError("action: say what was done")
+        return self
+
+
+class VoiceParams(BaseModel):
+    """Filters of the tenants' words list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    office: str | None = Field(None, pattern=r"^[a-z0-9-]{2,40}$")
+    since: AwareDatetime | None = None
+    until: AwareDatetime | None = None
+    score_min: int | None = Field(None, ge=1, le=5)
+    score_max: int | None = Field(None, ge=1, le=5)
+    category: Category | None = None
+    status: VoiceStatus | None = None
+    limit: int = Field(100, ge=1, le=VOICE_LIMIT_MAX)
+
+
+class VoiceOut(BaseModel):
+    id: str
+    office: str
+    tenant_ref: str
+    kind: str
+    channel: str
+    #: the tenant's words, phone numbers and e-mail addresses masked
+    text: str
+    at: datetime
+    score: int | None
+    request_id: str | None
+    survey_id: str | None
+    campaign_id: str | None
+    category: str | None
+    status: str
+    handled_at: datetime | None
+    action: str | None
+
+    @classmethod
+    def of(cls, entry: VoiceEntry) -> VoiceOut:
+        return cls.model_validate(
+            {**entry.__dict__, "kind": entry.kind.value, "status": entry.status.value}, from_attributes=False
+        )
 
 
 def _alert_out(alert: Alert) -> AlertOut:
@@ -364,14 +437,142 @@ def router(
         return [_alert_out(a) for a in await alerts.list_alerts(service(), office, open)]
 
     @api.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
-    async def ack_alert(alert_id: str, caller: Caller = Depends(auth)) -> AlertOut:
-        """Acknowledge (close) a detractor alert: the manager called the tenant back."""
-        alert = await alerts.acknowledge(service(), alert_id, caller.office)
+    async def ack_alert(alert_id: str, body: AckIn | None = None, caller: Caller = Depends(auth)) -> AlertOut:
+        """Acknowledge (close) a detractor alert: the manager called the tenant back; ``action``
+        (optional, at most 300 characters) says what was done. The first acknowledgement publishes
+        ``feedback.alert_acknowledged`` (the action with phone numbers and e-mails redacted)."""
+        alert = await alerts.acknowledge(service(), alert_id, caller.office, body.action if body else None)
         if alert is None:
             raise Problem(404, "Not Found", "no such alert")
         return _alert_out(alert)
 
+    # --- tenants' words ------------------------------------------------------------------------
+
+    sessions = vpage.VoiceSessions(secret)
+
+    async def voice_caller(request: Request) -> Caller:
+        """The bearer token if given, else the voice page's session cookie, else 401."""
+        if request.headers.get("authorization"):
+            return await auth(request)
+        cookie = request.cookies.get(VOICE_COOKIE)
+        caller = sessions.read(cookie) if cookie else None
+        if caller is None:
+            raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        return caller
+
+    async def voice_query(caller: Caller, params: VoiceParams) -> VoiceQuery:
+        deps = service()
+        until = params.until or deps.clock()
+        since = params.since or until - VOICE_DEFAULT_SPAN
+        if since >= until:
+            raise Problem(422, "Invalid request", "since must be before until")
+        if until - since > VOICE_MAX_SPAN:
+            raise Problem(422, "Invalid request", "a list spans at most 366 days")
+        if params.score_min is not None and params.score_max is not None and params.score_min > params.score_max:
+            raise Problem(422, "Invalid request", "score_min must not be above score_max")
+        return VoiceQuery(
+            since=since,
+            until=until,
+            office=voice_scope(caller, params.office, known_offices),
+            score_min=params.score_min,
+            score_max=params.score_max,
+            category=params.category.value if params.category else None,
+            status=params.status,
+            limit=params.limit,
+        )
+
+    @api.get("/v1/voice", tags=["tenants' words"])
+    async def list_voice(
+        params: Annotated[VoiceParams, Query()], caller: Caller = Depends(voice_caller)
+    ) -> list[VoiceOut]:
+        """Tenants' words (survey and campaign comments, free-text SMS replies) of the caller's
+        office (the admin: every office, or ``office``), newest first, over [since, until) (default:
+        the last 30 days), filtered by score, request category and status. Phone numbers and e-mail
+        addresses inside the words are masked."""
+        query = await voice_query(caller, params)
+        return [VoiceOut.of(e) for e in await voice.list_voice(service(), query)]
+
+    async def handle(entry_id: str, caller: Caller, action: str) -> VoiceOut:
+        try:
+            entry = await voice.mark_handled(service(), entry_id, caller.office, action)
+        except voice.AlreadyHandled:
+            raise Problem(409, "Conflict", "this entry is already handled") from None
+        if entry is None:
+            raise Problem(404, "Not Found", "no such entry")
+        return VoiceOut.of(entry)
+
+    @api.post("/v1/voice/{entry_id}/handled", tags=["tenants' words"])
+    async def voice_handled(entry_id: str, body: HandledIn, caller: Caller = Depends(voice_caller)) -> VoiceOut:
+        """Mark an entry handled with the short action taken (1–300 characters). Another office's
+        entry answers 404, as one that does not exist; an entry handled already answers 409."""
+        return await handle(entry_id, caller, body.action)
+
+    @api.get("/voice", response_class=HTMLResponse, include_in_schema=False)
+    async def voice_page(request: Request, status: VoiceStatus | None = None) -> Response:
+        try:
+            caller = await voice_caller(request)
+        except Problem:
+            return _html(vpage.login_page())
+        query = await voice_query(caller, VoiceParams(status=status))
+        return _html(vpage.list_page(await voice.list_voice(service(), query), status.value if status else None))
+
+    @api.post("/voice/login", include_in_schema=False)
+    async def voice_login(request: Request) -> Response:
+        if cross_site(request):
+            return _html(page.forbidden_page(), 403)
+        values = parse_qs((await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        token = values.get("token", [""])[0].strip()
+        probe = Request({**request.scope, "headers": [(b"authorization", f"Bearer {token}".encode())]})
+        try:
+            caller = await auth(probe)
+        except Problem:
+            return _html(vpage.login_page(error=True), 401)
+        response = RedirectResponse("/voice", status_code=303)
+        response.set_cookie(
+            VOICE_COOKIE,
+            sessions.issue(caller),
+            max_age=vpage.SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie,
+            path="/",
+        )
+        return response
+
+    @api.post("/voice/logout", include_in_schema=False)
+    async def voice_logout() -> Response:
+        response = RedirectResponse("/voice", status_code=303)
+        response.delete_cookie(VOICE_COOKIE, path="/")
+        return response
+
+    @api.post("/voice/{entry_id}/handled", include_in_schema=False)
+    async def voice_page_handled(entry_id: str, request: Request) -> Response:
+        if cross_site(request):
+            return _html(page.forbidden_page(), 403)
+        caller = await voice_caller(request)
+        values = parse_qs((await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace"))
+        action = values.get("action", [""])[0].strip()
+        if action:
+            try:
+                await handle(entry_id, caller, action[:VOICE_ACTION_MAX])
+            except Problem as exc:
+                if exc.status != 409:
+                    raise
+        return RedirectResponse("/voice", status_code=303)
+
     return api
+
+
+def voice_scope(caller: Caller, office: str | None, known_offices: frozenset[str]) -> str | None:
+    """The one office whose words a caller lists (None: every office, the admin only). The single
+    place that decides who sees which office's words: swap it when tokens carry finer scopes."""
+    if office is not None and office not in known_offices:
+        raise Problem(404, "Not Found", f"unknown office {office!r}")
+    if caller.office is not None:
+        if office is not None and office != caller.office:
+            raise Problem(403, "Forbidden", "an office token sees only its own office")
+        return caller.office
+    return office
 
 
 def origin_of(url: str) -> str:

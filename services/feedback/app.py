@@ -56,6 +56,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
         jobs: list[tuple[float, Callable[[], Awaitable[object]], str]] = [
             (settings.reminder_seconds, partial(reminders.sweep, deps), "survey-reminders"),
             (settings.reminder_seconds, partial(alerts.refresh_gauges, deps), "open-alerts-gauge"),
+            (settings.reminder_seconds, partial(alerts.report_overdue, deps), "overdue-alerts"),
             (settings.campaign_tick_seconds, partial(campaigns.send_campaigns, deps), "campaign-pacing"),
         ]
         try:

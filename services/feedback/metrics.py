@@ -21,6 +21,8 @@ class FeedbackMetrics:
     open_alerts: Gauge
     campaign_invitations: Counter
     campaign_answers: Counter
+    voice: Counter
+    voice_handled: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> FeedbackMetrics:
@@ -48,7 +50,8 @@ class FeedbackMetrics:
             alerts=counter(
                 "detractor_alerts",
                 "Detractor alerts recorded (one per answer), by office, origin (rating, campaign) and outcome "
-                "(raised; history: older than the office's horizon, sends nothing).",
+                "(raised; history: older than the office's horizon, sends nothing; acknowledged; overdue: the "
+                "48-hour deadline passed unacknowledged).",
                 "office",
                 "origin",
                 "outcome",
@@ -68,5 +71,15 @@ class FeedbackMetrics:
                 "Campaign answers recorded (first per survey), by office and channel.",
                 "office",
                 "channel",
+            ),
+            voice=counter(
+                "voice_entries",
+                "Tenants' words kept for office staff (comments, free-text SMS replies), by office and kind "
+                "(survey, campaign, sms).",
+                "office",
+                "kind",
+            ),
+            voice_handled=counter(
+                "voice_handled", "Tenants' words marked handled by office staff, by office.", "office"
             ),
         )

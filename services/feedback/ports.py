@@ -5,7 +5,7 @@ bundles them for the handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -26,6 +26,7 @@ from services.feedback.domain import (
     TenantState,
     UnparsedReply,
 )
+from services.feedback.domain.voice import VoiceEntry, VoiceQuery
 from services.feedback.metrics import FeedbackMetrics
 from shared.offices import Office, Offices
 from shared.outbox import Outbox
@@ -118,11 +119,47 @@ class AlertStore(Protocol):
         """Oldest first."""
         ...
 
-    async def acknowledge(self, alert_id: str, at: datetime) -> None: ...
+    async def acknowledge(self, alert_id: str, at: datetime, action: str | None = None) -> bool:
+        """Claim the alert's acknowledgement and close it: True for the one caller that did."""
+        ...
+
+    async def overdue_alerts(self, now: datetime, limit: int = 200) -> list[Alert]:
+        """Live alerts still open past their deadline, not yet reported overdue; earliest due first."""
+        ...
+
+    async def mark_overdue(self, alert_id: str, at: datetime) -> bool:
+        """Claim the alert's overdue report: True for the one caller that did."""
+        ...
 
     async def open_alert_counts(self) -> dict[str, int]:
         """Per office, the live alerts not yet acknowledged (historical ones are left out)."""
         ...
+
+
+class VoiceStore(Protocol):
+    """Tenants' words, and what they need of requests (category, still in progress)."""
+
+    async def close_request(self, office: str, request_id: str) -> None:
+        """The request is closed (whatever the resolution): no longer in progress."""
+        ...
+
+    async def requests_in_progress(self, office: str, tenant_ref: str) -> dict[str, str | None]:
+        """The tenant's requests not closed: id → category (None: unknown)."""
+        ...
+
+    async def request_category(self, office: str, request_id: str) -> str | None: ...
+
+    async def add_voice(self, entry: VoiceEntry) -> bool:
+        """Insert an entry under its id; False when it is there already."""
+        ...
+
+    async def voice(self, entry_id: str) -> VoiceEntry | None: ...
+
+    async def voices(self, query: VoiceQuery, offices: Sequence[str]) -> list[VoiceEntry]:
+        """Entries matching ``query``, newest first; ``offices``: every office, for a query of all."""
+        ...
+
+    async def mark_handled(self, entry_id: str, at: datetime, action: str) -> None: ...
 
 
 class CampaignStore(Protocol):
@@ -158,7 +195,7 @@ class CampaignStore(Protocol):
         ...
 
 
-class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, CampaignStore, Protocol):
+class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, VoiceStore, CampaignStore, Protocol):
     """Every store port of the feedback service."""
 
 

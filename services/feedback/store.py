@@ -16,6 +16,7 @@ plaintext exists only inside the ``survey.requested`` event in the outbox until 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -44,6 +45,7 @@ from services.feedback.domain import (
     UnparsedReply,
     survey_id_for,
 )
+from services.feedback.domain.voice import VoiceEntry, VoiceKind, VoiceQuery, VoiceStatus, day_of
 from shared.events import Axis
 from shared.outbox import OUTBOX, MongoOutboxStore
 from shared.store import Document, Index, insert_many_once
@@ -60,6 +62,10 @@ UNPARSED = "unparsed_replies"
 #: scans for other fields, so the page's hot lookup is by ``_id``
 TOKENS = "tokens"
 CAMPAIGNS = "campaigns"
+#: tenants' words; looked up by ``day`` (``office|YYYY-MM-DD``, UTC), a string the store's index answers
+VOICE = "voice"
+#: one acknowledgement and one overdue report per alert: ``_id`` = ``ack|alert_id`` / ``overdue|alert_id``
+ALERT_CLAIMS = "alert_claims"
 
 INDEXES = (
     Index(SURVEYS, [("office", 1), ("tenant_ref", 1)]),
@@ -73,6 +79,8 @@ INDEXES = (
     Index(ALERTS, [("office", 1), ("open", 1)]),
     *MongoOutboxStore.indexes(OUTBOX),
     Index(UNPARSED, [("office", 1), ("tenant_ref", 1)]),
+    Index(VOICE, [("day", 1)]),
+    Index(VOICE, [("office", 1), ("tenant_ref", 1)]),
 )
 
 
@@ -191,6 +199,8 @@ _ALERT_FIELDS = (
     "acknowledged_at",
     "campaign_id",
     "historical",
+    "action",
+    "overdue",
 )
 
 
@@ -209,6 +219,39 @@ def _alert(doc: Document) -> Alert:
         acknowledged_at=doc.get("acknowledged_at"),
         campaign_id=doc.get("campaign_id"),
         historical=bool(doc.get("historical")),
+        action=doc.get("action"),
+        overdue=bool(doc.get("overdue")),
+    )
+
+
+_VOICE_FIELDS = (
+    "office",
+    "tenant_ref",
+    "channel",
+    "text",
+    "at",
+    "score",
+    "request_id",
+    "survey_id",
+    "campaign_id",
+    "category",
+    "handled_at",
+    "action",
+)
+
+
+def _voice_doc(entry: VoiceEntry) -> Document:
+    doc: Document = {"_id": entry.id, "day": f"{entry.office}|{day_of(entry.at)}"}
+    doc |= {f: getattr(entry, f) for f in _VOICE_FIELDS}
+    return doc | {"kind": entry.kind.value, "status": entry.status.value}
+
+
+def _voice(doc: Document) -> VoiceEntry:
+    return VoiceEntry(
+        id=doc["_id"],
+        kind=VoiceKind(doc["kind"]),
+        status=VoiceStatus(doc["status"]),
+        **{f: doc.get(f) for f in _VOICE_FIELDS},  # type: ignore[arg-type]
     )
 
 
@@ -231,6 +274,8 @@ class FeedbackMongoStore:
             fields["repaired"] = True
         if note.trigger:
             fields["trigger"] = True
+        if note.category is not None:
+            fields["category"] = note.category
         update: dict[str, Any] = {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}}
         if note.ended_at is not None:  # the earliest end is kept, whatever the arrival order
             update["$min"] = {"ended_at": note.ended_at}
@@ -288,7 +333,24 @@ class FeedbackMongoStore:
         await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "comment": None}})
         await self.db[ALERTS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "comment": None}})
         await self.db[UNPARSED].delete_many(who)
+        await self.db[VOICE].delete_many(who)
         await self.db[REQUESTS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS}})
+
+    async def close_request(self, office: str, request_id: str) -> None:
+        await self.db[REQUESTS].update_one(
+            {"_id": f"{office}|{request_id}"},
+            {"$set": {"closed": True}, "$setOnInsert": {"office": office, "request_id": request_id}},
+            upsert=True,
+        )
+
+    async def requests_in_progress(self, office: str, tenant_ref: str) -> dict[str, str | None]:
+        cursor = self.db[REQUESTS].find({"office": office, "tenant_ref": tenant_ref})
+        return {doc["request_id"]: doc.get("category") async for doc in cursor if not doc.get("closed")}
+
+    async def request_category(self, office: str, request_id: str) -> str | None:
+        doc = await self.db[REQUESTS].find_one({"_id": f"{office}|{request_id}"}, {"category": 1})
+        category = None if doc is None else doc.get("category")
+        return category if isinstance(category, str) else None
 
     # --- surveys -------------------------------------------------------------------------------
 
@@ -438,8 +500,23 @@ class FeedbackMongoStore:
         cursor = self.db[ALERTS].find(query).sort("created_at", 1).limit(limit)
         return [_alert(doc) async for doc in cursor]
 
-    async def acknowledge(self, alert_id: str, at: datetime) -> None:
-        await self.db[ALERTS].update_one({"_id": alert_id}, {"$set": {"open": False, "acknowledged_at": at}})
+    async def acknowledge(self, alert_id: str, at: datetime, action: str | None = None) -> bool:
+        if not await insert_once(self.db, ALERT_CLAIMS, {"_id": f"ack|{alert_id}", "at": at}):
+            return False
+        fields = {"open": False, "acknowledged_at": at, "action": action}
+        await self.db[ALERTS].update_one({"_id": alert_id}, {"$set": fields})
+        return True
+
+    async def overdue_alerts(self, now: datetime, limit: int = 200) -> list[Alert]:
+        query = {"open": True, "overdue": {"$ne": True}, "historical": {"$ne": True}, "follow_up_due_at": {"$lte": now}}
+        cursor = self.db[ALERTS].find(query).sort("follow_up_due_at", 1).limit(limit)
+        return [_alert(doc) async for doc in cursor]
+
+    async def mark_overdue(self, alert_id: str, at: datetime) -> bool:
+        if not await insert_once(self.db, ALERT_CLAIMS, {"_id": f"overdue|{alert_id}", "at": at}):
+            return False
+        await self.db[ALERTS].update_one({"_id": alert_id}, {"$set": {"overdue": True}})
+        return True
 
     async def open_alert_counts(self) -> dict[str, int]:
         pipeline: list[dict[str, Any]] = [
@@ -448,6 +525,32 @@ class FeedbackMongoStore:
         ]
         cursor = await self.db[ALERTS].aggregate(pipeline)
         return {doc["_id"]: int(doc["n"]) async for doc in cursor}
+
+    # --- tenants' words -------------------------------------------------------------------------
+
+    async def add_voice(self, entry: VoiceEntry) -> bool:
+        return await insert_once(self.db, VOICE, _voice_doc(entry))
+
+    async def voice(self, entry_id: str) -> VoiceEntry | None:
+        doc = await self.db[VOICE].find_one({"_id": entry_id})
+        return None if doc is None else _voice(doc)
+
+    async def voices(self, query: VoiceQuery, offices: Sequence[str]) -> list[VoiceEntry]:
+        scope = [query.office] if query.office is not None else list(offices)
+        days = [f"{o}|{d}" for o in scope for d in query.days()]
+        mongo: dict[str, Any] = {"day": {"$in": days}, "at": {"$gte": query.since, "$lt": query.until}}
+        if query.status is not None:
+            mongo["status"] = query.status.value
+        if query.category is not None:
+            mongo["category"] = query.category
+        if query.score_min is not None or query.score_max is not None:
+            mongo["score"] = {k: v for k, v in (("$gte", query.score_min), ("$lte", query.score_max)) if v is not None}
+        cursor = self.db[VOICE].find(mongo).sort([("at", -1), ("_id", -1)]).limit(query.limit)
+        return [_voice(doc) async for doc in cursor]
+
+    async def mark_handled(self, entry_id: str, at: datetime, action: str) -> None:
+        fields = {"status": VoiceStatus.HANDLED.value, "handled_at": at, "action": action}
+        await self.db[VOICE].update_one({"_id": entry_id}, {"$set": fields})
 
     # --- campaigns -----------------------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -25,6 +26,7 @@ from services.feedback.domain import (
     UnparsedReply,
     survey_id_for,
 )
+from services.feedback.domain.voice import VoiceEntry, VoiceQuery, VoiceStatus
 
 
 class MemoryFeedbackStore:
@@ -41,6 +43,10 @@ class MemoryFeedbackStore:
         self.unparsed: dict[str, UnparsedReply] = {}
         self.alert_records: dict[str, Alert] = {}
         self.campaign_records: dict[str, Campaign] = {}
+        self.alert_claims: set[str] = set()
+        self.voice_records: dict[str, VoiceEntry] = {}
+        #: per request: its category and whether it is closed
+        self.request_info: dict[tuple[str, str], tuple[str | None, bool]] = {}
 
     # --- requests and tenants ------------------------------------------------------------------
 
@@ -70,8 +76,10 @@ class MemoryFeedbackStore:
     async def erase_tenant(self, office: str, tenant_ref: str) -> None:
         self.tenants[office, tenant_ref] = replace(self.tenants.get((office, tenant_ref), TenantState()), erased=True)
 
-        def theirs(record: Link | Survey | Answer | CampaignAnswer | Alert | UnparsedReply) -> bool:
+        def theirs(record: Link | Survey | Answer | CampaignAnswer | Alert | UnparsedReply | VoiceEntry) -> bool:
             return record.office == office and record.tenant_ref == tenant_ref
+
+        self.voice_records = {k: v for k, v in self.voice_records.items() if not theirs(v)}
 
         self.links = {k: v for k, v in self.links.items() if not theirs(v)}
         self.unparsed = {k: v for k, v in self.unparsed.items() if not theirs(v)}
@@ -93,6 +101,9 @@ class MemoryFeedbackStore:
     async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
         known, opened = self.requests.get((office, request_id), (Request(office, request_id), None))
         request = known.noted(note)
+        if note.category is not None:
+            closed = self.request_info.get((office, request_id), (None, False))[1]
+            self.request_info[office, request_id] = (note.category, closed)
         self.requests[office, request_id] = (request, note.opened_at or opened)
         if not request.wants_survey or request.tenant_ref is None:
             return SurveyContext(request)
@@ -221,9 +232,31 @@ class MemoryFeedbackStore:
         ]
         return sorted(chosen, key=lambda a: a.created_at)[:limit]
 
-    async def acknowledge(self, alert_id: str, at: datetime) -> None:
+    async def acknowledge(self, alert_id: str, at: datetime, action: str | None = None) -> bool:
+        if f"ack|{alert_id}" in self.alert_claims:
+            return False
+        self.alert_claims.add(f"ack|{alert_id}")
         if alert_id in self.alert_records:
-            self.alert_records[alert_id] = replace(self.alert_records[alert_id], open=False, acknowledged_at=at)
+            self.alert_records[alert_id] = replace(
+                self.alert_records[alert_id], open=False, acknowledged_at=at, action=action
+            )
+        return True
+
+    async def overdue_alerts(self, now: datetime, limit: int = 200) -> list[Alert]:
+        due = [
+            a
+            for a in self.alert_records.values()
+            if a.open and not a.overdue and not a.historical and a.follow_up_due_at <= now
+        ]
+        return sorted(due, key=lambda a: a.follow_up_due_at)[:limit]
+
+    async def mark_overdue(self, alert_id: str, at: datetime) -> bool:
+        if f"overdue|{alert_id}" in self.alert_claims:
+            return False
+        self.alert_claims.add(f"overdue|{alert_id}")
+        if alert_id in self.alert_records:
+            self.alert_records[alert_id] = replace(self.alert_records[alert_id], overdue=True)
+        return True
 
     async def open_alert_counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
@@ -231,6 +264,44 @@ class MemoryFeedbackStore:
             if alert.open and not alert.historical:
                 counts[alert.office] = counts.get(alert.office, 0) + 1
         return counts
+
+    # --- requests in progress, tenants' words ---------------------------------------------------
+
+    async def close_request(self, office: str, request_id: str) -> None:
+        category = self.request_info.get((office, request_id), (None, False))[0]
+        self.request_info[office, request_id] = (category, True)
+
+    async def requests_in_progress(self, office: str, tenant_ref: str) -> dict[str, str | None]:
+        return {
+            rid: self.request_info.get((o, rid), (None, False))[0]
+            for (o, rid), (request, _) in self.requests.items()
+            if o == office
+            and request.tenant_ref == tenant_ref
+            and not self.request_info.get((o, rid), (None, False))[1]
+        }
+
+    async def request_category(self, office: str, request_id: str) -> str | None:
+        return self.request_info.get((office, request_id), (None, False))[0]
+
+    async def add_voice(self, entry: VoiceEntry) -> bool:
+        if entry.id in self.voice_records:
+            return False
+        self.voice_records[entry.id] = entry
+        return True
+
+    async def voice(self, entry_id: str) -> VoiceEntry | None:
+        return self.voice_records.get(entry_id)
+
+    async def voices(self, query: VoiceQuery, offices: Sequence[str]) -> list[VoiceEntry]:
+        scope = {query.office} if query.office is not None else set(offices)
+        found = [e for e in self.voice_records.values() if e.office in scope and query.accepts(e)]
+        return sorted(found, key=lambda e: (e.at, e.id), reverse=True)[: query.limit]
+
+    async def mark_handled(self, entry_id: str, at: datetime, action: str) -> None:
+        if entry_id in self.voice_records:
+            self.voice_records[entry_id] = replace(
+                self.voice_records[entry_id], status=VoiceStatus.HANDLED, handled_at=at, action=action
+            )
 
     # --- campaigns -----------------------------------------------------------------------------
 

@@ -163,10 +163,15 @@ def keep_survey(event: CloudEvent, kind: str) -> StoredEvent:
     return _stored(event, kind, key, kept)
 
 
+#: the events of a detractor alert's life, keyed like the alert (same subject)
+ALERT_TYPES = frozenset({"feedback.detractor_alert", "feedback.alert_acknowledged", "feedback.alert_overdue"})
+
+
 def keep_alert(event: CloudEvent, kind: str) -> StoredEvent:
-    """What is kept of a detractor alert (``a|office|subject``)."""
+    """What is kept of a detractor alert, its acknowledgement or its overdue deadline
+    (``a|office|subject``: the three share the alert's subject); never the action's text."""
     data = event.data.model_dump(mode="python")
-    kept = _keep(data, "score", "follow_up_due_at", "request_id")
+    kept = _keep(data, "score", "follow_up_due_at", "request_id", "acknowledged_at", "within_deadline")
     return _stored(event, kind, f"a|{event.officeid}|{event.subject}", kept)
 
 
@@ -379,12 +384,22 @@ def fold_survey(base: FactBase, events: Sequence[StoredEvent]) -> SurveyFact:
 
 
 def fold_alert(base: FactBase, events: Sequence[StoredEvent]) -> AlertFact:
-    first = events[0]
+    """The alert (its first ``feedback.detractor_alert``), the first acknowledgement and whether its
+    deadline passed: the same whatever the arrival order."""
+    raised = next((e for e in events if e.type == "feedback.detractor_alert"), events[0])
+    ack = next((e for e in events if e.type == "feedback.alert_acknowledged"), None)
+    overdue = next((e for e in events if e.type == "feedback.alert_overdue"), None)
+    due_at = raised.data.get("follow_up_due_at")
+    if due_at is None and overdue is not None:
+        due_at = overdue.data.get("follow_up_due_at")
     return AlertFact(
         **_base(base),
-        raised_at=first.time,
-        score=first.data.get("score"),
-        due_at=first.data.get("follow_up_due_at"),
+        raised_at=raised.time,
+        score=raised.data.get("score"),
+        due_at=due_at,
+        acknowledged_at=ack.data.get("acknowledged_at", ack.time) if ack is not None else None,
+        within_deadline=bool(ack.data.get("within_deadline")) if ack is not None else None,
+        overdue=overdue is not None,
     )
 
 

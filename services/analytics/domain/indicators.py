@@ -94,6 +94,9 @@ class Bucket:
     surveys_sent: int = 0
     surveys_answered: int = 0
     alerts: int = 0
+    #: alerts acknowledged or past their deadline, and of them acknowledged within 48 hours
+    loop_due: int = 0
+    loop_within: int = 0
     notifications: dict[str, Counter[str]] = field(default_factory=lambda: {"sms": Counter(), "email": Counter()})
     sms_segments: int = 0
     transfer: list[int] = field(default_factory=lambda: [0, 0])
@@ -103,6 +106,8 @@ class Bucket:
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("appointments", "surveys_sent", "surveys_answered", "alerts", "sms_segments"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.loop_due += other.loop_due
+        self.loop_within += other.loop_within
         for name in ("by_category", "by_urgency", "by_channel", "stage_applicable", "stage_breached", "missed"):
             getattr(self, name).update(getattr(other, name))
         self.first_response.extend(other.first_response)
@@ -180,8 +185,13 @@ class Bucket:
                 "answered": self.surveys_answered,
                 "rate_pct": _pct(self.surveys_answered, self.surveys_sent),
             },
-            # acknowledgements of alerts are not published on the bus: only alerts are counted
-            "closed_loop": {"alerts": self.alerts, "acknowledged_within_48h_pct": None},
+            # alerts raised in the period; the share is over those acknowledged or past their deadline
+            "closed_loop": {
+                "alerts": self.alerts,
+                "due": self.loop_due,
+                "acknowledged_within_48h": self.loop_within,
+                "acknowledged_within_48h_pct": _pct(self.loop_within, self.loop_due),
+            },
             "notifications": {
                 ch: {o: counts[o] for o in ("sent", "delivered", "failed", "deferred", "suppressed")}
                 for ch, counts in self.notifications.items()
@@ -347,8 +357,12 @@ class Accumulator:
                     c["nps"].append(int(answer.nps))
 
     def add_alert(self, f: AlertFact) -> None:
+        due = f.acknowledged_at is not None or f.overdue
+        within = f.acknowledged_at is not None and bool(f.within_deadline)
         for b in self._add(f.office, f.raised_at):
             b.alerts += 1
+            b.loop_due += due
+            b.loop_within += within
 
     def add(self, facts: Iterable[Fact]) -> None:
         """Count facts of every kind (notifications first: follow-up coverage needs the

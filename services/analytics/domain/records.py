@@ -143,6 +143,11 @@ class AlertFact(FactBase):
     raised_at: datetime
     score: int | None
     due_at: datetime | None
+    #: when a manager acknowledged it (``feedback.alert_acknowledged``), and whether within 48 hours
+    acknowledged_at: datetime | None = None
+    within_deadline: bool | None = None
+    #: its deadline passed unacknowledged (``feedback.alert_overdue``)
+    overdue: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -50,8 +50,13 @@ class Gauges:
         rollups, before = await self.rollups.fresh(ids, start, today)
         result = compute_from_rollups(query, rollups.values(), before)
         open_alerts = dict.fromkeys(ids, 0)
+        overdue_alerts = dict.fromkeys(ids, 0)
         for f in await self.facts.alerts(ids):
-            if f.due_at is not None and f.due_at > now >= f.raised_at:
+            if f.acknowledged_at is not None:
+                continue
+            if f.overdue:
+                overdue_alerts[f.office] = overdue_alerts.get(f.office, 0) + 1
+            elif f.due_at is not None and f.due_at > now >= f.raised_at:
                 open_alerts[f.office] = open_alerts.get(f.office, 0) + 1
         for office in ids:
             local_today = now.astimezone(self.book.tz(office)).date()
@@ -61,6 +66,8 @@ class Gauges:
             self.metrics.backlog.labels(office).set(open_now(now, earlier, rollups.get(day_key(office, local_today))))
             total = result["offices"][office]["total"]
             self.metrics.open_alerts.labels(office).set(open_alerts[office])
+            self.metrics.overdue_alerts.labels(office).set(overdue_alerts[office])
+            _set_or_remove(self.metrics.closed_loop, (office,), total["closed_loop"]["acknowledged_within_48h_pct"])
             _set_or_remove(self.metrics.csat, (office,), total["csat"]["pct"])
             for cls in ("emergency", "non_emergency"):
                 _set_or_remove(self.metrics.within_target, (office, cls), total["within_target"][cls]["pct"])

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 
 from services.analytics.domain.facts import (
+    ALERT_TYPES,
     NOTIFICATION_OUTCOMES,
     REQUEST_TYPES,
     SURVEY_TYPES,
@@ -34,7 +35,7 @@ Keeper = Callable[[CloudEvent, str], StoredEvent]
 ROUTES: dict[str, Keeper] = {
     **dict.fromkeys(sorted(REQUEST_TYPES), keep_request),
     **dict.fromkeys(sorted(SURVEY_TYPES), keep_survey),
-    "feedback.detractor_alert": keep_alert,
+    **dict.fromkeys(sorted(ALERT_TYPES), keep_alert),
     **{f"notification.{outcome}": keep_notification for outcome in NOTIFICATION_OUTCOMES},
 }
 

@@ -86,7 +86,7 @@
     });
     draw("chart-axis-posture", {
       type: "bar",
-      data: officeBars(data, [["Satisfaits (%)", (t) => t.csat.pct], ["NPS", (t) => t.nps.score], ["Alertes détracteurs", (t) => t.closed_loop.alerts]]),
+      data: officeBars(data, [["Satisfaits (%)", (t) => t.csat.pct], ["NPS", (t) => t.nps.score], ["Alertes détracteurs", (t) => t.closed_loop.alerts], ["Alertes traitées sous 48 h (%)", (t) => t.closed_loop.acknowledged_within_48h_pct]]),
     });
     draw("chart-axis-team", {
       type: "bar",
@@ -128,6 +128,7 @@
       ["Note moyenne", (t) => t.csat.mean],
       ["NPS", (t) => t.nps.score],
       ["Taux de réponse (%)", (t) => t.survey_response.rate_pct],
+      ["Alertes détracteurs traitées sous 48 h (%)", (t) => t.closed_loop.acknowledged_within_48h_pct],
       ["Rendez-vous manqués", (t) => t.missed_appointments.count],
       ["SMS (segments)", (t) => t.sms_segments],
     ];

@@ -81,6 +81,8 @@ class RequestNote:
     trigger: bool = False
     #: when it ended so (the triggering event's time)
     ended_at: datetime | None = None
+    #: its category (``request.opened``): the tenants' words about it are filed under it
+    category: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,16 @@
 """Detractor alerts for operators: the list, the acknowledgement (the manager called the tenant
-back), the open-alerts gauge. Alerts are raised with their answer (``handlers.answers``)."""
+back: ``feedback.alert_acknowledged``), the overdue sweep (``feedback.alert_overdue`` once per
+alert whose 48-hour deadline passed unacknowledged), the open-alerts gauge. Alerts are raised with
+their answer (``handlers.answers``)."""
 
 from __future__ import annotations
 
-from services.feedback.domain.alerts import Alert
+from services.feedback.domain.alerts import Alert, is_overdue, plan_acknowledgement, plan_overdue
 from services.feedback.ports import Deps
+
+
+def _origin(alert: Alert) -> str:
+    return "campaign" if alert.campaign_id else "rating"
 
 
 async def list_alerts(deps: Deps, office: str | None, open_only: bool) -> list[Alert]:
@@ -12,15 +18,35 @@ async def list_alerts(deps: Deps, office: str | None, open_only: bool) -> list[A
     return await deps.store.alerts(office, open_only)
 
 
-async def acknowledge(deps: Deps, alert_id: str, office: str | None) -> Alert | None:
-    """Acknowledge an alert; None when it does not exist or belongs to another office."""
+async def acknowledge(deps: Deps, alert_id: str, office: str | None, action: str | None = None) -> Alert | None:
+    """Acknowledge an alert with what the manager did; None when it does not exist or belongs to
+    another office. The one call that closes it publishes ``feedback.alert_acknowledged`` through
+    the outbox (a repeated or concurrent call changes nothing)."""
     alert = await deps.store.alert(alert_id)
     if alert is None or (office is not None and alert.office != office):
         return None
     if alert.open:
-        await deps.store.acknowledge(alert_id, deps.clock())
+        acknowledged, event = plan_acknowledgement(alert, deps.clock(), action)
+        assert acknowledged.acknowledged_at is not None
+        if await deps.store.acknowledge(alert_id, acknowledged.acknowledged_at, acknowledged.action):
+            await deps.outbox.emit([event])
+            deps.metrics.alerts.labels(alert.office, _origin(alert), "acknowledged").inc()
         alert = await deps.store.alert(alert_id)
     return alert
+
+
+async def report_overdue(deps: Deps) -> int:
+    """Publish ``feedback.alert_overdue`` for every live alert past its deadline and still open, once
+    each (claimed in the store; the event id derives from the alert). Returns how many."""
+    now = deps.clock()
+    reported = 0
+    for alert in await deps.store.overdue_alerts(now):
+        if not is_overdue(alert, now) or not await deps.store.mark_overdue(alert.id, now):
+            continue
+        await deps.outbox.emit([plan_overdue(alert)])
+        deps.metrics.alerts.labels(alert.office, _origin(alert), "overdue").inc()
+        reported += 1
+    return reported
 
 
 async def refresh_gauges(deps: Deps) -> None:

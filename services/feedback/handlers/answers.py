@@ -25,6 +25,7 @@ from services.feedback.domain.answers import (
     sms_answer,
 )
 from services.feedback.domain.surveys import survey_id_for, token_hash
+from services.feedback.handlers import voice
 from services.feedback.ports import Deps
 from shared.events import CampaignAnswered, SatisfactionRated, SmsReplied
 
@@ -45,6 +46,7 @@ async def record_answer(deps: Deps, answer: Answer, *, publish: bool, at: dateti
     if answer.survey_id is not None:
         await deps.store.mark_answered(answer.survey_id)
     deps.metrics.answers.labels(answer.office, answer.channel, str(answer.score)).inc()
+    await voice.on_answer(deps, plan.id, plan.answer, plan.at)
     await _raise(deps, plan.alert, "rating")
     await deps.outbox.emit(plan.events)
     return True
@@ -61,6 +63,7 @@ async def record_campaign_answer(
         return False
     await deps.store.mark_answered(answer.survey_id)
     deps.metrics.campaign_answers.labels(answer.office, answer.channel).inc()
+    await voice.on_campaign_answer(deps, plan.id, plan.answer, plan.at)
     await _raise(deps, plan.alert, "campaign")
     await deps.outbox.emit(plan.events)
     return True
@@ -119,6 +122,7 @@ async def on_sms_replied(deps: Deps, event: SmsReplied) -> None:
     answer = sms_answer(event.id, office, tenant_ref, event.data.text, survey, sent)
     if isinstance(answer, UnparsedReply):
         await deps.store.add_unparsed(answer)
+        await voice.on_reply(deps, answer)
         return
     await record_answer(deps, answer, publish=True, at=sent)
 

@@ -33,7 +33,7 @@ from shared.events import CloudEvent, RepairDone, RequestClosed, RequestOpened, 
 
 
 async def on_request_opened(deps: Deps, event: RequestOpened) -> None:
-    note = RequestNote(tenant_ref=event.data.tenant_ref, opened_at=event.time)
+    note = RequestNote(tenant_ref=event.data.tenant_ref, opened_at=event.time, category=event.data.category.value)
     await survey_after_request(deps, event.officeid, event.data.request_id, note)
 
 
@@ -43,6 +43,7 @@ async def on_repair_done(deps: Deps, event: RepairDone) -> None:
 
 
 async def on_request_closed(deps: Deps, event: RequestClosed) -> None:
+    await deps.store.close_request(event.officeid, event.data.request_id)  # no longer in progress
     if event.data.resolution is Resolution.RESOLVED:
         note = RequestNote(trigger=True, ended_at=event.time)
         await survey_after_request(deps, event.officeid, event.data.request_id, note)
