@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from shared.events import (
+    AlertOverdue,
     AppointmentMissed,
     AppointmentScheduled,
     CloudEvent,
@@ -205,4 +206,17 @@ def plans_for(
         )
         plan = MessagePlan("detractor_alert", Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx)
         return Plans(None, (plan,), alert.request_id)
+    if isinstance(event, AlertOverdue):
+        overdue = event.data
+        ctx = _base(office, overdue.request_id or "", request)
+        ctx.update(
+            request_id=overdue.request_id,
+            survey_id=overdue.survey_id,
+            follow_up_text=french_datetime(overdue.follow_up_due_at, office.tz),
+            follow_up_at=overdue.follow_up_due_at.astimezone(UTC).isoformat(),
+            audience=MANAGER,
+        )
+        # at once, never in a digest: the deadline has already passed
+        plan = MessagePlan("detractor_overdue", Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx)
+        return Plans(None, (plan,), overdue.request_id)
     return Plans(None, ())

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.events import (
+    AlertOverdue,
     AppointmentMissed,
     AppointmentScheduled,
     CloudEvent,
@@ -41,6 +42,7 @@ HANDLERS: dict[type[CloudEvent], Handler] = {
     SlaBreached: requests.about_a_request,
     SurveyRequested: requests.about_a_request,
     DetractorAlert: requests.about_a_request,
+    AlertOverdue: requests.about_a_request,
     TenantContactUpdated: tenants.contact_updated,
     TenantConsentChanged: tenants.consent_changed,
     TenantErased: tenants.erased,

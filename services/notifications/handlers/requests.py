@@ -75,7 +75,8 @@ async def request_closed(cases: Cases, event: RequestClosed, office: Office) -> 
 
 
 async def about_a_request(cases: Cases, event: CloudEvent, office: Office) -> None:
-    """SLA alerts, survey invitations, detractor alerts: messages about a request (if named)."""
+    """SLA alerts, survey invitations, detractor alerts and overdue ones: messages about a request
+    (if named)."""
     request_id = getattr(event.data, "request_id", None)
     request = await cases.ctx.store.get_request(office.id, request_id) if request_id is not None else None
     await cases.decider.decide_all(event, office, request, None)

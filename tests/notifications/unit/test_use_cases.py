@@ -124,7 +124,7 @@ def world(at: datetime = FRIDAY_MORNING, **settings: Any) -> World:
 
 
 def test_one_handler_per_consumed_event_type() -> None:
-    assert len(HANDLERS) == 12
+    assert len(HANDLERS) == 13
     assert set(TENANT_EVENTS) <= set(HANDLERS)
 
 
