@@ -30,6 +30,7 @@ from services.feedback.domain import (
     UnparsedReply,
     survey_id_for,
 )
+from services.feedback.domain.voice import VoiceEntry, VoiceKind, VoiceQuery, VoiceStatus
 from services.feedback.ports import FeedbackStore
 from services.feedback.store import INDEXES, FeedbackMongoStore
 from services.feedback.store_memory import MemoryFeedbackStore
@@ -319,3 +320,98 @@ async def test_campaign_surveys_once_each_paced_and_counted(store: FeedbackStore
     assert set(counts) == {NORD, "demo-sud"}
     assert counts["demo-sud"] == OfficeCounts(1, int("SRC-3" in {s.id for s in first}))
     assert await store.campaign_counts("CMP-404") == {}
+
+
+# --- the closed loop: acknowledgement and overdue claims --------------------------------------------
+
+
+async def test_an_alert_is_acknowledged_once_with_its_action(store: FeedbackStore) -> None:
+    assert await store.add_alert(alert("ALR-1", T0))
+    assert await store.acknowledge("ALR-1", T0 + timedelta(hours=2), "Rappelée")
+    assert not await store.acknowledge("ALR-1", T0 + timedelta(hours=3), "encore")  # the first wins
+    acked = await store.alert("ALR-1")
+    assert acked == replace(alert("ALR-1", T0), open=False, acknowledged_at=T0 + timedelta(hours=2), action="Rappelée")
+
+
+async def test_overdue_alerts_are_the_live_open_ones_past_their_deadline_reported_once(store: FeedbackStore) -> None:
+    due = T0 + timedelta(hours=48)
+    assert await store.add_alert(alert("ALR-LATE", T0))
+    assert await store.add_alert(alert("ALR-LATER", T0 + timedelta(hours=1), office="demo-sud"))
+    assert await store.add_alert(alert("ALR-SOON", T0 + timedelta(hours=10)))
+    assert await store.add_alert(replace(alert("ALR-OLD", T0 - timedelta(days=5)), historical=True))
+    assert await store.add_alert(alert("ALR-DONE", T0))
+    await store.acknowledge("ALR-DONE", T0 + timedelta(hours=1))
+    assert await store.overdue_alerts(due - timedelta(seconds=1)) == []
+    now = due + timedelta(hours=2)
+    assert [a.id for a in await store.overdue_alerts(now)] == ["ALR-LATE", "ALR-LATER"]
+    assert [a.id for a in await store.overdue_alerts(now, limit=1)] == ["ALR-LATE"]
+    assert await store.mark_overdue("ALR-LATE", now)
+    assert not await store.mark_overdue("ALR-LATE", now + timedelta(minutes=1))
+    assert [a.id for a in await store.overdue_alerts(now)] == ["ALR-LATER"]
+    late = await store.alert("ALR-LATE")
+    assert late is not None and late.overdue and late.open  # overdue is not acknowledged
+    assert await store.acknowledge("ALR-LATE", now)  # a late acknowledgement still closes it
+
+
+# --- tenants' words -----------------------------------------------------------------------------------
+
+
+def words(vid: str, at: datetime, office: str = NORD, tenant: str = "T-1", **fields: object) -> VoiceEntry:
+    base: dict[str, object] = {
+        "id": vid,
+        "office": office,
+        "tenant_ref": tenant,
+        "kind": VoiceKind.SMS,
+        "channel": "sms",
+        "text": "toujours en panne",
+        "at": at,
+    }
+    return VoiceEntry(**(base | fields))  # type: ignore[arg-type]
+
+
+async def test_words_are_kept_once_listed_newest_first_filtered_and_handled(store: FeedbackStore) -> None:
+    a = words("VOX-A", T0, score=1, category="repair", request_id="R1")
+    b = words("VOX-B", T0 + timedelta(days=1, hours=1), kind=VoiceKind.SURVEY, channel="web", score=4)
+    c = words("VOX-C", T0 + timedelta(hours=2), office="demo-sud")
+    d = words("VOX-D", T0 - timedelta(days=40))
+    for entry in (a, b, c, d):
+        assert await store.add_voice(entry)
+    assert not await store.add_voice(replace(a, text="autre"))
+    assert await store.voice("VOX-A") == a and await store.voice("VOX-404") is None
+    month = VoiceQuery(since=T0 - timedelta(days=1), until=T0 + timedelta(days=5), office=NORD)
+    assert [e.id for e in await store.voices(month, [NORD, "demo-sud"])] == ["VOX-B", "VOX-A"]
+    every = replace(month, office=None)
+    assert [e.id for e in await store.voices(every, [NORD, "demo-sud"])] == ["VOX-B", "VOX-C", "VOX-A"]
+    assert [e.id for e in await store.voices(replace(every, limit=1), [NORD, "demo-sud"])] == ["VOX-B"]
+    assert [e.id for e in await store.voices(replace(month, score_max=2), [NORD])] == ["VOX-A"]
+    assert [e.id for e in await store.voices(replace(month, score_min=3), [NORD])] == ["VOX-B"]
+    assert [e.id for e in await store.voices(replace(month, category="repair"), [NORD])] == ["VOX-A"]
+    since_b = replace(month, since=T0 + timedelta(days=1))
+    assert [e.id for e in await store.voices(since_b, [NORD])] == ["VOX-B"]
+    await store.mark_handled("VOX-A", T0 + timedelta(days=2), "Rappel fait")
+    assert await store.voice("VOX-A") == replace(
+        a, status=VoiceStatus.HANDLED, handled_at=T0 + timedelta(days=2), action="Rappel fait"
+    )
+    assert [e.id for e in await store.voices(replace(month, status=VoiceStatus.NEW), [NORD])] == ["VOX-B"]
+    assert [e.id for e in await store.voices(replace(month, status=VoiceStatus.HANDLED), [NORD])] == ["VOX-A"]
+
+
+async def test_requests_in_progress_with_their_category_until_closed(store: FeedbackStore) -> None:
+    await store.survey_context(NORD, "R1", RequestNote(tenant_ref="T-1", opened_at=T0, category="repair"))
+    await store.survey_context(NORD, "R2", RequestNote(tenant_ref="T-1", opened_at=T0))
+    await store.survey_context(NORD, "R3", RequestNote(tenant_ref="T-2", opened_at=T0, category="transfer"))
+    assert await store.requests_in_progress(NORD, "T-1") == {"R1": "repair", "R2": None}
+    assert await store.request_category(NORD, "R1") == "repair"
+    assert await store.request_category(NORD, "R404") is None
+    await store.close_request(NORD, "R1")
+    assert await store.requests_in_progress(NORD, "T-1") == {"R2": None}
+    assert await store.request_category(NORD, "R1") == "repair"
+
+
+async def test_erasure_removes_the_tenants_words(store: FeedbackStore) -> None:
+    assert await store.add_voice(words("VOX-1", T0))
+    assert await store.add_voice(words("VOX-2", T0, tenant="T-2"))
+    assert await store.add_voice(words("VOX-3", T0, office="demo-sud"))
+    await store.erase_tenant(NORD, "T-1")
+    assert await store.voice("VOX-1") is None
+    assert await store.voice("VOX-2") is not None and await store.voice("VOX-3") is not None
