@@ -240,8 +240,18 @@ DATA_CASES: list[tuple[str, str, Mutation, str]] = [
     # feedback.alert_acknowledged, feedback.alert_overdue
     ("feedback.alert_acknowledged", "alert_id missing", _drop("data.alert_id"), "data.alert_id"),
     ("feedback.alert_acknowledged", "within_deadline missing", _drop("data.within_deadline"), "data.within_deadline"),
-    ("feedback.alert_acknowledged", "within_deadline as text", _set("data.within_deadline", "yes"), "data.within_deadline"),
-    ("feedback.alert_acknowledged", "acknowledged_at naive", _set("data.acknowledged_at", "2026-11-28T10:02:00"), "data.acknowledged_at"),
+    (
+        "feedback.alert_acknowledged",
+        "within_deadline as text",
+        _set("data.within_deadline", "yes"),
+        "data.within_deadline",
+    ),
+    (
+        "feedback.alert_acknowledged",
+        "acknowledged_at naive",
+        _set("data.acknowledged_at", "2026-11-28T10:02:00"),
+        "data.acknowledged_at",
+    ),
     ("feedback.alert_acknowledged", "action too long", _set("data.action", "a" * 301), "data.action"),
     ("feedback.alert_overdue", "follow_up_due_at missing", _drop("data.follow_up_due_at"), "data.follow_up_due_at"),
     ("feedback.alert_overdue", "alert_id with a space", _set("data.alert_id", "a b"), "data.alert_id"),

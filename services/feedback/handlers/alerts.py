@@ -20,16 +20,17 @@ async def list_alerts(deps: Deps, office: str | None, open_only: bool) -> list[A
 
 async def acknowledge(deps: Deps, alert_id: str, office: str | None, action: str | None = None) -> Alert | None:
     """Acknowledge an alert with what the manager did; None when it does not exist or belongs to
-    another office. The one call that closes it publishes ``feedback.alert_acknowledged`` through
-    the outbox (a repeated or concurrent call changes nothing)."""
+    another office. Its ``feedback.alert_acknowledged`` goes through the outbox first (its id
+    derives from the alert: a repeated or concurrent call records nothing more, and a crash before
+    the alert is closed loses no event), then the alert is closed once."""
     alert = await deps.store.alert(alert_id)
     if alert is None or (office is not None and alert.office != office):
         return None
     if alert.open:
         acknowledged, event = plan_acknowledgement(alert, deps.clock(), action)
         assert acknowledged.acknowledged_at is not None
+        await deps.outbox.emit([event])
         if await deps.store.acknowledge(alert_id, acknowledged.acknowledged_at, acknowledged.action):
-            await deps.outbox.emit([event])
             deps.metrics.alerts.labels(alert.office, _origin(alert), "acknowledged").inc()
         alert = await deps.store.alert(alert_id)
     return alert
@@ -37,15 +38,18 @@ async def acknowledge(deps: Deps, alert_id: str, office: str | None, action: str
 
 async def report_overdue(deps: Deps) -> int:
     """Publish ``feedback.alert_overdue`` for every live alert past its deadline and still open, once
-    each (claimed in the store; the event id derives from the alert). Returns how many."""
+    each: recorded in the outbox first (its id derives from the alert, so a sweep that crashed
+    before marking the alert re-emits nothing new), then the alert is marked (claimed once).
+    Returns how many this sweep marked."""
     now = deps.clock()
     reported = 0
     for alert in await deps.store.overdue_alerts(now):
-        if not is_overdue(alert, now) or not await deps.store.mark_overdue(alert.id, now):
+        if not is_overdue(alert, now):
             continue
         await deps.outbox.emit([plan_overdue(alert)])
-        deps.metrics.alerts.labels(alert.office, _origin(alert), "overdue").inc()
-        reported += 1
+        if await deps.store.mark_overdue(alert.id, now):
+            deps.metrics.alerts.labels(alert.office, _origin(alert), "overdue").inc()
+            reported += 1
     return reported
 
 
