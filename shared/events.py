@@ -426,6 +426,30 @@ class SmsRepliedData(Data):
     text: Text320
 
 
+class FollowupChannel(StrEnum):
+    """How an office agent followed a tenant up in person (``followup.done``)."""
+
+    PHONE = "phone"
+    COUNTER = "counter"
+    VISIT = "visit"
+    LETTER = "letter"
+
+
+class FollowupOutcome(StrEnum):
+    REACHED = "reached"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+
+
+class FollowupDoneData(Data):
+    followup_id: Ref
+    cause_id: EventId
+    request_id: Ref | None = None
+    channel: FollowupChannel
+    outcome: FollowupOutcome
+    done_at: Timestamp
+
+
 # --- the envelope -------------------------------------------------------------------------------
 
 
@@ -694,6 +718,13 @@ class SmsReplied(_ServiceEvent):
     data: SmsRepliedData
 
 
+class FollowupDone(_ServiceEvent):
+    topic = Topics.NOTIFICATIONS_OUTCOMES
+    subject_field = "followup_id"
+    type: Literal["fr.canopee.followup.done.v1"]
+    data: FollowupDoneData
+
+
 #: the registry: every event type of the contract, once. The lookup table and the discriminated
 #: union that ``parse_event`` validates against are both built from it.
 EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
@@ -723,6 +754,7 @@ EVENT_CLASSES: tuple[type[CloudEvent], ...] = (
     NotificationDeferred,
     NotificationSuppressed,
     SmsReplied,
+    FollowupDone,
 )
 
 

@@ -52,6 +52,11 @@ class CommonSettings(BaseModel):
     #: how many times a transient failure (store or broker unreachable) is retried in a row
     retry_attempts: int = Field(5, ge=1, le=100)
     retry_base_seconds: float = Field(0.2, gt=0, le=60)
+    #: secret from which ticketing and notifications both derive each request's tracker link
+    #: (``shared/tracker.py``); unset: no tracker links are sent nor served
+    tracker_secret: SecretStr | None = None
+    #: public address of the tracker pages (ticketing's HTTP server, e.g. behind a reverse proxy)
+    tracker_base_url: str = Field("http://127.0.0.1:8001", pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$")
 
     @field_validator("kafka_bootstrap")
     @classmethod
@@ -77,7 +82,7 @@ class CommonSettings(BaseModel):
             raise ValueError("expected a mongodb:// or mongodb+srv:// URL")
         return value
 
-    @field_validator("admin_token")
+    @field_validator("admin_token", "tracker_secret")
     @classmethod
     def _token(cls, value: SecretStr | None) -> SecretStr | None:
         if value is None:

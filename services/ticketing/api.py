@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel
 
 from services.ticketing.domain.requests import State
@@ -19,6 +20,7 @@ from services.ticketing.domain.sla import Clock
 from services.ticketing.domain.views import RequestFilter
 from services.ticketing.handlers import TicketingService
 from services.ticketing.handlers.queries import InvalidCursor
+from services.ticketing.page import not_found_html, tracker_html
 from shared.events import Category
 from shared.http import Caller, Problem
 
@@ -207,5 +209,23 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
             ],
             next_cursor=next_cursor,
         )
+
+    return api
+
+
+#: a tracker page is personal: never kept by a shared cache, never indexed
+_TRACKER_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+
+
+def tracker_router(service: Callable[[], TicketingService]) -> APIRouter:
+    """The tenant's tracker page ``/t/{token}`` (no login: the token is the key)."""
+    api = APIRouter(tags=["tracker"])
+
+    @api.get("/t/{token}", response_class=HTMLResponse, include_in_schema=False)
+    async def tracker(token: str) -> HTMLResponse:
+        page = await service().tracker(token)
+        if page is None:
+            return HTMLResponse(not_found_html(), status_code=404, headers=_TRACKER_HEADERS)
+        return HTMLResponse(tracker_html(page), headers=_TRACKER_HEADERS)
 
     return api

@@ -8,11 +8,11 @@ from datetime import timedelta
 
 from fastapi import FastAPI
 
-from services.ticketing.api import router
+from services.ticketing.api import router, tracker_router
 from services.ticketing.handlers import HANDLERS, Clock, TicketingService, utc_now
 from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.settings import TicketingSettings
-from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository
+from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository, MongoTrackerRepository
 from shared.events import Topics
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
@@ -40,10 +40,13 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
             publish_lease=timedelta(seconds=settings.publish_lease_seconds),
             sweep_batch=settings.sweep_batch,
             alert_settle=timedelta(seconds=settings.alert_settle_seconds),
+            trackers=MongoTrackerRepository(rt.db),
+            tracker_secret=settings.tracker_secret.get_secret_value() if settings.tracker_secret else None,
         )
         rt.consume(
             "requests",
-            [Topics.OFFICE_REQUESTS],
+            # office.tenants: only ``tenant.erased`` (tracker links revoked); other types are skipped
+            [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS],
             svc.apply,
             types=list(HANDLERS),
         )
@@ -67,6 +70,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
     install_problem_handlers(app)
     auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
     app.include_router(router(service, auth))
+    app.include_router(tracker_router(service))
     return app
 
 

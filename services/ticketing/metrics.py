@@ -20,6 +20,7 @@ class TicketingMetrics:
     sweep_seconds: Histogram
     swept: Counter
     published: Counter
+    tracker: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> TicketingMetrics:
@@ -71,6 +72,11 @@ class TicketingMetrics:
             published=m.counter(
                 "canopee_ticketing_sla_events_published_total",
                 "sla.* events published to Kafka, by outcome (ok, failed).",
+                "outcome",
+            ),
+            tracker=m.counter(
+                "canopee_ticketing_tracker_pages_total",
+                "Tenant tracker pages asked for, by outcome (shown, not_found).",
                 "outcome",
             ),
         )

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from services.ticketing.domain.requests import Fact
+from services.ticketing.domain.tracker import TrackerLink
 from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary
 from shared.events import CloudEvent
 
@@ -91,6 +92,23 @@ class AlertStore(Protocol):
 
     async def release(self, owner: str, keys: Sequence[str]) -> None:
         """Give claims back after a failed publish, so the next attempt retries at once."""
+        ...
+
+
+class TrackerStore(Protocol):
+    """Tracker links ticketing answers (by token digest), revoked with their tenant."""
+
+    async def record(self, links: Sequence[TrackerLink]) -> int:
+        """Keep the links not kept yet, except those of a tenant erased in their office; return
+        how many this call added."""
+        ...
+
+    async def find(self, digest: str) -> TrackerLink | None:
+        """The link of this token digest, or None (never recorded, or revoked)."""
+        ...
+
+    async def erase(self, office: str, tenant_ref: str) -> int:
+        """Revoke every link of the tenant and refuse its later ones; return how many went."""
         ...
 
 

@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.ticketing.domain.requests import Fact
+from services.ticketing.domain.tracker import TrackerLink
 from services.ticketing.domain.views import (
     AlertRecord,
     ClockSummary,
@@ -36,6 +37,8 @@ ALERTS = "alerts"
 ALERT_CLAIMS = "alert_claims"
 SWEEPS = "sweeps"
 SWEEP_STATE = "sla-sweeper"
+TRACKERS = "trackers"
+ERASED_TENANTS = "erased_tenants"
 #: FerretDB 1.24 stalls on one update command of 100 or more statements that match existing
 #: documents (still so with the local index patch): a bulk of updates must stay below that
 UPDATE_CHUNK = 50
@@ -58,6 +61,7 @@ INDEXES = (
     Index(ALERTS, [("office", 1), ("request_id", 1), ("stage", 1), ("kind", 1)], unique=True),
     Index(ALERTS, [("published", 1)]),
     Index(ALERT_CLAIMS, [("alert", 1)]),
+    Index(TRACKERS, [("office", 1), ("tenant_ref", 1)]),
 )
 
 
@@ -385,3 +389,40 @@ class MongoAlertRepository:
             await self.collection.update_many(
                 {"_id": {"$in": list(keys)}, "published": False}, {"$set": {"lease_until": EPOCH}}
             )
+
+
+class MongoTrackerRepository:
+    """Tracker links by token digest (``_id``), and the tenants erased per office (``_id``
+    ``office|tenant_ref``), whose links are deleted and never recorded again."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[TRACKERS]
+        self.erased = db[ERASED_TENANTS]
+
+    async def record(self, links: Sequence[TrackerLink]) -> int:
+        unique = list({link.digest: link for link in links}.values())
+        tenants = [f"{link.office}|{link.tenant_ref}" for link in unique if link.tenant_ref]
+        gone: set[str] = set()
+        if tenants:
+            gone = {str(d["_id"]) async for d in self.erased.find({"_id": {"$in": tenants}}, {"_id": 1})}
+        keep = [link for link in unique if f"{link.office}|{link.tenant_ref}" not in gone]
+        docs: list[Document] = [
+            {"_id": link.digest, "office": link.office, "request_id": link.request_id, "tenant_ref": link.tenant_ref}
+            for link in keep
+        ]
+        skipped = await insert_many_once(self.collection, docs) if docs else set()
+        return len(docs) - len(skipped)
+
+    async def find(self, digest: str) -> TrackerLink | None:
+        doc = await self.collection.find_one({"_id": digest})
+        if doc is None:
+            return None
+        tenant = doc.get("tenant_ref")
+        if tenant and await self.erased.find_one({"_id": f"{doc['office']}|{tenant}"}) is not None:
+            return None  # recorded while the erasure was being applied
+        return TrackerLink(str(doc["_id"]), str(doc["office"]), str(doc["request_id"]), tenant)
+
+    async def erase(self, office: str, tenant_ref: str) -> int:
+        await self.erased.replace_one({"_id": f"{office}|{tenant_ref}"}, {"office": office}, upsert=True)
+        result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
+        return int(result.deleted_count)

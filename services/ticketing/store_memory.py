@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.ticketing.domain.requests import Fact
+from services.ticketing.domain.tracker import TrackerLink
 from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, request_key
 from services.ticketing.ports import DueBatch
 from services.ticketing.store import EPOCH, MAX_SLOTS, SLOT, SLOT_FORMAT, SLOT_OVERLAP, slot_name, slot_start
@@ -153,3 +154,30 @@ class MemoryAlertStore:
             alert = self.alerts.get(key)
             if alert is not None and not alert.published:
                 alert.lease_until = EPOCH
+
+
+class MemoryTrackerStore:
+    """Tracker links by digest and erased tenants, in dictionaries."""
+
+    def __init__(self) -> None:
+        self.links: dict[str, TrackerLink] = {}
+        self.erased: set[tuple[str, str]] = set()
+
+    async def record(self, links: Sequence[TrackerLink]) -> int:
+        added = 0
+        for link in links:
+            if link.digest in self.links or (link.tenant_ref and (link.office, link.tenant_ref) in self.erased):
+                continue
+            self.links[link.digest] = link
+            added += 1
+        return added
+
+    async def find(self, digest: str) -> TrackerLink | None:
+        return self.links.get(digest)
+
+    async def erase(self, office: str, tenant_ref: str) -> int:
+        self.erased.add((office, tenant_ref))
+        gone = [d for d, link in self.links.items() if link.office == office and link.tenant_ref == tenant_ref]
+        for digest in gone:
+            del self.links[digest]
+        return len(gone)

@@ -266,6 +266,12 @@ DATA_CASES: list[tuple[str, str, Mutation, str]] = [
     # sms.replied
     ("sms.replied", "text too long", _set("data.text", "x" * 321), "data.text"),
     ("sms.replied", "tenant_ref missing", _drop("data.tenant_ref"), "data.tenant_ref"),
+    # followup.done
+    ("followup.done", "channel unknown", _set("data.channel", "sms"), "data.channel"),
+    ("followup.done", "outcome unknown", _set("data.outcome", "maybe"), "data.outcome"),
+    ("followup.done", "done_at naive", _set("data.done_at", "2026-11-27T10:30:00"), "data.done_at"),
+    ("followup.done", "cause_id missing", _drop("data.cause_id"), "data.cause_id"),
+    ("followup.done", "subject differs from followup_id", _set("subject", "FUP-2"), "subject"),
 ]
 
 
@@ -314,7 +320,7 @@ def test_a_copy_of_a_sample_is_not_the_same_event_id() -> None:
 
 
 def test_one_registry_builds_the_lookup_table_and_the_union() -> None:
-    assert len(EVENT_CLASSES) == 26 == len(set(EVENT_CLASSES))
+    assert len(EVENT_CLASSES) == len(SAMPLES) == len(set(EVENT_CLASSES))
     assert list(EVENT_TYPES.values()) == list(EVENT_CLASSES)
     assert [type_name(cls) for cls in EVENT_CLASSES] == list(EVENT_TYPES)
     for kind in SAMPLES:  # every registered class is reachable through parse_event's union

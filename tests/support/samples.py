@@ -204,6 +204,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
         for kind in ("sent", "delivered", "failed", "deferred", "suppressed")
     },
     "sms.replied": _service("sms.replied", T, {"tenant_ref": T, "text": "4 merci"}, "notifications"),
+    "followup.done": _service(
+        "followup.done",
+        "FUP-1",
+        {
+            "followup_id": "FUP-1",
+            "cause_id": "opac-oise-ikos-000000042",
+            "request_id": R,
+            "channel": "phone",
+            "outcome": "reached",
+            "done_at": "2026-11-27T10:30:00+01:00",
+        },
+        "notifications",
+    ),
 }
 
 

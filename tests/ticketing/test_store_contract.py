@@ -13,10 +13,11 @@ import pytest
 import pytest_asyncio
 
 from services.ticketing.domain.requests import Fact
+from services.ticketing.domain.tracker import TrackerLink
 from services.ticketing.domain.views import AlertRecord, ClockSummary, RequestFilter, RequestSummary
-from services.ticketing.ports import AlertStore, RequestStore
-from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository
-from services.ticketing.store_memory import MemoryAlertStore, MemoryRequestStore
+from services.ticketing.ports import AlertStore, RequestStore, TrackerStore
+from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository, MongoTrackerRepository
+from services.ticketing.store_memory import MemoryAlertStore, MemoryRequestStore, MemoryTrackerStore
 from shared.store import ensure_indexes, make_client
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
@@ -275,3 +276,47 @@ async def test_a_released_claim_is_taken_again_at_once(alerts: AlertStore) -> No
     await alerts.mark_published(other, [won[0].key])
     await alerts.release(other, [won[0].key])  # published: a late release changes nothing
     assert (await alerts.claim(T0 + timedelta(hours=1), LEASE))[1] == []
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def trackers(request: pytest.FixtureRequest) -> AsyncIterator[TrackerStore]:
+    if request.param == "memory":
+        yield MemoryTrackerStore()
+        return
+    infra: dict[str, str] = request.getfixturevalue("infra")
+    client = make_client(infra["mongo"])
+    name = f"contract_tracker_{uuid.uuid4().hex[:10]}"
+    try:
+        db = client[name]
+        await ensure_indexes(db, INDEXES)
+        yield MongoTrackerRepository(db)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_tracker_links_are_recorded_once_and_found_by_digest(trackers: TrackerStore) -> None:
+    a = TrackerLink("d" * 64, "demo-nord", "REQ-1", "T-1")
+    b = TrackerLink("e" * 64, "demo-sud", "REQ-2", None)
+    assert await trackers.record([a, b, a]) == 2
+    assert await trackers.record([replace(a, request_id="REQ-OTHER")]) == 0  # first recording stands
+    assert await trackers.find("d" * 64) == a
+    assert await trackers.find("e" * 64) == b
+    assert await trackers.find("f" * 64) is None
+
+
+async def test_erasing_a_tenant_revokes_its_links_in_its_office_and_refuses_later_ones(
+    trackers: TrackerStore,
+) -> None:
+    mine = TrackerLink("1" * 64, "demo-nord", "REQ-1", "T-1")
+    same_ref_elsewhere = TrackerLink("2" * 64, "demo-sud", "REQ-2", "T-1")
+    other = TrackerLink("3" * 64, "demo-nord", "REQ-3", "T-2")
+    await trackers.record([mine, same_ref_elsewhere, other])
+    assert await trackers.erase("demo-nord", "T-1") == 1
+    assert await trackers.find(mine.digest) is None
+    assert await trackers.find(same_ref_elsewhere.digest) == same_ref_elsewhere
+    assert await trackers.find(other.digest) == other
+    later = TrackerLink("4" * 64, "demo-nord", "REQ-4", "T-1")
+    assert await trackers.record([later]) == 0
+    assert await trackers.find(later.digest) is None
+    assert await trackers.erase("demo-nord", "T-1") == 0  # again: nothing left, no error

@@ -35,6 +35,9 @@ from .policy import (
     template_for_survey,
 )
 
+#: the acknowledgement of an opened request that carries the tenant's tracker link
+ACKNOWLEDGEMENT_WITH_TRACKER = "request_opened_tracker"
+
 #: who in the office team receives an alert: ``alert`` → alert_emails, ``manager`` → manager_emails
 ALERT, MANAGER = "alert", "manager"
 
@@ -127,17 +130,23 @@ def plans_for(
     appointment: AppointmentInfo | None,
     now: datetime,
     reminder_hour: int,
+    tracker_url: str | None = None,
 ) -> Plans:
     """The messages ``event`` calls for; ``request`` is what is known of its request (for events
-    that do not name the tenant) and ``appointment`` the slot a missed appointment was for."""
+    that do not name the tenant) and ``appointment`` the slot a missed appointment was for.
+    ``tracker_url``: the tenant's tracker link of an opened request (``shared/tracker.py``), put
+    in its acknowledgement, whose template is then ``request_opened_tracker`` (what analytics
+    counts as "status available to the tenant")."""
     tenant = Recipient.TENANT
     if isinstance(event, RequestOpened):
         d = event.data
         info = RequestInfo(d.tenant_ref, d.category.value, d.urgency.value if d.urgency else None)
         ctx = _base(office, d.request_id, info)
+        ctx["tracker_url"] = tracker_url
+        template = ACKNOWLEDGEMENT_WITH_TRACKER if tracker_url else "request_opened"
         return Plans(
             d.tenant_ref,
-            (MessagePlan("request_opened", tenant, Policy.PREFERRED, ctx, urgent=ctx["urgent"]),),
+            (MessagePlan(template, tenant, Policy.PREFERRED, ctx, urgent=ctx["urgent"]),),
             d.request_id,
         )
     if isinstance(event, AppointmentScheduled):

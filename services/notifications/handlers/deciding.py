@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.bus import Rejected
-from shared.events import Channel, CloudEvent, Recipient, short_type
+from shared.events import Channel, CloudEvent, Recipient, RequestOpened, short_type
 from shared.offices import Office
+from shared.tracker import tracker_token, tracker_url
 
 from ..domain.digests import goes_in_digest
 from ..domain.messages import AppointmentInfo, RequestInfo, office_addresses, plans_for
@@ -41,6 +42,7 @@ class Decider:
             appointment=appointment,
             now=self.ctx.clock(),
             reminder_hour=self.ctx.settings.reminder_hour,
+            tracker_url=self._tracker_url(event),
         )
         return [
             (
@@ -63,6 +65,14 @@ class Decider:
             )
             for plan in plans.messages
         ]
+
+    def _tracker_url(self, event: CloudEvent) -> str | None:
+        """The tenant's tracker link of an opened request, when tracker links are configured."""
+        secret = self.ctx.settings.tracker_secret
+        if secret is None or not isinstance(event, RequestOpened):
+            return None
+        token = tracker_token(secret.get_secret_value(), event.officeid, event.data.request_id)
+        return tracker_url(self.ctx.settings.tracker_base_url, token)
 
     async def decide_all(
         self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None

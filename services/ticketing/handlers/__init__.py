@@ -4,7 +4,8 @@
 - ``projections``: recompute request summaries until they are no longer stale;
 - ``sweeping``: the SLA sweeper (thresholds passed with no further event);
 - ``alerts``: record each SLA alert once, publish what is recorded;
-- ``queries``: the request API's questions and the open-requests gauge.
+- ``queries``: the request API's questions and the open-requests gauge;
+- ``tracking``: the tenant's tracker links (recorded, shown, revoked on erasure).
 
 ``TicketingService`` gives the composition root, the API and the tests one object over them.
 """
@@ -15,18 +16,22 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
 
 from services.ticketing.domain.requests import REQUEST_TYPES
+from services.ticketing.domain.tracker import TrackerPage
 from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, View
-from services.ticketing.handlers import alerts, lifecycle, queries, sweeping
+from services.ticketing.handlers import alerts, lifecycle, queries, sweeping, tracking
 from services.ticketing.handlers.context import Ticketing, utc_now
 from services.ticketing.metrics import TicketingMetrics
-from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore
+from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore, TrackerStore
 from shared.events import CloudEvent, full_type
 from shared.offices import Offices
 
 BatchHandler = Callable[[Ticketing, Sequence[CloudEvent]], Awaitable[None]]
 
 #: the use case of each consumed event type (the consumer subscribes to exactly these)
-HANDLERS: dict[str, BatchHandler] = {full_type(kind): lifecycle.apply_request_events for kind in REQUEST_TYPES}
+HANDLERS: dict[str, BatchHandler] = {
+    **{full_type(kind): lifecycle.apply_request_events for kind in REQUEST_TYPES},
+    full_type("tenant.erased"): tracking.erase_tenants,
+}
 
 
 async def dispatch(t: Ticketing, events: Sequence[CloudEvent]) -> None:
@@ -53,9 +58,21 @@ class TicketingService:
         publish_lease: timedelta = timedelta(seconds=30),
         sweep_batch: int = 1000,
         alert_settle: timedelta = timedelta(0),
+        trackers: TrackerStore | None = None,
+        tracker_secret: str | None = None,
     ) -> None:
         self.t = Ticketing(
-            offices, requests, alerts, publisher, metrics, clock, publish_lease, sweep_batch, alert_settle
+            offices,
+            requests,
+            alerts,
+            publisher,
+            metrics,
+            clock,
+            publish_lease,
+            sweep_batch,
+            alert_settle,
+            trackers,
+            tracker_secret,
         )
 
     async def apply(self, events: Sequence[CloudEvent]) -> None:
@@ -76,6 +93,9 @@ class TicketingService:
 
     async def alerts(self, office: str, request_id: str) -> list[AlertRecord]:
         return await queries.alerts_of(self.t, office, request_id)
+
+    async def tracker(self, token: str) -> TrackerPage | None:
+        return await tracking.page_of(self.t, token)
 
     async def list_requests(
         self, where: RequestFilter, limit: int, cursor: str | None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from services.ticketing.metrics import TicketingMetrics
-from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore
+from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore, TrackerStore
 from shared.offices import Office, Offices
 
 
@@ -30,6 +30,9 @@ class Ticketing:
     #: alerts revealed by consumed events wait for the request to be quiet this long, then the
     #: sweeper records them (zero: recorded by the consumer at once)
     alert_settle: timedelta = timedelta(0)
+    #: tenant tracker links (None, or no secret: none recorded, every page "not found")
+    trackers: TrackerStore | None = None
+    tracker_secret: str | None = None
 
     def office(self, office_id: str) -> Office:
         office = self.offices.get(office_id)

@@ -13,6 +13,7 @@ from services.ticketing.domain.views import View, request_key
 from services.ticketing.handlers.alerts import publish_pending
 from services.ticketing.handlers.context import Ticketing
 from services.ticketing.handlers.projections import refresh_requests
+from services.ticketing.handlers.tracking import record_links
 from shared.events import CloudEvent
 
 
@@ -33,6 +34,7 @@ async def apply_request_events(t: Ticketing, events: Sequence[CloudEvent]) -> No
                 seen.add(fact.id)
                 fresh.setdefault(key, []).append(fact)
     duplicates = await t.requests.add_events(fresh)
+    await record_links(t, events)
     views = await refresh_requests(t, list(incoming), now, settle=True)
     types = {(k, f.id): f.type for k, facts in incoming.items() for f in facts}
     outcomes += [
