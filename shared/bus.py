@@ -92,6 +92,16 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
     )
 
 
+def membership(settings: CommonSettings) -> dict[str, Any]:
+    """The consumer's group-membership arguments: static membership when the instance is named
+    (``CANOPEE_KAFKA_GROUP_INSTANCE_ID``), the session timeout, and a heartbeat a third of it."""
+    session_ms = int(settings.kafka_session_timeout_seconds * 1000)
+    options: dict[str, Any] = {"session_timeout_ms": session_ms, "heartbeat_interval_ms": max(1000, session_ms // 3)}
+    if settings.kafka_group_instance_id:
+        options["group_instance_id"] = f"{settings.group}-{settings.kafka_group_instance_id}"
+    return options
+
+
 class Publisher:
     """Produces contract events through ``producer`` (records built by ``shared.producer.record_of``:
     key = subject, structured JSON, ``content-type`` header) and waits until Kafka acknowledged
@@ -142,6 +152,7 @@ class Consumer:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_skip_decoding,
             title=f"{self.name}",
+            **membership(self.settings),
         )
 
         async def on_batch(_: Any, message: KafkaMessage = Context("message")) -> None:
