@@ -79,7 +79,8 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
         else ()
     )
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        # a list: FastStream hands a string to aiokafka as one server, "a:1,b:2" included
+        [server.strip() for server in settings.kafka_bootstrap.split(",")],
         security=broker_security(settings),
         acks="all",
         enable_idempotence=True,

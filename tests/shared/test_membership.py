@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from shared.bus import membership
+from shared.bus import make_broker, membership
 from shared.events import CloudEvent, Topics
 from shared.runtime import Runtime
 from shared.settings import ConfigError, ServiceSettings, load_settings
@@ -96,3 +96,9 @@ def test_membership_arguments_and_a_bad_name_stops_the_start() -> None:
         load_settings(MemberSettings, kafka_group_instance_id="pod 1/a")
     with pytest.raises(ConfigError, match="CANOPEE_KAFKA_SESSION_TIMEOUT_SECONDS"):
         load_settings(MemberSettings, kafka_session_timeout_seconds=1)
+
+
+def test_every_bootstrap_server_reaches_the_services_broker() -> None:
+    """FastStream passes a string to aiokafka as one server: the list is split first."""
+    broker = make_broker(load_settings(MemberSettings, kafka_bootstrap="h1:9092, h2:9192,h3:9292"))
+    assert broker._connection_kwargs["bootstrap_servers"] == ["h1:9092", "h2:9192", "h3:9292"]
