@@ -79,7 +79,8 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
         else ()
     )
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        # a list: FastStream hands a string to aiokafka as one server, "a:1,b:2" included
+        [server.strip() for server in settings.kafka_bootstrap.split(",")],
         security=broker_security(settings),
         acks="all",
         enable_idempotence=True,
@@ -90,6 +91,16 @@ def make_broker(settings: CommonSettings, registry: CollectorRegistry | None = N
         log_level=logging.DEBUG,  # one line per message is too much at INFO
         **kwargs,
     )
+
+
+def membership(settings: CommonSettings) -> dict[str, Any]:
+    """The consumer's group-membership arguments: static membership when the instance is named
+    (``CANOPEE_KAFKA_GROUP_INSTANCE_ID``), the session timeout, and a heartbeat a third of it."""
+    session_ms = int(settings.kafka_session_timeout_seconds * 1000)
+    options: dict[str, Any] = {"session_timeout_ms": session_ms, "heartbeat_interval_ms": max(1000, session_ms // 3)}
+    if settings.kafka_group_instance_id:
+        options["group_instance_id"] = f"{settings.group}-{settings.kafka_group_instance_id}"
+    return options
 
 
 class Publisher:
@@ -142,6 +153,7 @@ class Consumer:
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_skip_decoding,
             title=f"{self.name}",
+            **membership(self.settings),
         )
 
         async def on_batch(_: Any, message: KafkaMessage = Context("message")) -> None:

@@ -43,6 +43,12 @@ class CommonSettings(BaseModel):
     #: a client certificate and its key (PEM), for brokers that require mutual TLS
     kafka_cert_file: FilePath | None = None
     kafka_key_file: FilePath | None = None
+    #: static group membership (KIP-345): a name unique to this instance and stable across its
+    #: restarts (e.g. the pod name of a StatefulSet); the consumer group member is then
+    #: ``<group>-<this>``, and a restart within ``kafka_session_timeout_seconds`` moves no partition
+    kafka_group_instance_id: str | None = Field(None, pattern=r"^[A-Za-z0-9._-]{1,100}$")
+    #: how long the group waits for a silent member before giving its partitions to the others
+    kafka_session_timeout_seconds: float = Field(10.0, ge=6, le=1800)
     mongo_url: str = "mongodb://127.0.0.1:27017"
     offices_file: Path = DEMO_OFFICES_FILE
     admin_token: SecretStr | None = None

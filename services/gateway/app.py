@@ -9,6 +9,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from services.gateway.api import router
+from services.gateway.contract import router as contract_router
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.handlers.intake import Intake
 from services.gateway.metrics import GatewayMetrics
@@ -86,6 +87,7 @@ def create_app(
     )
     install_problem_handlers(app)
     app.include_router(router(intake, settings.max_body_bytes))
+    app.include_router(contract_router())
     return app
 
 
