@@ -43,7 +43,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
         )
         rt.consume(
             "requests",
-            [Topics.OFFICE_REQUESTS],
+            [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS],
             svc.apply,
             types=list(HANDLERS),
         )
