@@ -274,6 +274,7 @@ def router(
     @api.post("/v1/campaigns", status_code=201, tags=["campaigns"])
     async def create_campaign(spec: CampaignIn, caller: Caller = Depends(auth)) -> CampaignOut:
         """Create a campaign (draft). An office token may only create one for its own office."""
+        caller.require_operator("a campaign")
         unknown = [o for o in spec.offices if o not in known_offices]
         if unknown:
             raise Problem(422, "Invalid request", f"unknown offices: {', '.join(unknown)}")
@@ -315,6 +316,7 @@ def router(
         campaign_id: str, action: Literal["open", "close"], caller: Caller = Depends(auth)
     ) -> CampaignOut:
         """``open`` selects the tenants and starts the paced sending; ``close`` ends answers."""
+        caller.require_operator(f"{action} a campaign")
         campaign = await visible_campaign(campaign_id, caller)
         may_run(campaign, caller)
         deps = service()
@@ -335,6 +337,8 @@ def router(
     ) -> Response:
         """Results per office and per axis with response rates (``format=csv``: one row per office
         and axis). An office token sees its own office only."""
+        if format == "csv":
+            caller.require_operator("an export")
         campaign = await visible_campaign(campaign_id, caller)
         results = await campaigns.results(service(), campaign, caller.office)
         if format == "csv":
@@ -365,7 +369,9 @@ def router(
 
     @api.post("/v1/alerts/{alert_id}/ack", tags=["alerts"])
     async def ack_alert(alert_id: str, caller: Caller = Depends(auth)) -> AlertOut:
-        """Acknowledge (close) a detractor alert: the manager called the tenant back."""
+        """Acknowledge (close) a detractor alert: the manager called the tenant back (not for
+        read-only tokens)."""
+        caller.require_operator("an acknowledgement")
         alert = await alerts.acknowledge(service(), alert_id, caller.office)
         if alert is None:
             raise Problem(404, "Not Found", "no such alert")

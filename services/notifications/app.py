@@ -98,7 +98,7 @@ def create_app(
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.include_router(build_router(bearer_auth(admin_token, offices)))
+    app.include_router(build_router(bearer_auth(admin_token, offices, offices_file=settings.offices_file)))
     return app
 
 

@@ -65,7 +65,11 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
+    auth = bearer_auth(
+        settings.admin_token.get_secret_value() if settings.admin_token else None,
+        offices,
+        offices_file=settings.offices_file,
+    )
     app.include_router(router(service, auth))
     return app
 
