@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter, FastAPI, Request
@@ -13,9 +13,12 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.auth import FailureLimiter, KeyRing, Scope, client_of, log_refusal
 from shared.offices import Offices
 
 PROBLEM = "application/problem+json"
+#: statuses of a refused caller, logged by the problem handlers
+REFUSALS = frozenset({401, 403, 429})
 
 
 class Problem(Exception):
@@ -42,12 +45,16 @@ def problem_response(status: int, title: str, detail: str | None = None, **extra
 def install_problem_handlers(app: FastAPI) -> None:
     """Every error the app returns, including FastAPI's own, is a problem response."""
 
-    async def on_problem(_: Request, exc: Exception) -> Response:
+    async def on_problem(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Problem)
+        if exc.status in REFUSALS:  # every refusal is logged, with its reason, never the secret
+            log_refusal(request, exc.status, exc.detail or exc.title)
         return problem_response(exc.status, exc.title, exc.detail, headers=exc.headers, **exc.extra)
 
-    async def on_http(_: Request, exc: Exception) -> Response:
+    async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code in REFUSALS:
+            log_refusal(request, exc.status_code, str(exc.detail))
         title = {401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed"}.get(
             exc.status_code, "Error"
         )
@@ -65,33 +72,78 @@ def install_problem_handlers(app: FastAPI) -> None:
 
 @dataclass(frozen=True)
 class Caller:
-    """Who is calling an operator API: the admin (every office) or one office."""
+    """Who is calling an operator API: the network admin (every office) or one office, read-only
+    (scope ``office-read``) or not (``office-operator``); see shared/auth.py."""
 
-    office: str | None  # None = admin
+    office: str | None  # None = network admin
+    read_only: bool = False
 
     @property
     def is_admin(self) -> bool:
         return self.office is None
 
+    @property
+    def scope(self) -> Scope:
+        if self.office is None:
+            return Scope.NETWORK_ADMIN
+        return Scope.OFFICE_READ if self.read_only else Scope.OFFICE_OPERATOR
+
     def can_see(self, office: str) -> bool:
         return self.office is None or self.office == office
 
+    def require_operator(self, what: str = "this action") -> None:
+        """403 for a read-only caller (acknowledging, exporting, replaying, changing anything)."""
+        if self.read_only:
+            raise Problem(403, "Forbidden", f"a read-only token cannot do {what}")
 
-def bearer_auth(admin_token: str | None, offices: Offices) -> Callable[[Request], Awaitable[Caller]]:
-    """A FastAPI dependency: ``Authorization: Bearer <token>`` → the caller, or a 401 problem."""
+
+def bearer_auth(
+    admin_token: str | None,
+    offices: Offices,
+    *,
+    offices_file: Path | None = None,
+    limiter: FailureLimiter | None = None,
+    keys: KeyRing | None = None,
+) -> Callable[[Request], Awaitable[Caller]]:
+    """A FastAPI dependency: ``Authorization: Bearer <token>`` → the caller, or a 401 problem
+    (429 once a client failed too often). Keys are reloaded from ``offices_file`` when it changes
+    or on SIGHUP; every refusal is logged, never with the token."""
+    ring = keys or KeyRing(offices, admin_token, offices_file)
+    failures = limiter or FailureLimiter()
 
     async def authenticate(request: Request) -> Caller:
+        client = client_of(request)
+        wait = failures.retry_after(client)
+        if wait > 0:
+            raise Problem(
+                429,
+                "Too Many Requests",
+                "too many failed authentications from this client",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         header = request.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
         token = token.strip()
         if scheme.lower() != "bearer" or not token:
             raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
-        if admin_token and hmac.compare_digest(token.encode(), admin_token.encode()):
-            return Caller(office=None)
-        office = offices.office_for_key(token)
-        if office is None:
+        found = ring.identify(token)
+        if found is None:
+            failures.failed(client)
             raise Problem(401, "Unauthorized", "unknown token", headers={"WWW-Authenticate": "Bearer"})
-        return Caller(office=office.id)
+        office, scope = found
+        return Caller(office=office, read_only=scope is Scope.OFFICE_READ)
+
+    return authenticate
+
+
+def operator(auth: Callable[[Request], Awaitable[Caller]]) -> Callable[[Request], Awaitable[Caller]]:
+    """A dependency like ``auth`` that also refuses read-only callers (403): for routes that
+    acknowledge, export, replay or change anything."""
+
+    async def authenticate(request: Request) -> Caller:
+        caller = await auth(request)
+        caller.require_operator(f"{request.method} {request.url.path}")
+        return caller
 
     return authenticate
 

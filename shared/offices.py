@@ -74,8 +74,11 @@ class Office(_Strict):
     holiday_region: str | None = None
     #: name shown as the SMS sender and in e-mails
     sender_name: Annotated[str, StringConstraints(min_length=1, max_length=40)] = "Canopee"
-    #: SHA-256 hex of each key this office may use (gateway key and API token)
+    #: SHA-256 hex of each key this office may use (gateway key and API token), scope
+    #: ``office-operator``; two during a rotation (shared/auth.py)
     api_key_sha256: tuple[Sha256Hex, ...] = ()
+    #: SHA-256 hex of the office's read-only API tokens (scope ``office-read``)
+    read_key_sha256: tuple[Sha256Hex, ...] = ()
     alert_emails: tuple[str, ...] = ()
     manager_emails: tuple[str, ...] = ()
     sla: SlaTargets = SlaTargets()
@@ -126,6 +129,9 @@ class Office(_Strict):
 
 class Offices(_Strict):
     office: tuple[Office, ...] = Field(min_length=1)
+    #: SHA-256 hex of the network administrators' API tokens (scope ``network-admin``; the
+    #: ``CANOPEE_ADMIN_TOKEN`` setting is one too)
+    admin_key_sha256: tuple[Sha256Hex, ...] = ()
 
     @model_validator(mode="after")
     def _unique(self) -> Offices:

@@ -15,6 +15,7 @@ fail validation again); the office sends the fact again, which the dead letter's
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from typing import Any
@@ -89,3 +90,11 @@ def redact_record(key: bytes | None, value: bytes | None) -> tuple[bytes | None,
     if key is not None and key.decode("utf-8", errors="replace") in removed:
         key = REDACTED.encode()
     return key, redacted
+
+
+def erasure_key(office: str, tenant_ref: str) -> str:
+    """The key under which a service remembers that a tenant was erased, without keeping the
+    reference itself: a SHA-256 of (office, tenant_ref). A service that must refuse a tenant's late
+    events after their erasure (an event of another topic arriving after ``tenant.erased``) stores
+    this key, never the reference."""
+    return hashlib.sha256(f"{office}\x1f{tenant_ref}".encode()).hexdigest()

@@ -172,14 +172,14 @@ async def answer_on_page(client: httpx.AsyncClient, answer: Answer) -> str:
 
 async def answer_by_sms(client: httpx.AsyncClient, notifications_url: str, secret: str, answer: Answer) -> str:
     """The tenant replies to the SMS: the provider forwards it to notifications' inbound webhook."""
-    from services.notifications.api import SIGNATURE_HEADER, sign
+    from shared.webhooks import signed_headers
 
     assert answer.invitation.phone is not None
     body = json.dumps(
         {"id": f"demo-{uuid.uuid4().hex}", "from": answer.invitation.phone, "text": answer.sms_text},
         ensure_ascii=False,
     ).encode()
-    headers = {"Content-Type": "application/json", SIGNATURE_HEADER: sign(secret, body)}
+    headers = signed_headers(secret, body)  # Standard Webhooks, as the SMS provider signs
     webhook = f"{notifications_url.rstrip('/')}/v1/webhooks/sms/inbound"
     response = await client.post(webhook, content=body, headers=headers)
     if response.status_code != 200:

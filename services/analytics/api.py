@@ -42,7 +42,8 @@ class Sessions:
         return base64.urlsafe_b64encode(digest).decode().rstrip("=")
 
     def issue(self, caller: Caller) -> str:
-        payload = f"{caller.office or 'admin'}.{int(self.clock()) + SESSION_SECONDS}"
+        who = caller.office or "admin"
+        payload = f"{who}{'+read' if caller.read_only else ''}.{int(self.clock()) + SESSION_SECONDS}"
         return f"{payload}.{self._sign(payload)}"
 
     def read(self, value: str) -> Caller | None:
@@ -53,7 +54,8 @@ class Sessions:
             return None
         if int(expires) < self.clock():
             return None
-        return Caller(office=None if who == "admin" else who)
+        office, read = who.removesuffix("+read"), who.endswith("+read")
+        return Caller(office=None if office == "admin" else office, read_only=read)
 
 
 def router(
@@ -107,6 +109,8 @@ def router(
         format: Literal["json", "csv"] = "json",
     ) -> Response:
         """Indicators per office and period, and the network totals (docs/DOMAIN.md "Indicators")."""
+        if format == "csv":
+            caller.require_operator("an export")
         result = await kpis(caller, office, start, end, period)
         if format == "csv":
             return _csv(result)
@@ -120,7 +124,9 @@ def router(
         end: To = None,
         period: PeriodParam = "month",
     ) -> Response:
-        """The same indicators as CSV (one row per office or network and period, plus totals)."""
+        """The same indicators as CSV (one row per office or network and period, plus totals); an
+        export: not for read-only tokens."""
+        caller.require_operator("an export")
         return _csv(await kpis(caller, office, start, end, period))
 
     @api.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)

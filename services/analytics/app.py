@@ -69,7 +69,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     )
     install_problem_handlers(app)
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    auth = bearer_auth(admin or None, offices)
+    auth = bearer_auth(admin or None, offices, offices_file=settings.offices_file)
     app.include_router(router(queries, auth, offices, Sessions(admin), settings.max_query_days, settings.secure_cookie))
     app.mount("/static/analytics", StaticFiles(directory=STATIC), name="analytics-static")
     return app

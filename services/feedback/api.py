@@ -347,6 +347,7 @@ def router(
     @api.post("/v1/campaigns", status_code=201, tags=["campaigns"])
     async def create_campaign(spec: CampaignIn, caller: Caller = Depends(auth)) -> CampaignOut:
         """Create a campaign (draft). An office token may only create one for its own office."""
+        caller.require_operator("a campaign")
         unknown = [o for o in spec.offices if o not in known_offices]
         if unknown:
             raise Problem(422, "Invalid request", f"unknown offices: {', '.join(unknown)}")
@@ -388,6 +389,7 @@ def router(
         campaign_id: str, action: Literal["open", "close"], caller: Caller = Depends(auth)
     ) -> CampaignOut:
         """``open`` selects the tenants and starts the paced sending; ``close`` ends answers."""
+        caller.require_operator(f"{action} a campaign")
         campaign = await visible_campaign(campaign_id, caller)
         may_run(campaign, caller)
         deps = service()
@@ -408,6 +410,8 @@ def router(
     ) -> Response:
         """Results per office and per axis with response rates (``format=csv``: one row per office
         and axis). An office token sees its own office only."""
+        if format == "csv":
+            caller.require_operator("an export")
         campaign = await visible_campaign(campaign_id, caller)
         results = await campaigns.results(service(), campaign, caller.office)
         if format == "csv":
@@ -440,7 +444,9 @@ def router(
     async def ack_alert(alert_id: str, body: AckIn | None = None, caller: Caller = Depends(auth)) -> AlertOut:
         """Acknowledge (close) a detractor alert: the manager called the tenant back; ``action``
         (optional, at most 300 characters) says what was done. The first acknowledgement publishes
-        ``feedback.alert_acknowledged`` (the action with phone numbers and e-mails redacted)."""
+        ``feedback.alert_acknowledged`` (the action with phone numbers and e-mails redacted). Not for
+        read-only tokens."""
+        caller.require_operator("an acknowledgement")
         alert = await alerts.acknowledge(service(), alert_id, caller.office, body.action if body else None)
         if alert is None:
             raise Problem(404, "Not Found", "no such alert")

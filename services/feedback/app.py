@@ -75,7 +75,11 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
+    auth = bearer_auth(
+        settings.admin_token.get_secret_value() if settings.admin_token else None,
+        offices,
+        offices_file=settings.offices_file,
+    )
     app.include_router(router(service, auth, secret, origin_of(settings.survey_url_base), frozenset(offices.ids)))
     return app
 

@@ -126,7 +126,9 @@ def router(intake: Callable[[], Intake], max_body_bytes: int) -> APIRouter:
     ) -> JSONResponse:
         use_case = intake()
         try:
-            office = use_case.authenticate(request.headers.get("authorization"), api_key)
+            office = use_case.authenticate(
+                request.headers.get("authorization"), api_key, request.client.host if request.client else "unknown"
+            )
             try:
                 media = media_type(request.headers.get("content-type"))
                 body = await _read_body(request, max_body_bytes)

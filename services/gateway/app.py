@@ -15,6 +15,7 @@ from services.gateway.handlers.intake import Intake
 from services.gateway.metrics import GatewayMetrics
 from services.gateway.ports import EventSink
 from services.gateway.settings import GatewaySettings
+from shared.auth import KeyRing
 from shared.http import health_router, install_problem_handlers
 from shared.kafka_security import client_options
 from shared.observability import configure_logging
@@ -57,6 +58,7 @@ def create_app(
                 metrics=metrics,
                 topic_prefix=settings.topic_prefix,
                 max_events=settings.max_events,
+                keys=KeyRing(offices, None, settings.offices_file),
             )
         )
 

@@ -1,9 +1,10 @@
-"""HTTP routes: the audit list (bearer auth) and the provider webhooks (HMAC-signed)."""
+"""HTTP routes: the audit list (bearer auth) and the provider webhooks (signed per Standard
+Webhooks, ``shared/webhooks.py``: a tolerance window, replays refused, two secrets during a rotation)."""
 
-import hashlib
-import hmac
 import json
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -11,20 +12,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from shared.http import Caller, Problem
 from shared.observability import mask_personal_data
+from shared.webhooks import Refusal, parse_secrets, signed_headers, verify
 
 from .domain.policy import InvalidContact
 from .domain.records import AuditEntry
 from .handlers import Notifier
 
-SIGNATURE_HEADER = "x-canopee-signature"
+log = logging.getLogger(__name__)
 
 #: the statuses the audit list can be filtered by
 AuditStatus = Literal["pending", "grouped", "sending", "sent", "delivered", "failed", "suppressed", "awaiting_contact"]
 
 
-def sign(secret: str, body: bytes) -> str:
-    """The signature header value a provider (or a test) sends: ``sha256=<hex HMAC of the body>``."""
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+def sign(secret: str, body: bytes) -> dict[str, str]:
+    """The headers a provider (or a test, or the demo's tenants) sends with a webhook call."""
+    return signed_headers(secret, body)
 
 
 class InboundSms(BaseModel):
@@ -54,21 +56,40 @@ def _notifier(request: Request) -> Notifier:
     return notifier
 
 
-async def _signed_body(request: Request, notifier: Notifier) -> dict[str, Any]:
+@asynccontextmanager
+async def _signed_body(request: Request, notifier: Notifier) -> AsyncIterator[dict[str, Any]]:
+    """The JSON body of a verified call; its id is recorded (a replay is refused with 409) and
+    given back when the call fails, so the sender may retry it."""
     secret = notifier.settings.webhook_secret
     if secret is None:
         raise Problem(503, "Service Unavailable", "webhooks are disabled: no webhook secret configured")
     body = await request.body()
-    given = request.headers.get(SIGNATURE_HEADER, "")
-    if not hmac.compare_digest(given.encode(), sign(secret.get_secret_value(), body).encode()):
-        raise Problem(401, "Unauthorized", f"missing or wrong {SIGNATURE_HEADER} header")
+    try:
+        verified = verify(
+            parse_secrets(secret.get_secret_value()),
+            request.headers,
+            body,
+            # wall time, as the sender's timestamp (the service's clock may be a test's)
+            tolerance=notifier.settings.webhook_tolerance_seconds,
+        )
+    except Refusal as exc:
+        log.warning("webhook %s refused: %s", request.url.path, exc.detail)
+        raise Problem(exc.status, "Unauthorized", exc.detail) from None
     try:
         payload = json.loads(body)
     except (ValueError, UnicodeDecodeError):
         raise Problem(400, "Bad Request", "the body is not JSON") from None
     if not isinstance(payload, dict):
         raise Problem(400, "Bad Request", "the body must be a JSON object")
-    return payload
+    if not await notifier.accept_webhook_id(verified.msg_id):
+        log.warning("webhook %s refused: replayed webhook-id", request.url.path)
+        raise Problem(409, "Conflict", "this webhook-id was already received (a replay)")
+    try:
+        yield payload
+    except BaseException as exc:
+        if not (isinstance(exc, Problem) and exc.status < 500):
+            await notifier.forget_webhook_id(verified.msg_id)
+        raise
 
 
 def _invalid(exc: ValidationError) -> Problem:
@@ -102,37 +123,37 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
     async def inbound_sms(request: Request) -> dict[str, str]:
         """An SMS sent by a tenant, forwarded by the provider (signed with the webhook secret)."""
         notifier = _notifier(request)
-        payload = await _signed_body(request, notifier)
-        try:
-            message = InboundSms.model_validate(payload)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        try:
-            outcome = await notifier.inbound_sms(message.sender, message.text, message.id)
-        except InvalidContact:
-            raise Problem(422, "Invalid request", "from: not a valid phone number") from None
-        return {"status": outcome}
+        async with _signed_body(request, notifier) as payload:
+            try:
+                message = InboundSms.model_validate(payload)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+            try:
+                outcome = await notifier.inbound_sms(message.sender, message.text, message.id)
+            except InvalidContact:
+                raise Problem(422, "Invalid request", "from: not a valid phone number") from None
+            return {"status": outcome}
 
     @router.post("/v1/webhooks/sms/receipts", tags=["webhooks"])
     async def delivery_receipt(request: Request) -> dict[str, str]:
         """A delivery receipt for an SMS we sent (``reference`` = the notification id)."""
         notifier = _notifier(request)
-        payload = await _signed_body(request, notifier)
-        try:
-            receipt = DeliveryReceipt.model_validate(payload)
-        except ValidationError as exc:
-            raise _invalid(exc) from None
-        reason = mask_personal_data(receipt.reason) if receipt.reason else None
-        outcome = await notifier.delivery_receipt(receipt.reference, receipt.status == "delivered", reason)
-        if outcome == "unknown":
-            raise Problem(404, "Not Found", "no message with that reference")
-        if outcome == "in_flight":
-            raise Problem(
-                503,
-                "Service Unavailable",
-                "the message is still being handed to the provider: send the receipt again later",
-                headers={"Retry-After": "5"},
-            )
-        return {"status": outcome}
+        async with _signed_body(request, notifier) as payload:
+            try:
+                receipt = DeliveryReceipt.model_validate(payload)
+            except ValidationError as exc:
+                raise _invalid(exc) from None
+            reason = mask_personal_data(receipt.reason) if receipt.reason else None
+            outcome = await notifier.delivery_receipt(receipt.reference, receipt.status == "delivered", reason)
+            if outcome == "unknown":
+                raise Problem(404, "Not Found", "no message with that reference")
+            if outcome == "in_flight":
+                raise Problem(
+                    503,
+                    "Service Unavailable",
+                    "the message is still being handed to the provider: send the receipt again later",
+                    headers={"Retry-After": "5"},
+                )
+            return {"status": outcome}
 
     return router

@@ -20,7 +20,7 @@ from .metrics import NotificationMetrics
 from .ports import EmailProvider, SmsProvider
 from .providers import FileSmsProvider, HttpSmsProvider, SmtpEmailProvider, TokenBucket, sms_session
 from .settings import NotificationsSettings
-from .store import INDEXES, NotificationStore
+from .store import INDEXES, NotificationStore, WebhookIds
 from .templates import Templates
 
 #: the event types this service acts on: those of the handlers' table
@@ -78,6 +78,7 @@ def create_app(
             sms_limit=TokenBucket(settings.sms_rate_per_second),
             email_limit=TokenBucket(settings.email_rate_per_second),
             clock=clock,
+            webhook_ids=WebhookIds(rt.db),
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
@@ -97,7 +98,7 @@ def create_app(
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.include_router(build_router(bearer_auth(admin_token, offices)))
+    app.include_router(build_router(bearer_auth(admin_token, offices, offices_file=settings.offices_file)))
     return app
 
 

@@ -170,6 +170,23 @@ class DigestStore(Protocol):
     async def regroup(self, ids: Sequence[str], digest: str, send_at: datetime) -> None: ...
 
 
+class WebhookIdStore(Protocol):
+    """The ids of the webhook calls accepted (Standard Webhooks ``webhook-id``), kept until they
+    expire so that a replayed call is refused."""
+
+    async def accept_webhook_id(self, msg_id: str, expires_at: datetime) -> bool:
+        """Record the id; False when it is already recorded (a replay)."""
+        ...
+
+    async def forget_webhook_id(self, msg_id: str) -> None:
+        """Give an id back (its call failed and the sender may retry it)."""
+        ...
+
+    async def purge_webhook_ids(self, now: datetime) -> int:
+        """Forget the ids expired at ``now``; return how many."""
+        ...
+
+
 class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, DigestStore, Protocol):
     """Every store port at once (one database)."""
 
@@ -185,4 +202,5 @@ __all__ = [
     "RequestStore",
     "SmsProvider",
     "WaitingStore",
+    "WebhookIdStore",
 ]

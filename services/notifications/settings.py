@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from shared.settings import ServiceSettings
+from shared.webhooks import InvalidSecret, parse_secrets
 
 
 class NotificationsSettings(ServiceSettings):
@@ -45,8 +46,22 @@ class NotificationsSettings(ServiceSettings):
     sms_attempts: int = Field(4, ge=1, le=20)
     sms_backoff_seconds: float = Field(0.5, ge=0)
     sms_rate_per_second: float = Field(50.0, gt=0)
-    #: HMAC-SHA256 secret of the inbound-SMS and delivery-receipt webhooks (required to accept them)
+    #: secret(s) of the inbound-SMS and delivery-receipt webhooks, signed per Standard Webhooks
+    #: (``shared/webhooks.py``): ``whsec_<base64>``, two separated by a space during a rotation
+    #: (required to accept them)
     webhook_secret: SecretStr | None = None
+    #: how far a webhook call's ``webhook-timestamp`` may be from now, either way
+    webhook_tolerance_seconds: float = Field(300.0, gt=0, le=3600)
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secrets(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                parse_secrets(value.get_secret_value())
+            except InvalidSecret as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     # e-mail over SMTP
     smtp_host: str = "127.0.0.1"

@@ -43,6 +43,7 @@ APPOINTMENTS = "appointments"
 NOTIFICATIONS = "notifications"
 CLAIMS = "claims"
 AWAITING = "awaiting_contact"
+WEBHOOK_IDS = "webhook_ids"
 
 #: statuses of a notification (``domain/records.py``)
 PENDING, SENDING, SENT, GROUPED = Status.PENDING, Status.SENDING, Status.SENT, Status.GROUPED
@@ -56,6 +57,7 @@ INDEXES = [
     Index(NOTIFICATIONS, [("office", 1), ("request_id", 1), ("appointment_id", 1)]),
     Index(CONTACTS, [("phone", 1)]),
     Index(AWAITING, [("tenant_key", 1)]),
+    Index(WEBHOOK_IDS, [("expires_at", 1)]),
 ]
 
 
@@ -632,3 +634,25 @@ class NotificationStore:
         projection = {"text": 0, "html": 0, "context": 0}
         cursor = self.notifications.find(query, projection).sort("created_at", 1).limit(limit)
         return [audit_entry(to_message(d)) async for d in cursor]
+
+
+class WebhookIds:
+    """Accepted webhook ids (``_id``) with their expiry; an insert under the unique ``_id`` decides
+    between two deliveries of one id racing."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection = db[WEBHOOK_IDS]
+
+    async def accept_webhook_id(self, msg_id: str, expires_at: datetime) -> bool:
+        try:
+            await self.collection.insert_one({"_id": msg_id, "expires_at": expires_at})
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def forget_webhook_id(self, msg_id: str) -> None:
+        await self.collection.delete_one({"_id": msg_id})
+
+    async def purge_webhook_ids(self, now: datetime) -> int:
+        result = await self.collection.delete_many({"expires_at": {"$lte": now}})
+        return result.deleted_count

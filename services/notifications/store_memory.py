@@ -352,3 +352,25 @@ def _matches(message: Message, which: PendingFilter) -> bool:
     if any(expected is not None and value != expected for value, expected in wanted):
         return False
     return which.except_cause is None or draft.cause_id != which.except_cause
+
+
+class MemoryWebhookIds:
+    """Accepted webhook ids and their expiry, in a dictionary."""
+
+    def __init__(self) -> None:
+        self.ids: dict[str, datetime] = {}
+
+    async def accept_webhook_id(self, msg_id: str, expires_at: datetime) -> bool:
+        if msg_id in self.ids:
+            return False
+        self.ids[msg_id] = expires_at
+        return True
+
+    async def forget_webhook_id(self, msg_id: str) -> None:
+        self.ids.pop(msg_id, None)
+
+    async def purge_webhook_ids(self, now: datetime) -> int:
+        expired = [k for k, at in self.ids.items() if at <= now]
+        for key in expired:
+            del self.ids[key]
+        return len(expired)

@@ -45,7 +45,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
         )
         rt.consume(
             "requests",
-            # office.tenants: only ``tenant.erased`` (tracker links revoked); other types are skipped
+            # office.tenants: only ``tenant.erased`` (references erased, tracker links revoked)
             [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS],
             svc.apply,
             types=list(HANDLERS),
@@ -68,7 +68,11 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
         lifespan=lifespan,
     )
     install_problem_handlers(app)
-    auth = bearer_auth(settings.admin_token.get_secret_value() if settings.admin_token else None, offices)
+    auth = bearer_auth(
+        settings.admin_token.get_secret_value() if settings.admin_token else None,
+        offices,
+        offices_file=settings.offices_file,
+    )
     app.include_router(router(service, auth))
     app.include_router(tracker_router(service))
     return app

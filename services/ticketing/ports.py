@@ -51,6 +51,16 @@ class RequestStore(Protocol):
         """The stored facts of a request, or None when none is known."""
         ...
 
+    async def erase_tenant(self, office: str, tenant_ref: str, at: datetime) -> int:
+        """Erasure: remember the tenant as erased (by ``shared.privacy.erasure_key``, never the
+        reference) and remove its tenant and housing references from the stored facts of the
+        office's requests (marked ``tenant_erased``); return how many requests were touched."""
+        ...
+
+    async def erased_among(self, tenants: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (office, tenant_ref), those erased."""
+        ...
+
     async def due(self, now: datetime, limit: int) -> DueBatch:
         """Requests whose next SLA threshold is at or before ``now``, earliest first."""
         ...

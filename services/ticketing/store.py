@@ -2,8 +2,10 @@
 
 ``request_events``: every known event of a request, once (unique per request and event id).
 ``requests``: one projection per (office, request_id) — state and clocks derived from all its
-events — for lists, filters and the sweeper's ``next_check_at``. ``alerts``: one document per (office, request_id,
-stage, kind), the unique key that makes each ``sla.*`` event exist once; it keeps the event to
+events — for lists, filters and the sweeper's ``next_check_at``. ``erased_tenants``: the tenants
+erased (``tenant.erased``), by ``shared.privacy.erasure_key`` — a hash, never the reference — so
+that a request opened after its tenant's erasure is stripped too. ``alerts``: one document per
+(office, request_id, stage, kind), the unique key that makes each ``sla.*`` event exist once; it keeps the event to
 publish, whether it was published and whether it was found after the office's horizon
 (``historical``: published, acted on towards nobody).
 """
@@ -29,6 +31,7 @@ from services.ticketing.domain.views import (
     request_key,
 )
 from services.ticketing.ports import DueBatch
+from shared.privacy import erasure_key
 from shared.store import Document, Index, duplicate_positions, insert_many_once
 
 REQUESTS = "requests"
@@ -36,6 +39,9 @@ EVENTS = "request_events"
 ALERTS = "alerts"
 ALERT_CLAIMS = "alert_claims"
 SWEEPS = "sweeps"
+ERASED = "erased_tenants"
+#: the fields of a stored fact that name or reach the tenant, removed by an erasure
+TENANT_FIELDS = ("tenant_ref", "housing_ref")
 SWEEP_STATE = "sla-sweeper"
 TRACKERS = "trackers"
 ERASED_TENANTS = "erased_tenants"
@@ -55,6 +61,7 @@ EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 INDEXES = (
     Index(REQUESTS, [("office", 1), ("request_id", 1)], unique=True),
     Index(EVENTS, [("request", 1)]),
+    Index(EVENTS, [("data.tenant_ref", 1)]),
     Index(REQUESTS, [("next_check_at", 1)]),
     Index(REQUESTS, [("due_slot", 1)]),
     Index(REQUESTS, [("office", 1), ("state", 1)]),
@@ -205,6 +212,7 @@ class MongoRequestRepository:
         self.collection = db[REQUESTS]
         self.events = db[EVENTS]
         self.sweeps = db[SWEEPS]
+        self.erased = db[ERASED]
 
     async def add_events(self, facts: Mapping[str, Sequence[Fact]]) -> set[tuple[str, str]]:
         """Store new facts by request key; return the (key, event id) pairs already stored."""
@@ -261,6 +269,29 @@ class MongoRequestRepository:
         """The stored facts of a request, or None when none is known."""
         facts = (await self.facts_of([request_key(office, request_id)]))[request_key(office, request_id)]
         return facts or None
+
+    async def erase_tenant(self, office: str, tenant_ref: str, at: datetime) -> int:
+        """Erasure: remember the tenant as erased (by hash), remove its references from the stored
+        facts of the office's requests; return how many requests were touched."""
+        key = erasure_key(office, tenant_ref)
+        await self.erased.replace_one({"_id": key}, {"erased_at": at}, upsert=True)
+        prefix = request_key(office, "")
+        cursor = self.events.find({"data.tenant_ref": tenant_ref}, {"_id": 1, "request": 1})
+        docs = [d async for d in cursor if str(d["request"]).startswith(prefix)]
+        if docs:
+            await self.events.update_many(
+                {"_id": {"$in": [d["_id"] for d in docs]}},
+                {"$unset": {f"data.{name}": "" for name in TENANT_FIELDS}, "$set": {"data.tenant_erased": True}},
+            )
+        return len({d["request"] for d in docs})
+
+    async def erased_among(self, tenants: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        """Of these (office, tenant_ref), those erased."""
+        by_key = {erasure_key(office, ref): (office, ref) for office, ref in tenants}
+        if not by_key:
+            return set()
+        cursor = self.erased.find({"_id": {"$in": list(by_key)}}, {"_id": 1})
+        return {by_key[str(d["_id"])] async for d in cursor}
 
     async def due(self, now: datetime, limit: int) -> DueBatch:
         """Projections whose next SLA threshold is at or before ``now``, earliest first.

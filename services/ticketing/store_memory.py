@@ -6,14 +6,30 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from services.ticketing.domain.requests import Fact
 from services.ticketing.domain.tracker import TrackerLink
-from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, request_key
+from services.ticketing.domain.views import (
+    AlertRecord,
+    RequestFilter,
+    RequestSummary,
+    request_key,
+    split_request_key,
+)
 from services.ticketing.ports import DueBatch
-from services.ticketing.store import EPOCH, MAX_SLOTS, SLOT, SLOT_FORMAT, SLOT_OVERLAP, slot_name, slot_start
+from services.ticketing.store import (
+    EPOCH,
+    MAX_SLOTS,
+    SLOT,
+    SLOT_FORMAT,
+    SLOT_OVERLAP,
+    TENANT_FIELDS,
+    slot_name,
+    slot_start,
+)
+from shared.privacy import erasure_key
 
 
 class MemoryRequestStore:
@@ -24,6 +40,8 @@ class MemoryRequestStore:
         self.summaries: dict[str, RequestSummary] = {}
         #: the last slot recorded as swept
         self.swept_slot: str | None = None
+        #: ``erasure_key`` of the tenants erased
+        self.erased: set[str] = set()
 
     async def add_events(self, facts: Mapping[str, Sequence[Fact]]) -> set[tuple[str, str]]:
         known: set[tuple[str, str]] = set()
@@ -53,6 +71,22 @@ class MemoryRequestStore:
 
     async def get(self, office: str, request_id: str) -> list[Fact] | None:
         return list(self.events.get(request_key(office, request_id), {}).values()) or None
+
+    async def erase_tenant(self, office: str, tenant_ref: str, at: datetime) -> int:
+        self.erased.add(erasure_key(office, tenant_ref))
+        touched = set()
+        for key, facts in self.events.items():
+            if split_request_key(key)[0] != office:
+                continue
+            for fact_id, fact in list(facts.items()):
+                if fact.data.get("tenant_ref") == tenant_ref:
+                    data = {k: v for k, v in fact.data.items() if k not in TENANT_FIELDS}
+                    facts[fact_id] = replace(fact, data={**data, "tenant_erased": True})
+                    touched.add(key)
+        return len(touched)
+
+    async def erased_among(self, tenants: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {(office, ref) for office, ref in tenants if erasure_key(office, ref) in self.erased}
 
     async def due(self, now: datetime, limit: int) -> DueBatch:
         current = slot_start(now)

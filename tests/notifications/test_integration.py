@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -16,8 +17,9 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 import pytest_asyncio
+from pydantic import SecretStr
 
-from services.notifications.api import SIGNATURE_HEADER, sign
+from services.notifications.api import sign
 from services.notifications.app import create_app
 from services.notifications.domain.messages import RequestInfo
 from services.notifications.domain.policy import Policy
@@ -25,6 +27,7 @@ from services.notifications.domain.records import EPOCH, Draft, Message, Status
 from services.notifications.settings import NotificationsSettings
 from shared.events import Channel, CloudEvent, Recipient, Topics, full_type, parse_event
 from shared.store import make_client
+from shared.webhooks import new_secret, signed_headers
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support import kafka as ks
 from tests.support.http import running
@@ -304,22 +307,18 @@ async def test_stop_withdraws_consent_and_the_next_message_is_suppressed(env: En
         await env.wait_contact(phone=PHONE)
         async with httpx.AsyncClient(base_url=url) as client:
             body = json.dumps({"id": "in-1", "from": "06 12 34 56 78", "text": "  stop "}).encode()
-            bad = await client.post("/v1/webhooks/sms/inbound", content=body, headers={SIGNATURE_HEADER: "sha256=00"})
+            bad = await client.post(
+                "/v1/webhooks/sms/inbound", content=body, headers={**sign(SECRET, body), "webhook-signature": "v1,AAAA"}
+            )
             assert bad.status_code == 401
             broken = b'{"id": "in-0", "text": "x"}'
-            invalid = await client.post(
-                "/v1/webhooks/sms/inbound", content=broken, headers={SIGNATURE_HEADER: sign(SECRET, broken)}
-            )
+            invalid = await client.post("/v1/webhooks/sms/inbound", content=broken, headers=sign(SECRET, broken))
             assert invalid.status_code == 422
             assert (await env.wait_contact()).get("sms_consent") is None  # nothing changed
-            ok = await client.post(
-                "/v1/webhooks/sms/inbound", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)}
-            )
+            ok = await client.post("/v1/webhooks/sms/inbound", content=body, headers=sign(SECRET, body))
             assert ok.status_code == 200 and ok.json() == {"status": "consent_withdrawn"}
             reply = json.dumps({"id": "in-2", "from": PHONE, "text": "4 merci"}).encode()
-            replied = await client.post(
-                "/v1/webhooks/sms/inbound", content=reply, headers={SIGNATURE_HEADER: sign(SECRET, reply)}
-            )
+            replied = await client.post("/v1/webhooks/sms/inbound", content=reply, headers=sign(SECRET, reply))
             assert replied.json() == {"status": "replied"}
         await env.wait_contact(sms_consent=False)
         records = await ks.read_topic(env.kafka, env.settings.topic(Topics.OFFICE_TENANTS), expect=2)
@@ -363,9 +362,7 @@ async def test_delivery_receipt_marks_the_message_delivered(env: Env) -> None:
         async with httpx.AsyncClient(base_url=url) as client:
             for ref, expected in ((reference, 200), ("no-such-message", 404)):
                 body = json.dumps({"reference": ref, "status": "delivered"}).encode()
-                answer = await client.post(
-                    "/v1/webhooks/sms/receipts", content=body, headers={SIGNATURE_HEADER: sign(SECRET, body)}
-                )
+                answer = await client.post("/v1/webhooks/sms/receipts", content=body, headers=sign(SECRET, body))
                 assert answer.status_code == expected
         outcomes = await env.outcomes(2)
     [delivered] = of_type(outcomes, "notification.delivered")
@@ -753,3 +750,47 @@ async def test_a_survey_about_a_neighbourhood_request_does_not_speak_of_an_inter
     text = env.sms.received[1]["text"]
     assert "intervention" not in text
     assert text.startswith(f"OfficeNord : votre demande {env.request_id} a-t-elle été bien traitée ?")
+
+
+async def test_webhooks_refuse_replays_stale_and_unsigned_calls_and_accept_both_secrets_of_a_rotation(
+    env: Env,
+) -> None:
+    old, new = new_secret(), new_secret()
+    env.settings = env.settings.model_copy(update={"webhook_secret": SecretStr(f"{old} {new}")})
+    async with service(env) as url:
+        await env.produce(env.contact(email=None))
+        await env.wait_contact(phone=PHONE)
+        async with httpx.AsyncClient(base_url=url) as client:
+
+            def reply(n: int) -> bytes:
+                return json.dumps({"id": f"in-r{n}", "from": PHONE, "text": f"{n} merci"}).encode()
+
+            inbound = "/v1/webhooks/sms/inbound"
+            # both secrets of the rotation are accepted
+            for n, secret in enumerate((old, new)):
+                answer = await client.post(inbound, content=reply(n), headers=signed_headers(secret, reply(n)))
+                assert answer.status_code == 200, answer.text
+            # a replay of an accepted call (same id, same signature) is refused
+            headers = signed_headers(new, reply(2))
+            assert (await client.post(inbound, content=reply(2), headers=headers)).status_code == 200
+            again = await client.post(inbound, content=reply(2), headers=headers)
+            assert again.status_code == 409 and again.headers["content-type"] == "application/problem+json"
+            # a call older (or newer) than the tolerance window is refused, even well signed
+            for skew in (-301, 301):
+                stale = signed_headers(new, reply(3), timestamp=int(time.time()) + skew)
+                refused = await client.post(inbound, content=reply(3), headers=stale)
+                assert refused.status_code == 401 and "tolerance" in refused.json()["detail"]
+            # a third secret, a tampered body, a missing header
+            other = await client.post(inbound, content=reply(4), headers=signed_headers(new_secret(), reply(4)))
+            assert other.status_code == 401
+            tampered = await client.post(inbound, content=reply(5), headers=signed_headers(new, reply(4)))
+            assert tampered.status_code == 401
+            unsigned = {k: v for k, v in signed_headers(new, reply(6)).items() if k != "webhook-id"}
+            assert (await client.post(inbound, content=reply(6), headers=unsigned)).status_code == 401
+            # the refused calls took no id: the well-signed one goes through afterwards
+            assert (
+                await client.post(inbound, content=reply(3), headers=signed_headers(new, reply(3)))
+            ).status_code == 200
+        outcomes = await env.outcomes(4)
+    texts = sorted(o["data"]["text"] for o in of_type(outcomes, "sms.replied"))
+    assert texts == ["0 merci", "1 merci", "2 merci", "3 merci"]

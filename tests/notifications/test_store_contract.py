@@ -23,10 +23,10 @@ from services.notifications.domain.records import (
     Status,
     Waiting,
 )
-from services.notifications.ports import NotificationStore
-from services.notifications.store import INDEXES
+from services.notifications.ports import NotificationStore, WebhookIdStore
+from services.notifications.store import INDEXES, WebhookIds
 from services.notifications.store import NotificationStore as MongoNotificationStore
-from services.notifications.store_memory import MemoryNotificationStore
+from services.notifications.store_memory import MemoryNotificationStore, MemoryWebhookIds
 from shared.events import Channel, PreferredChannel, Recipient
 from shared.store import ensure_indexes, make_client
 from tests.conftest import MONGO
@@ -361,3 +361,32 @@ async def test_messages_wait_for_a_first_contact_once(store: NotificationStore) 
     assert len(await store.audit_awaiting(None, None, 1)) == 1
     await store.forget_awaiting("w-1")
     assert await store.awaiting_for("demo-nord", "T-1") == []
+
+
+# --- webhook ids (replays) ---------------------------------------------------------------------
+
+
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def webhook_ids(request: pytest.FixtureRequest) -> AsyncIterator[WebhookIdStore]:
+    if request.param == "memory":
+        yield MemoryWebhookIds()
+        return
+    client = make_client(MONGO)
+    name = f"contract_{uuid.uuid4().hex[:10]}_webhooks"
+    try:
+        await ensure_indexes(client[name], INDEXES)
+        yield WebhookIds(client[name])
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
+async def test_a_webhook_id_is_accepted_once_until_it_expires_or_is_given_back(webhook_ids: WebhookIdStore) -> None:
+    assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=10)) is True
+    assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=20)) is False  # a replay
+    assert await webhook_ids.accept_webhook_id("msg_2", NOW + timedelta(minutes=30)) is True
+    await webhook_ids.forget_webhook_id("msg_2")  # its call failed: the sender retries it
+    assert await webhook_ids.accept_webhook_id("msg_2", NOW + timedelta(minutes=30)) is True
+    assert await webhook_ids.purge_webhook_ids(NOW + timedelta(minutes=10)) == 1
+    assert await webhook_ids.purge_webhook_ids(NOW + timedelta(minutes=10)) == 0
+    assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=40)) is True  # expired: forgotten

@@ -28,3 +28,13 @@ def request_event(kind: str, request_id: str, at: datetime, office: str = "demo-
     raw["officeid"] = office
     raw["source"] = f"/offices/{office}/ikos"
     return parse_event(json.dumps(raw))
+
+
+def sample_event(kind: str, office: str = "demo-nord", subject: str | None = None, **data: Any) -> CloudEvent:
+    """A valid office event of any ``kind`` (e.g. a tenant event) for ``office``."""
+    raw = sample(kind, **data)
+    if subject is not None:
+        raw["subject"] = subject
+    raw["officeid"] = office
+    raw["source"] = f"/offices/{office}/ikos"
+    return parse_event(json.dumps(raw))

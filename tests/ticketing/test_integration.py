@@ -26,7 +26,7 @@ from tests.conftest import ADMIN_TOKEN, free_port
 from tests.support import kafka as ks
 from tests.support.http import running
 from tests.support.waiting import eventually
-from tests.ticketing.support import ManualClock, request_event
+from tests.ticketing.support import ManualClock, request_event, sample_event
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +124,42 @@ async def test_full_lifecycle_through_the_topic_and_the_api(
     assert await sla_events(infra["kafka"], settings, expect=0, settle=0.5) == []
 
 
+async def test_an_erased_tenant_leaves_no_reference_in_the_store_nor_the_api(
+    make_settings: Any, topics: str, infra: dict[str, str]
+) -> None:
+    settings = ticketing_settings(make_settings)
+    clock = ManualClock(T0 + timedelta(hours=6))
+    erased = sample_event("tenant.erased", tenant_ref="T-ERASED-1", subject="T-ERASED-1")
+    before = request_event("request.opened", "REQ-ER-1", T0, tenant_ref="T-ERASED-1", housing_ref="H-ERASED-1")
+    kept = request_event("request.opened", "REQ-ER-2", T0, tenant_ref="T-KEPT-1", housing_ref="H-KEPT-1")
+    after = request_event("request.opened", "REQ-ER-3", T0, tenant_ref="T-ERASED-1", housing_ref="H-ERASED-2")
+    async with service(settings, clock) as (_, client):
+        await ks.produce_events(infra["kafka"], topics, [before, kept, request_event("repair.done", "REQ-ER-1", T0)])
+        await eventually(lambda: _when(get_request(client, "demo-nord", "REQ-ER-1"), lambda b: b and b["tenant_ref"]))
+        await ks.produce_events(infra["kafka"], topics, [erased])
+        body = await eventually(
+            lambda: _when(get_request(client, "demo-nord", "REQ-ER-1"), lambda b: b and b["tenant_ref"] is None)
+        )
+        opened = body["timeline"][0]
+        assert opened["type"] == "request.opened" and opened["data"]["tenant_erased"] is True
+        assert {"tenant_ref", "housing_ref"}.isdisjoint(opened["data"]) and opened["data"]["category"]
+        assert "T-ERASED-1" not in str(body) and "H-ERASED-1" not in str(body)
+        # a request of the erased tenant that arrives after the erasure is stored without them
+        await ks.produce_events(infra["kafka"], topics, [after])
+        late = await eventually(lambda: _when(get_request(client, "demo-nord", "REQ-ER-3"), lambda b: b))
+        assert late["tenant_ref"] is None and late["timeline"][0]["data"]["tenant_erased"] is True
+        assert (await get_request(client, "demo-nord", "REQ-ER-2") or {})["tenant_ref"] == "T-KEPT-1"
+    mongo = make_client(infra["mongo"])
+    try:
+        dump = str([d async for d in mongo[settings.mongo_db]["request_events"].find({})])
+        dump += str([d async for d in mongo[settings.mongo_db]["requests"].find({})])
+        dump += str([d async for d in mongo[settings.mongo_db]["erased_tenants"].find({})])
+    finally:
+        await mongo.close()
+    assert "T-KEPT-1" in dump
+    assert "T-ERASED-1" not in dump and "H-ERASED" not in dump
+
+
 async def _closed(client: httpx.AsyncClient) -> Any:
     return (await client.get("/v1/requests", params={"state": "closed"}, headers=ADMIN)).json()
 
@@ -187,11 +223,17 @@ async def test_two_instances_split_the_partitions_and_emit_each_breach_once(
 
         def assignments() -> list[set[Any]]:
             return [
-                set().union(*(s.consumer.assignment() for s in app.state.runtime.broker.subscribers if s.consumer))
+                {
+                    tp
+                    for s in app.state.runtime.broker.subscribers
+                    if s.consumer
+                    for tp in s.consumer.assignment()
+                    if tp.topic == settings.topic(Topics.OFFICE_REQUESTS)
+                }
                 for app in (first, second)
             ]
 
-        # both members joined and the three partitions are split between them
+        # both members joined and the three partitions of office.requests are split between them
         await eventually(lambda: all(assignments()) and sum(map(len, assignments())) == 3, timeout=30)
         await ks.produce_events(
             infra["kafka"],

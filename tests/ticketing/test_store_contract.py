@@ -104,6 +104,27 @@ async def test_events_are_stored_once_and_read_back_by_request(requests: Request
     assert await requests.get("demo-sud", "R-1") is None
 
 
+async def test_erasing_a_tenant_strips_its_references_from_its_office_requests_only(requests: RequestStore) -> None:
+    mine = Fact("e1", "request.opened", T0, {"tenant_ref": "T-1", "housing_ref": "H-1", "category": "repair"})
+    other = Fact("e2", "request.opened", T0, {"tenant_ref": "T-2", "housing_ref": "H-2", "category": "repair"})
+    elsewhere = Fact("e3", "request.opened", T0, {"tenant_ref": "T-1", "category": "repair"})
+    await requests.add_events({"demo-nord|R-1": [mine, fact(4, "request.assigned", 5)], "demo-nord|R-2": [other]})
+    await requests.add_events({"demo-sud|R-1": [elsewhere]})
+    assert await requests.erased_among([("demo-nord", "T-1"), ("demo-sud", "T-1")]) == set()
+
+    assert await requests.erase_tenant("demo-nord", "T-1", T0) == 1
+    stored = await requests.facts_of(["demo-nord|R-1", "demo-nord|R-2", "demo-sud|R-1"])
+    opened = next(f for f in stored["demo-nord|R-1"] if f.id == "e1")
+    assert opened.data == {"category": "repair", "tenant_erased": True}
+    assert next(f for f in stored["demo-nord|R-1"] if f.id == "e4") == fact(4, "request.assigned", 5)
+    assert stored["demo-nord|R-2"] == [other]  # another tenant
+    assert stored["demo-sud|R-1"] == [elsewhere]  # the same reference in another office
+    assert await requests.erased_among([("demo-nord", "T-1"), ("demo-sud", "T-1"), ("demo-nord", "T-2")]) == {
+        ("demo-nord", "T-1")
+    }
+    assert await requests.erase_tenant("demo-nord", "T-1", T0) == 0  # again: nothing left
+
+
 async def test_a_summary_is_stale_until_written_from_every_stored_event(requests: RequestStore) -> None:
     key = "demo-nord|R-1"
     await requests.add_events({key: [fact(1), fact(2, "request.assigned", 1)]})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.gateway.domain.intake import (
@@ -18,6 +18,7 @@ from services.gateway.domain.intake import (
 from services.gateway.domain.ratelimit import RateLimiter
 from services.gateway.metrics import UNKNOWN_OFFICE, GatewayMetrics
 from services.gateway.ports import EventSink, Unavailable
+from shared.auth import FailureLimiter, KeyRing, Scope
 from shared.offices import Offices
 from shared.producer import record_of
 
@@ -56,9 +57,23 @@ class Intake:
     topic_prefix: str
     max_events: int
     clock: Callable[[], float] = time.perf_counter
+    #: the offices' keys, reloaded when the offices file changes (None: ``offices``' keys, fixed)
+    keys: KeyRing | None = None
+    #: failed authentications per client (brute force: 429 once over the limit)
+    failures: FailureLimiter = field(default_factory=FailureLimiter)
 
-    def authenticate(self, authorization: str | None, api_key: str | None) -> str:
-        """The caller's office from ``Authorization: Bearer <key>`` or ``X-Api-Key``, else 401."""
+    def authenticate(self, authorization: str | None, api_key: str | None, client: str = "unknown") -> str:
+        """The caller's office from ``Authorization: Bearer <key>`` or ``X-Api-Key``, else 401
+        (403 for a read-only key: it posts no events; 429 for a client that failed too often)."""
+        wait = self.failures.retry_after(client)
+        if wait > 0:
+            self.metrics.requests.labels(UNKNOWN_OFFICE, "429").inc()
+            raise Refused(
+                429,
+                "Too Many Requests",
+                "too many failed authentications from this client",
+                headers={"Retry-After": str(int(wait) + 1)},
+            )
         key = ""
         if authorization:
             scheme, _, token = authorization.partition(" ")
@@ -74,11 +89,17 @@ class Intake:
                 "an office key is required (Authorization: Bearer <key> or X-Api-Key)",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        office = self.offices.office_for_key(key)
-        if office is None:
+        self.keys = self.keys or KeyRing(self.offices)
+        found = self.keys.identify(key)
+        if found is None or found[0] is None:
+            self.failures.failed(client)
             self.metrics.requests.labels(UNKNOWN_OFFICE, "401").inc()
             raise Refused(401, "Unauthorized", "unknown office key", headers={"WWW-Authenticate": "Bearer"})
-        return office.id
+        office, scope = found
+        if scope is not Scope.OFFICE_OPERATOR:
+            self.metrics.requests.labels(office, "403").inc()
+            raise Refused(403, "Forbidden", "a read-only key cannot post events")
+        return office
 
     def refuse_body(self, office: str, error: BodyError) -> Refused:
         self.metrics.requests.labels(office, str(error.status)).inc()

@@ -19,13 +19,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from shared.events import CloudEvent
 from shared.offices import Offices
 
 from ..domain.records import EPOCH, AuditEntry
 from ..metrics import NotificationMetrics
-from ..ports import Clock, EmailProvider, NotificationStore, Publisher, SmsProvider
+from ..ports import Clock, EmailProvider, NotificationStore, Publisher, SmsProvider, WebhookIdStore
 from ..providers import TokenBucket
 from ..settings import NotificationsSettings
 from ..templates import Templates
@@ -56,6 +57,9 @@ class Notifier:
     email_limit: TokenBucket
     clock: Clock = utcnow
     perf: Callable[[], float] = field(default=time.perf_counter)
+    #: ids of the webhook calls accepted (replays refused); None: ids are not checked
+    webhook_ids: WebhookIdStore | None = None
+    _next_id_purge: datetime = field(default=EPOCH, init=False)
 
     def __post_init__(self) -> None:
         ctx = Context(self.store, self.templates, self.offices, self.publisher, self.metrics, self.settings, self.clock)
@@ -84,6 +88,23 @@ class Notifier:
 
     async def inbound_sms(self, sender: str, text: str, message_id: str) -> str:
         return await self.webhooks.inbound_sms(sender, text, message_id)
+
+    async def accept_webhook_id(self, msg_id: str) -> bool:
+        """Record a webhook call's id until twice the tolerance window has passed (a replay after
+        that is refused as stale); False when it was already accepted (a replay)."""
+        if self.webhook_ids is None:
+            return True
+        now = datetime.now(UTC)  # wall time, as the calls' timestamps
+        if now >= self._next_id_purge:
+            await self.webhook_ids.purge_webhook_ids(now)
+            self._next_id_purge = now + timedelta(minutes=1)
+        window = timedelta(seconds=2 * self.settings.webhook_tolerance_seconds)
+        return await self.webhook_ids.accept_webhook_id(msg_id, now + window)
+
+    async def forget_webhook_id(self, msg_id: str) -> None:
+        """The call failed: the sender may retry it with the same id."""
+        if self.webhook_ids is not None:
+            await self.webhook_ids.forget_webhook_id(msg_id)
 
     async def audit(
         self,

@@ -4,6 +4,7 @@
 - ``projections``: recompute request summaries until they are no longer stale;
 - ``sweeping``: the SLA sweeper (thresholds passed with no further event);
 - ``alerts``: record each SLA alert once, publish what is recorded;
+- ``erasure``: ``tenant.erased`` removes the tenant's references from its requests;
 - ``queries``: the request API's questions and the open-requests gauge;
 - ``tracking``: the tenant's tracker links (recorded, shown, revoked on erasure).
 
@@ -18,7 +19,7 @@ from datetime import timedelta
 from services.ticketing.domain.requests import REQUEST_TYPES
 from services.ticketing.domain.tracker import TrackerPage
 from services.ticketing.domain.views import AlertRecord, RequestFilter, RequestSummary, View
-from services.ticketing.handlers import alerts, lifecycle, queries, sweeping, tracking
+from services.ticketing.handlers import alerts, erasure, lifecycle, queries, sweeping, tracking
 from services.ticketing.handlers.context import Ticketing, utc_now
 from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.ports import AlertStore, Clock, EventPublisher, RequestStore, TrackerStore
@@ -27,10 +28,17 @@ from shared.offices import Offices
 
 BatchHandler = Callable[[Ticketing, Sequence[CloudEvent]], Awaitable[None]]
 
+
+async def erase_tenants(t: Ticketing, events: Sequence[CloudEvent]) -> None:
+    """``tenant.erased``: the tenant's references leave the requests, and their tracker links close."""
+    await erasure.erase_tenants(t, events)
+    await tracking.erase_tenants(t, events)
+
+
 #: the use case of each consumed event type (the consumer subscribes to exactly these)
 HANDLERS: dict[str, BatchHandler] = {
     **{full_type(kind): lifecycle.apply_request_events for kind in REQUEST_TYPES},
-    full_type("tenant.erased"): tracking.erase_tenants,
+    full_type(erasure.TENANT_TYPE): erase_tenants,
 }
 
 

@@ -12,6 +12,7 @@ from services.ticketing.domain.requests import Fact
 from services.ticketing.domain.views import View, request_key
 from services.ticketing.handlers.alerts import publish_pending
 from services.ticketing.handlers.context import Ticketing
+from services.ticketing.handlers.erasure import erase_late, strip_erased
 from services.ticketing.handlers.projections import refresh_requests
 from services.ticketing.handlers.tracking import record_links
 from shared.events import CloudEvent
@@ -33,8 +34,10 @@ async def apply_request_events(t: Ticketing, events: Sequence[CloudEvent]) -> No
             else:
                 seen.add(fact.id)
                 fresh.setdefault(key, []).append(fact)
+    await strip_erased(t, fresh)
     duplicates = await t.requests.add_events(fresh)
     await record_links(t, events)
+    await erase_late(t, fresh)
     views = await refresh_requests(t, list(incoming), now, settle=True)
     types = {(k, f.id): f.type for k, facts in incoming.items() for f in facts}
     outcomes += [

@@ -20,8 +20,8 @@ import httpx
 
 from services.feedback.forms import form_field, form_field_ok
 from services.feedback.page import form_page
-from services.notifications.api import SIGNATURE_HEADER, sign
 from shared.events import CloudEvent, parse_event
+from shared.webhooks import Refusal, secret_key, verify
 from tools.cli import main
 from tools.sending import SendReport
 from tools.simulator import SimulatorConfig, generate, run_simulation
@@ -253,14 +253,16 @@ async def test_a_tenant_replies_by_sms_through_the_signed_webhook() -> None:
 
     def handle(request: httpx.Request) -> httpx.Response:
         seen.append(request)
-        if request.headers.get(SIGNATURE_HEADER) != sign("hook-secret", request.content):
+        try:
+            verify([secret_key("hook-secret-0123456789")], request.headers, request.content)
+        except Refusal:
             return httpx.Response(401)
         return httpx.Response(200, json={"status": "replied"})
 
     answer = Answer(Invitation("http://x/s/t", "+33612345678", True), "sms", 1.0, 2, None, None, "2")
     async with httpx.AsyncClient(transport=httpx.MockTransport(handle)) as client:
-        assert await answer_by_sms(client, "http://127.0.0.1:8002", "hook-secret", answer) == "replied"
-        assert await answer_by_sms(client, "http://127.0.0.1:8002", "other", answer) == "refused 401"
+        assert await answer_by_sms(client, "http://127.0.0.1:8002", "hook-secret-0123456789", answer) == "replied"
+        assert await answer_by_sms(client, "http://127.0.0.1:8002", "other-secret-0123456789", answer) == "refused 401"
     body = json.loads(seen[0].content)
     assert seen[0].url.path == "/v1/webhooks/sms/inbound"
     assert body["from"] == "+33612345678" and body["text"] == "2" and body["id"].startswith("demo-")
