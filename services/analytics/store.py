@@ -120,6 +120,10 @@ def _request_fields(f: RequestFact) -> Document:
         "missed": [{"at": m.at, "by": m.by} for m in f.missed],
         "breaches": dict(f.breaches),
         "transfer_in_time": f.transfer_in_time,
+        "contractor": f.contractor,
+        "contractor_name": f.contractor_name,
+        "first_visit": f.first_visit,
+        "housing": f.housing,
     }
 
 
@@ -133,6 +137,7 @@ def _survey_fields(f: SurveyFact) -> Document:
             {"at": rating.at, "score": rating.score, "nps": rating.nps, "channel": rating.channel} if rating else None
         ),
         "campaign_answer": {"at": answer.at, "axes": dict(answer.axes), "nps": answer.nps} if answer else None,
+        "request_id": f.request_id,
     }
 
 
@@ -189,6 +194,10 @@ def _request_of(doc: Document, base: Document) -> RequestFact:
         missed=tuple(Missed(m["at"], m["by"]) for m in doc.get("missed") or ()),
         breaches=dict(doc.get("breaches") or {}),
         transfer_in_time=doc.get("transfer_in_time"),
+        contractor=doc.get("contractor"),
+        contractor_name=doc.get("contractor_name"),
+        first_visit=doc.get("first_visit"),
+        housing=doc.get("housing"),
     )
 
 
@@ -201,6 +210,7 @@ def _survey_of(doc: Document, base: Document) -> SurveyFact:
         campaign_id=doc.get("campaign_id"),
         rating=Rating(rating["at"], rating["score"], rating.get("nps"), rating.get("channel")) if rating else None,
         campaign_answer=CampaignAnswer(answer["at"], answer["axes"], answer.get("nps")) if answer else None,
+        request_id=doc.get("request_id"),
     )
 
 
