@@ -44,7 +44,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             contractor_min_repairs=settings.contractor_min_repairs,
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
-        queries.set(svc.queries)
+        queries.set(svc.office_indicators)
         contractors.set(svc.contractors)
         lag = LagProbe(
             settings.kafka_bootstrap,

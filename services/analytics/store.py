@@ -65,6 +65,7 @@ INDEXES = (
     Index(FACTS, [("office", 1)]),
     Index(FACTS, [("cause_id", 1)]),
     Index(FACTS, [("opened_event", 1)]),
+    Index(FACTS, [("complaint", 1)]),
     Index(FACT_DAYS, [("day", 1)]),
     Index(DIRTY, [("office", 1)]),
     Index(NETS, [("office", 1)]),
@@ -124,6 +125,8 @@ def _request_fields(f: RequestFact) -> Document:
         "contractor_name": f.contractor_name,
         "first_visit": f.first_visit,
         "housing": f.housing,
+        "complaint": f.complaint,
+        "complaint_answered_in_time": f.complaint_answered_in_time,
     }
 
 
@@ -198,6 +201,8 @@ def _request_of(doc: Document, base: Document) -> RequestFact:
         contractor_name=doc.get("contractor_name"),
         first_visit=doc.get("first_visit"),
         housing=doc.get("housing"),
+        complaint=bool(doc.get("complaint")),
+        complaint_answered_in_time=doc.get("complaint_answered_in_time"),
     )
 
 
@@ -472,6 +477,17 @@ class MongoAnalyticsStore:
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         found = [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
         return [f for f in found if isinstance(f, NotificationFact)]
+
+    async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
+        wanted = list(dict.fromkeys(offices))
+        if not wanted:
+            return []
+        query: Document = {"complaint": True, "office": {"$in": wanted}}
+        found = [fact_of(doc) async for doc in self.facts_collection.find(query)]
+        # the instants are compared here (the index answers the equality; a range on FerretDB is not)
+        return [
+            f for f in found if isinstance(f, RequestFact) and f.opened_at is not None and start <= f.opened_at < end
+        ]
 
     async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         wanted = list(dict.fromkeys(offices))

@@ -77,6 +77,7 @@ class OfficeRules:
     day_end: time = time(18, 0)
     holiday_region: str | None = None
     transfer_working_days: float = 30
+    complaint_working_days: float = 10
 
     @classmethod
     def of(cls, office: Office) -> OfficeRules:
@@ -90,6 +91,7 @@ class OfficeRules:
             sla.day_end,
             office.holiday_region,
             sla.transfer_working_days,
+            sla.complaint_answer_working_days,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -151,6 +153,7 @@ def keep_request(event: CloudEvent, kind: str) -> StoredEvent:
         "assignee_name",
         "contractor_name",
         "first_visit",
+        "complaint",
     )
     if data.get("housing_ref"):
         kept["housing"] = housing_digest(event.officeid, data["housing_ref"])
@@ -305,6 +308,7 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         if e.type == "sla.breached":
             breaches.setdefault(e.data["stage"], e.time)
     transfer_in_time: bool | None = None
+    complaint = bool(opened.data.get("complaint")) if opened else False
     if opened_at is not None and opened is not None and opened.data.get("category") == "transfer":
         transfer_in_time = _transfer_in_time(rules, opened_at, events, holds, breaches)
     return RequestFact(
@@ -336,6 +340,12 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         **contractor_of(events, done),
         first_visit=done_event.data.get("first_visit") if done_event is not None else None,
         housing=opened.data.get("housing") if opened else None,
+        complaint=complaint,
+        complaint_answered_in_time=(
+            _within_working_days(rules, opened_at, first_response, holds, rules.complaint_working_days)
+            if complaint and opened_at is not None and first_response is not None and first_response >= opened_at
+            else None
+        ),
     )
 
 
@@ -349,9 +359,7 @@ def contractor_of(events: Sequence[StoredEvent], done: datetime | None) -> dict[
         before = [e for e in found if done is None or e.time <= done]
         return before or found
 
-    assigned = upto(
-        [e for e in events if e.type == "request.assigned" and e.data.get("assignee_kind") == "contractor"]
-    )
+    assigned = upto([e for e in events if e.type == "request.assigned" and e.data.get("assignee_kind") == "contractor"])
     named = upto([e for e in events if e.type == "appointment.scheduled" and e.data.get("contractor_name")])
     appointment_name = str(named[-1].data["contractor_name"]).strip() if named else None
     if assigned:

@@ -114,6 +114,11 @@ class RequestFact(FactBase):
     first_visit: bool | None = None
     #: a digest of the ``housing_ref`` (office-scoped; the reference itself is not kept)
     housing: str | None = None
+    #: opened as a complaint (``complaint: true``)
+    complaint: bool = False
+    #: a complaint answered (first response) within its deadline (True), later (False), or not
+    #: answered yet / not a complaint (None)
+    complaint_answered_in_time: bool | None = None
 
 
 @dataclass(frozen=True)
