@@ -222,6 +222,9 @@ class RequestOpenedData(Data):
     urgency: Urgency | None = None
     channel: RequestChannel
     summary: Text500 | None = None
+    #: the tenant's request is a complaint (réclamation) about the office's service, whatever
+    #: its category; absent = not a complaint
+    complaint: bool | None = None
 
 
 class RequestAssignedData(Data):

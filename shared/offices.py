@@ -37,6 +37,8 @@ class SlaTargets(_Strict):
     neighbourhood_working_days: float = Field(10, gt=0)
     administrative_working_days: float = Field(10, gt=0)
     transfer_working_days: float = Field(30, gt=0)
+    #: a complaint (``request.opened`` with ``complaint: true``) is answered within this
+    complaint_answer_working_days: float = Field(10, gt=0)
     at_risk_ratio: float = Field(0.8, gt=0, lt=1)
     day_start: time = time(8, 0)
     day_end: time = time(18, 0)
@@ -92,6 +94,9 @@ class Office(_Strict):
     phone: Annotated[str, StringConstraints(min_length=4, max_length=30)] | None = None
     #: e.g. "du lundi au vendredi, 8 h 30 – 12 h et 13 h 30 – 17 h"
     opening_hours: Annotated[str, StringConstraints(min_length=1, max_length=120)] | None = None
+    #: homes the office manages (its housing stock): indicators per 1,000 homes compare offices
+    #: of different sizes (absent: those figures are not given)
+    housing_stock: int | None = Field(None, gt=0, le=10_000_000)
 
     @field_validator("timezone")
     @classmethod

@@ -16,7 +16,8 @@ from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from services.analytics.domain.indicators import NETWORK
-from services.analytics.export import to_csv
+from services.analytics.export import contractors_csv, to_csv
+from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.queries import Indicators
 from shared.http import Caller, Problem
 from shared.offices import Offices
@@ -26,6 +27,7 @@ SESSION_COOKIE = "canopee_analytics_session"
 SESSION_SECONDS = 8 * 3600
 
 PeriodParam = Annotated[Literal["day", "week", "month"], Query()]
+ByParam = Annotated[Literal["office", "contractor"], Query()]
 From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 
@@ -65,6 +67,7 @@ def router(
     sessions: Sessions,
     max_days: int,
     secure_cookie: bool = False,
+    contractors: Callable[[], ContractorIndicators] | None = None,
 ) -> APIRouter:
     api = APIRouter()
 
@@ -79,7 +82,7 @@ def router(
         return caller
 
     async def kpis(
-        caller: Caller, office: str | None, start: date | None, end: date | None, period: str
+        caller: Caller, office: str | None, start: date | None, end: date | None, period: str, by: str = "office"
     ) -> dict[str, Any]:
         if office is not None:
             if office not in offices:
@@ -93,7 +96,10 @@ def router(
         if (end - start).days + 1 > max_days:
             raise Problem(422, "Invalid request", f"at most {max_days} days per query")
         # the network totals need every office; the caller then sees only what it may
-        result = await queries().indicators(offices.ids, start, end, period)  # type: ignore[arg-type]
+        if by == "contractor" and contractors is not None:
+            result = await contractors().contractors(offices.ids, start, end)
+        else:
+            result = await queries().indicators(offices.ids, start, end, period)  # type: ignore[arg-type]
         visible = [o for o in offices.ids if caller.can_see(o) and (office is None or o == office)]
         result["offices"] = {o: result["offices"][o] for o in visible}
         result["office_names"] = {o: offices.get(o).name for o in visible}  # type: ignore[union-attr]
@@ -107,11 +113,13 @@ def router(
         end: To = None,
         period: PeriodParam = "month",
         format: Literal["json", "csv"] = "json",
+        by: ByParam = "office",
     ) -> Response:
-        """Indicators per office and period, and the network totals (docs/DOMAIN.md "Indicators")."""
+        """Indicators per office and period, and the network totals (docs/DOMAIN.md "Indicators");
+        ``by=contractor``: the contractor indicators of the range, per office and for the network."""
         if format == "csv":
             caller.require_operator("an export")
-        result = await kpis(caller, office, start, end, period)
+        result = await kpis(caller, office, start, end, period, by)
         if format == "csv":
             return _csv(result)
         return JSONResponse(result)
@@ -123,11 +131,21 @@ def router(
         start: From = None,
         end: To = None,
         period: PeriodParam = "month",
+        by: ByParam = "office",
     ) -> Response:
-        """The same indicators as CSV (one row per office or network and period, plus totals); an
-        export: not for read-only tokens."""
+        """The same indicators as CSV (one row per office or network and period, plus totals;
+        ``by=contractor``: one row per office or network and contractor, plus totals); an export:
+        not for read-only tokens."""
         caller.require_operator("an export")
-        return _csv(await kpis(caller, office, start, end, period))
+        return _csv(await kpis(caller, office, start, end, period, by))
+
+    @api.get("/dashboard/contractors", response_class=HTMLResponse, include_in_schema=False)
+    async def contractors_page(request: Request) -> Response:
+        try:
+            await caller_of(request)
+        except Problem:
+            return HTMLResponse(_page("login.html"))
+        return HTMLResponse(_page("contractors.html"))
 
     @api.get("/dashboard", response_class=HTMLResponse, include_in_schema=False)
     async def dashboard(request: Request) -> Response:
@@ -183,7 +201,7 @@ def _with_bearer(request: Request, token: str) -> Request:
 def _csv(result: dict[str, Any]) -> Response:
     result.pop("office_names", None)
     return Response(
-        to_csv(result),
+        contractors_csv(result) if result.get("by") == "contractor" else to_csv(result),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="kpis-{result["from"]}-{result["to"]}.csv"'},
     )

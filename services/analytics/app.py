@@ -10,6 +10,7 @@ from fastapi.staticfiles import StaticFiles
 
 from services.analytics.api import STATIC, Sessions, router
 from services.analytics.handlers import Analytics, Clock, utc_now
+from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.queries import Indicators
 from services.analytics.lag import LagProbe
 from services.analytics.metrics import AnalyticsMetrics
@@ -28,6 +29,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     settings = settings or load_settings(AnalyticsSettings)
     offices = load_offices_from(settings)
     queries: Started[Indicators] = Started("analytics")
+    contractors: Started[ContractorIndicators] = Started("analytics")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,9 +41,11 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             metrics=metrics,
             clock=clock,
             gauge_window_days=settings.gauge_window_days,
+            contractor_min_repairs=settings.contractor_min_repairs,
         )
         rt.consume("all", list(Topics.ALL), svc.apply)
-        queries.set(svc.queries)
+        queries.set(svc.office_indicators)
+        contractors.set(svc.contractors)
         lag = LagProbe(
             settings.kafka_bootstrap,
             settings.topic_prefix,
@@ -60,6 +64,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         finally:
             await lag.close()
             queries.clear()
+            contractors.clear()
 
     app = FastAPI(
         title="Canopée analytics",
@@ -70,7 +75,17 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     install_problem_handlers(app)
     admin = settings.admin_token.get_secret_value() if settings.admin_token else ""
     auth = bearer_auth(admin or None, offices, offices_file=settings.offices_file)
-    app.include_router(router(queries, auth, offices, Sessions(admin), settings.max_query_days, settings.secure_cookie))
+    app.include_router(
+        router(
+            queries,
+            auth,
+            offices,
+            Sessions(admin),
+            settings.max_query_days,
+            settings.secure_cookie,
+            contractors=contractors,
+        )
+    )
     app.mount("/static/analytics", StaticFiles(directory=STATIC), name="analytics-static")
     return app
 

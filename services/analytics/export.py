@@ -51,3 +51,45 @@ def to_csv(result: Mapping[str, Any]) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
+
+
+def contractors_csv(result: Mapping[str, Any]) -> str:
+    """Contractor indicators as CSV (columns: scope, contractor, from, to, then dotted indicator
+    names); one row per office or network and contractor, and each scope's total."""
+    rows: list[dict[str, Any]] = []
+    scopes = [*result["offices"].items(), (NETWORK, result[NETWORK])]
+    for scope, data in scopes:
+        for contractor, values in data["contractors"].items():
+            rows.append(
+                {
+                    "scope": scope,
+                    "contractor": contractor,
+                    "from": result["from"],
+                    "to": result["to"],
+                    **dict(flatten(values)),
+                }
+            )
+        rows.append(
+            {
+                "scope": scope,
+                "contractor": "total",
+                "from": result["from"],
+                "to": result["to"],
+                **dict(flatten(data["total"])),
+            }
+        )
+    return _write(rows, ["scope", "contractor", "from", "to"])
+
+
+def _write(rows: list[dict[str, Any]], fixed: list[str]) -> str:
+    columns = list(fixed)
+    for row in rows:
+        for key in row:
+            if key not in columns:
+                columns.append(key)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return out.getvalue()

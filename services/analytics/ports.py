@@ -61,6 +61,10 @@ class FactStore(Protocol):
         """Notification facts caused by one of these event ids."""
         ...
 
+    async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
+        """Request facts of these offices opened as complaints in ``start`` (inclusive) .. ``end``."""
+        ...
+
     async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         """Every detractor-alert fact of these offices."""
         ...

@@ -35,5 +35,8 @@ class AnalyticsSettings(ServiceSettings):
         """``lag_groups`` as a list."""
         return [g.strip() for g in self.lag_groups.split(",") if g.strip()]
 
+    #: fewest repairs done in a period for a contractor to be ranked (figures are shown anyway)
+    contractor_min_repairs: int = Field(5, ge=1, le=10000)
+
     #: whether the dashboard's session cookie is marked Secure (set it behind HTTPS)
     secure_cookie: bool = False

@@ -65,6 +65,7 @@ INDEXES = (
     Index(FACTS, [("office", 1)]),
     Index(FACTS, [("cause_id", 1)]),
     Index(FACTS, [("opened_event", 1)]),
+    Index(FACTS, [("complaint", 1)]),
     Index(FACT_DAYS, [("day", 1)]),
     Index(DIRTY, [("office", 1)]),
     Index(NETS, [("office", 1)]),
@@ -120,6 +121,12 @@ def _request_fields(f: RequestFact) -> Document:
         "missed": [{"at": m.at, "by": m.by} for m in f.missed],
         "breaches": dict(f.breaches),
         "transfer_in_time": f.transfer_in_time,
+        "contractor": f.contractor,
+        "contractor_name": f.contractor_name,
+        "first_visit": f.first_visit,
+        "housing": f.housing,
+        "complaint": f.complaint,
+        "complaint_answered_in_time": f.complaint_answered_in_time,
     }
 
 
@@ -133,6 +140,7 @@ def _survey_fields(f: SurveyFact) -> Document:
             {"at": rating.at, "score": rating.score, "nps": rating.nps, "channel": rating.channel} if rating else None
         ),
         "campaign_answer": {"at": answer.at, "axes": dict(answer.axes), "nps": answer.nps} if answer else None,
+        "request_id": f.request_id,
     }
 
 
@@ -196,6 +204,12 @@ def _request_of(doc: Document, base: Document) -> RequestFact:
         missed=tuple(Missed(m["at"], m["by"]) for m in doc.get("missed") or ()),
         breaches=dict(doc.get("breaches") or {}),
         transfer_in_time=doc.get("transfer_in_time"),
+        contractor=doc.get("contractor"),
+        contractor_name=doc.get("contractor_name"),
+        first_visit=doc.get("first_visit"),
+        housing=doc.get("housing"),
+        complaint=bool(doc.get("complaint")),
+        complaint_answered_in_time=doc.get("complaint_answered_in_time"),
     )
 
 
@@ -208,6 +222,7 @@ def _survey_of(doc: Document, base: Document) -> SurveyFact:
         campaign_id=doc.get("campaign_id"),
         rating=Rating(rating["at"], rating["score"], rating.get("nps"), rating.get("channel")) if rating else None,
         campaign_answer=CampaignAnswer(answer["at"], answer["axes"], answer.get("nps")) if answer else None,
+        request_id=doc.get("request_id"),
     )
 
 
@@ -481,6 +496,17 @@ class MongoAnalyticsStore:
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         found = [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
         return [f for f in found if isinstance(f, NotificationFact)]
+
+    async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
+        wanted = list(dict.fromkeys(offices))
+        if not wanted:
+            return []
+        query: Document = {"complaint": True, "office": {"$in": wanted}}
+        found = [fact_of(doc) async for doc in self.facts_collection.find(query)]
+        # the instants are compared here (the index answers the equality; a range on FerretDB is not)
+        return [
+            f for f in found if isinstance(f, RequestFact) and f.opened_at is not None and start <= f.opened_at < end
+        ]
 
     async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         wanted = list(dict.fromkeys(offices))

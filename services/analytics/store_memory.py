@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from services.analytics.domain.records import (
     AlertFact,
@@ -83,6 +84,13 @@ class MemoryAnalyticsStore:
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         wanted = set(event_ids)
         return [f for f in self.facts_by_id.values() if isinstance(f, NotificationFact) and f.cause_id in wanted]
+
+    async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
+        return [
+            f
+            for f in await self.facts(offices)
+            if isinstance(f, RequestFact) and f.complaint and f.opened_at is not None and start <= f.opened_at < end
+        ]
 
     async def alerts(self, offices: Sequence[str]) -> list[AlertFact]:
         return [f for f in await self.facts(offices) if isinstance(f, AlertFact)]

@@ -8,6 +8,7 @@ import random
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -259,3 +260,36 @@ async def test_the_use_cases_give_the_indicators_of_the_facts_on_either_store(st
     expected = compute(query, await store.facts(list(OFFICES)))
     assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "week") == expected
     assert expected["network"]["total"]["volume"]["opened"] == 4 * 6
+
+
+async def test_contractor_and_complaint_fields_round_trip_and_complaints_are_found_by_opening(
+    store: AnalyticsStore,
+) -> None:
+    repaired = request_fact(
+        "r|demo-nord|R-7",
+        contractor="C-PLOMB",
+        contractor_name="Plomberie Martin",
+        first_visit=False,
+        housing="0a1b2c3d4e5f60718293",
+        complaint=True,
+        complaint_answered_in_time=True,
+    )
+    later = replace(request_fact("r|demo-nord|R-8", complaint=True), opened_at=T0 + timedelta(days=40))
+    plain = request_fact("r|demo-nord|R-9")
+    elsewhere = request_fact("r|demo-est|R-1", complaint=True)
+    rated = SurveyFact(
+        key="s|demo-nord|S-7",
+        office="demo-nord",
+        n_events=2,
+        sent_at=T0,
+        origin="request",
+        campaign_id=None,
+        rating=Rating(T0 + timedelta(hours=1), 2, None, "sms"),
+        campaign_answer=None,
+        request_id="R-7",
+    )
+    await store.write_facts([repaired, later, plain, elsewhere, rated])
+    assert await store.facts_by_key(["r|demo-nord|R-7", "s|demo-nord|S-7"]) in ([repaired, rated], [rated, repaired])
+    found = await store.complaints(["demo-nord"], T0, T0 + timedelta(days=40))
+    assert found == [repaired]  # the end is exclusive; other offices and plain requests are not complaints
+    assert await store.complaints([], T0, T0 + timedelta(days=90)) == []

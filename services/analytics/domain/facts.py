@@ -9,6 +9,7 @@ no tenant reference either (``tenant.*`` and ``sms.replied`` events are counted,
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, time, timedelta
@@ -76,6 +77,7 @@ class OfficeRules:
     day_end: time = time(18, 0)
     holiday_region: str | None = None
     transfer_working_days: float = 30
+    complaint_working_days: float = 10
 
     @classmethod
     def of(cls, office: Office) -> OfficeRules:
@@ -89,6 +91,7 @@ class OfficeRules:
             sla.day_end,
             office.holiday_region,
             sla.transfer_working_days,
+            sla.complaint_answer_working_days,
         )
 
     def calendar(self) -> WorkingCalendar:
@@ -146,8 +149,21 @@ def keep_request(event: CloudEvent, kind: str) -> StoredEvent:
         "resolution",
         "stage",
         "policy",
+        "assignee_kind",
+        "assignee_name",
+        "contractor_name",
+        "first_visit",
+        "complaint",
     )
+    if data.get("housing_ref"):
+        kept["housing"] = housing_digest(event.officeid, data["housing_ref"])
     return _stored(event, kind, f"r|{event.officeid}|{data['request_id']}", kept)
+
+
+def housing_digest(office: str, housing_ref: str) -> str:
+    """What analytics keeps of a housing reference: enough to tell two requests of the same home
+    apart from others (repeat repairs), not the reference."""
+    return hashlib.sha256(f"housing\x00{office}\x00{housing_ref}".encode()).hexdigest()[:20]
 
 
 def keep_survey(event: CloudEvent, kind: str) -> StoredEvent:
@@ -253,10 +269,11 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
             holds[-1] = (holds[-1][0], e.time)
     # only a repair counts for repair time and within target: a request closed with no repair
     # has neither (its intervention clock is "not applicable", docs/DOMAIN.md)
-    done = next(
-        (e.time for e in events if e.type == "repair.done" and (opened_at is None or e.time >= opened_at)),
+    done_event = next(
+        (e for e in events if e.type == "repair.done" and (opened_at is None or e.time >= opened_at)),
         None,
     )
+    done = done_event.time if done_event is not None else None
     repair_seconds: float | None = None
     within_target: bool | None = None
     if opened_at is not None and done is not None:
@@ -296,6 +313,7 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         if e.type == "sla.breached":
             breaches.setdefault(e.data["stage"], e.time)
     transfer_in_time: bool | None = None
+    complaint = bool(opened.data.get("complaint")) if opened else False
     if opened_at is not None and opened is not None and opened.data.get("category") == "transfer":
         transfer_in_time = _transfer_in_time(rules, opened_at, events, holds, breaches)
     return RequestFact(
@@ -324,7 +342,38 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         missed=tuple(Missed(e.time, e.data["missed_by"]) for e in events if e.type == "appointment.missed"),
         breaches=breaches,
         transfer_in_time=transfer_in_time,
+        **contractor_of(events, done),
+        first_visit=done_event.data.get("first_visit") if done_event is not None else None,
+        housing=opened.data.get("housing") if opened else None,
+        complaint=complaint,
+        complaint_answered_in_time=(
+            _within_working_days(rules, opened_at, first_response, holds, rules.complaint_working_days)
+            if complaint and opened_at is not None and first_response is not None and first_response >= opened_at
+            else None
+        ),
     )
+
+
+def contractor_of(events: Sequence[StoredEvent], done: datetime | None) -> dict[str, str | None]:
+    """The contractor a request's repair is attributed to (events in time order): the last
+    contractor assignment at or before the repair (any, when none was before it or no repair),
+    else the contractor named by the last appointment scheduled at or before it; with a name
+    (the assignment's, else an appointment's, else the reference)."""
+
+    def upto(found: list[StoredEvent]) -> list[StoredEvent]:
+        before = [e for e in found if done is None or e.time <= done]
+        return before or found
+
+    assigned = upto([e for e in events if e.type == "request.assigned" and e.data.get("assignee_kind") == "contractor"])
+    named = upto([e for e in events if e.type == "appointment.scheduled" and e.data.get("contractor_name")])
+    appointment_name = str(named[-1].data["contractor_name"]).strip() if named else None
+    if assigned:
+        last = assigned[-1]
+        ref = str(last.data["assignee_ref"])
+        return {"contractor": ref, "contractor_name": last.data.get("assignee_name") or appointment_name or ref}
+    if appointment_name:
+        return {"contractor": "name:" + " ".join(appointment_name.lower().split()), "contractor_name": appointment_name}
+    return {"contractor": None, "contractor_name": None}
 
 
 def _within_working_days(
@@ -380,6 +429,7 @@ def fold_survey(base: FactBase, events: Sequence[StoredEvent]) -> SurveyFact:
         campaign_answer=(
             CampaignAnswer(answer.time, answer.data["axes"], answer.data.get("nps")) if answer is not None else None
         ),
+        request_id=next((str(e.data["request_id"]) for e in events if e.data.get("request_id")), None),
     )
 
 

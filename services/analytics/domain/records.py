@@ -105,6 +105,20 @@ class RequestFact(FactBase):
     #: a transfer request answered in time (True), answered late or overdue (False), or neither
     #: yet / not a transfer (None: not counted)
     transfer_in_time: bool | None = None
+    #: the contractor the repair is attributed to (``services.analytics.domain.contractors``):
+    #: the ``assignee_ref`` of a contractor assignment, or ``name:`` + the appointment's
+    #: contractor name when no contractor was assigned; None: no contractor
+    contractor: str | None = None
+    contractor_name: str | None = None
+    #: ``first_visit`` of the first ``repair.done`` (None: not said)
+    first_visit: bool | None = None
+    #: a digest of the ``housing_ref`` (office-scoped; the reference itself is not kept)
+    housing: str | None = None
+    #: opened as a complaint (``complaint: true``)
+    complaint: bool = False
+    #: a complaint answered (first response) within its deadline (True), later (False), or not
+    #: answered yet / not a complaint (None)
+    complaint_answered_in_time: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -133,6 +147,8 @@ class SurveyFact(FactBase):
     campaign_id: str | None
     rating: Rating | None
     campaign_answer: CampaignAnswer | None
+    #: the request a repair survey is about (None for a campaign)
+    request_id: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

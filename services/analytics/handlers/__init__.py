@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from services.analytics.domain.facts import OfficeBook
+from services.analytics.handlers.comparable import OfficeIndicators
+from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.gauges import Gauges
 from services.analytics.handlers.ingest import Ingest
 from services.analytics.handlers.queries import Indicators
@@ -32,11 +34,15 @@ class Analytics:
         metrics: AnalyticsMetrics | None = None,
         clock: Clock = utc_now,
         gauge_window_days: int = 30,
+        contractor_min_repairs: int = 5,
     ) -> None:
         book = OfficeBook.of(offices)
         self.rollups = RollupRefresh(book, store, metrics)
         self.ingest = Ingest(book, store, store, metrics, self.rollups.mark)
         self.queries = Indicators(book, self.rollups, metrics)
+        #: what /v1/kpis and the reports give: the indicators with complaints and per 1,000 homes
+        self.office_indicators = OfficeIndicators(book, self.rollups, metrics, offices, store)
+        self.contractors = ContractorIndicators(book, store, contractor_min_repairs)
         self.gauges = Gauges(offices, book, store, self.rollups, metrics, clock, gauge_window_days)
         self.apply = self.ingest.apply
         self.indicators = self.queries.indicators

@@ -1,0 +1,97 @@
+"""Contractor indicators on a generated history delivered shuffled and partly duplicated: every
+figure equals what the generation plan says (computed in tests/support/contractor_dataset.py,
+not by the service's code); the ranking needs the minimum count; the CSV carries the same."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from datetime import date
+from typing import Any
+
+from services.analytics.export import contractors_csv
+from services.analytics.handlers import Analytics
+from services.analytics.store_memory import MemoryAnalyticsStore
+from shared.offices import DEMO_OFFICES_FILE, load_offices
+from tests.support.contractor_dataset import expected, generate
+
+OFFICES = load_offices(DEMO_OFFICES_FILE)
+IDS = tuple(OFFICES.ids[:2])
+MONTH = (date(2026, 3, 1), date(2026, 3, 31))
+
+
+def _pct(a: int, b: int) -> float | None:
+    return None if b == 0 else round(100 * a / b, 2)
+
+
+def check(view: dict[str, Any], exp: dict[str, dict[str, Any]]) -> None:
+    assert set(view["contractors"]) == set(exp)
+    for cid, e in exp.items():
+        got = view["contractors"][cid]
+        assert got["name"] == e["name"], cid
+        assert got["repairs"] == e["repairs"], cid
+        for k in ("emergency", "non_emergency"):
+            assert [got["within_target"][k]["repairs"], got["within_target"][k]["within"]] == e[k], (cid, k)
+        assert (got["repair_time"]["median_hours"], got["repair_time"]["p90_hours"]) == (
+            e["median_hours"],
+            e["p90_hours"],
+        )
+        assert [got["first_visit"]["known"], got["first_visit"]["fixed"]] == e["fv"], cid
+        assert got["first_visit"]["rate_pct"] == _pct(e["fv"][1], e["fv"][0])
+        assert got["missed_appointments"] == e["missed"], cid
+        assert got["repeat_repairs"]["count"] == e["repeats"], cid
+        assert got["csat"]["ratings"] == len(e["scores"]), cid
+        assert got["csat"]["satisfied"] == e["satisfied"], cid
+        assert got["detractors"]["count"] == e["detractors"], cid
+    assert view["total"]["repairs"] == sum(e["repairs"] for e in exp.values())
+
+
+async def ingest(seed: int) -> tuple[Analytics, Any]:
+    history = generate(IDS, MONTH[0], per_office=140, seed=11)
+    events = history.cloud_events()
+    rnd = random.Random(seed)
+    delivered = events + rnd.sample(events, len(events) // 3)
+    rnd.shuffle(delivered)
+    svc = Analytics(OFFICES, MemoryAnalyticsStore(), contractor_min_repairs=8)
+    for i in range(0, len(delivered), 97):
+        await svc.apply(delivered[i : i + 97])
+    return svc, history
+
+
+async def test_contractor_indicators_equal_the_plan_under_shuffled_duplicated_delivery() -> None:
+    svc, history = await ingest(seed=1)
+    result = await svc.contractors.contractors(list(IDS), *MONTH)
+    for office in IDS:
+        check(result["offices"][office], expected(history, *MONTH, office))
+    check(result["network"], expected(history, *MONTH, None))
+    exp = expected(history, *MONTH, None)
+    assert sum(e["repeats"] for e in exp.values()) > 0  # the history does exercise repeats
+    assert any(e["missed"] for e in exp.values())
+    # another delivery order gives the same document
+    other, _ = await ingest(seed=2)
+    assert await other.contractors.contractors(list(IDS), *MONTH) == result
+
+
+async def test_ranking_needs_the_minimum_count_and_the_csv_carries_the_figures() -> None:
+    svc, _ = await ingest(seed=3)
+    result = await svc.contractors.contractors(list(IDS), *MONTH)
+    week = await svc.contractors.contractors(list(IDS), date(2026, 3, 2), date(2026, 3, 12))
+    views = [result["network"], *result["offices"].values(), week["network"], *week["offices"].values()]
+    ranks = [d["rank"] for v in views for d in v["contractors"].values()]
+    assert None in ranks and 1 in ranks  # both cases happen
+    for view in views:
+        ranked = [c for c, d in view["contractors"].items() if d["rank"] is not None]
+        assert all(view["contractors"][c]["repairs"] >= 8 for c in ranked)
+        assert all(d["rank"] is None for d in view["contractors"].values() if d["repairs"] < 8)
+        assert sorted(view["contractors"][c]["rank"] for c in ranked) == list(range(1, len(ranked) + 1))
+        pcts = [
+            view["contractors"][c]["within_target"]["all"]["pct"]
+            for c in sorted(ranked, key=lambda c: view["contractors"][c]["rank"])
+        ]
+        assert pcts == sorted(pcts, reverse=True)
+    rows = {(r["scope"], r["contractor"]): r for r in csv.DictReader(io.StringIO(contractors_csv(result)))}
+    for cid, d in result["network"]["contractors"].items():
+        assert int(rows[("network", cid)]["repairs"]) == d["repairs"]
+        assert rows[("network", cid)]["name"] == d["name"]
+    assert int(rows[(IDS[0], "total")]["repairs"]) == result["offices"][IDS[0]]["total"]["repairs"]
