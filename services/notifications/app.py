@@ -16,6 +16,7 @@ from shared.settings import load_offices_from, load_settings
 
 from .api import build_router
 from .handlers import HANDLERS, Notifier, utcnow
+from .handlers.holding import RENEW_EVERY
 from .metrics import NotificationMetrics
 from .ports import EmailProvider, SmsProvider
 from .providers import FileSmsProvider, HttpSmsProvider, SmtpEmailProvider, TokenBucket, sms_session
@@ -82,7 +83,10 @@ def create_app(
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
-        jobs = [(settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher")]
+        jobs = [
+            (settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher"),
+            (RENEW_EVERY, notifier.renew_leases, "notifications-leases"),
+        ]
 
         async def finish_sends() -> None:  # sends in progress record their outcome before the stop
             app.state.notifier = None

@@ -118,6 +118,11 @@ class MessageStore(Protocol):
         recipient_masked: str | None = None,
     ) -> bool: ...
 
+    async def renew_leases(self, claims: Sequence[tuple[str, int]], until: datetime) -> None:
+        """Extend to ``until`` the lease of each (message id, claim attempt) still being sent
+        under that attempt (a message taken over meanwhile keeps its new holder's lease)."""
+        ...
+
     async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None: ...
 
     async def receipt(

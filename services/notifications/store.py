@@ -509,6 +509,16 @@ class NotificationStore:
             changed = message is not None and message.status == status and message.attempts == attempt
         return changed
 
+    async def renew_leases(self, claims: Sequence[tuple[str, int]], until: datetime) -> None:
+        """The holder of each claim is still sending it: its lease now ends at ``until``."""
+        if not claims:
+            return
+        requests = [
+            UpdateOne({"_id": nid, "status": SENDING.value, "attempts": attempt}, {"$set": {"lease_until": until}})
+            for nid, attempt in claims
+        ]
+        await self.notifications.bulk_write(requests, ordered=False)
+
     async def release(self, notification_id: str, retry_at: datetime, reason: str) -> None:
         """The provider was unavailable: try again at ``retry_at``."""
         await self.notifications.update_one(

@@ -204,6 +204,12 @@ class MemoryNotificationStore:
         self.messages[notification_id] = claimed
         return claimed
 
+    async def renew_leases(self, claims: Sequence[tuple[str, int]], until: datetime) -> None:
+        for nid, attempt in claims:
+            message = self.messages.get(nid)
+            if message is not None and message.status is Status.SENDING and message.attempts == attempt:
+                self.messages[nid] = replace(message, lease_until=until)
+
     async def finish(
         self,
         notification_id: str,

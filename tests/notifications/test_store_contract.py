@@ -123,6 +123,26 @@ async def test_one_claim_wins_and_an_expired_lease_is_taken_over_once(store: Not
     assert done.provider_id == "p-1"
 
 
+async def test_the_holder_renews_its_lease_and_a_taken_over_claim_keeps_its_new_holder(
+    store: NotificationStore,
+) -> None:
+    await store.insert(message("n-1"))
+    await store.insert(message("n-2"))
+    assert await store.claim("n-1", NOW, LEASE) is not None
+    await store.renew_leases([("n-1", 1), ("n-2", 1), ("n-missing", 1)], NOW + 2 * LEASE)
+    renewed, untouched = await store.get("n-1"), await store.get("n-2")
+    assert renewed is not None and renewed.lease_until == NOW + 2 * LEASE
+    assert untouched is not None and untouched.status is Status.PENDING  # not claimed: nothing to renew
+    later = NOW + LEASE + timedelta(seconds=1)
+    assert await store.claim("n-1", later, LEASE) is None  # renewed: still held
+    gone = NOW + 2 * LEASE + timedelta(seconds=1)
+    again = await store.claim("n-1", gone, LEASE)
+    assert again is not None and again.attempts == 2
+    await store.renew_leases([("n-1", 1)], gone + 3 * LEASE)  # the old holder's renewal comes late
+    kept = await store.get("n-1")
+    assert kept is not None and kept.lease_until == gone + LEASE
+
+
 async def test_due_messages_released_retries_and_the_deferred_backlog(store: NotificationStore) -> None:
     await store.insert(message("n-due"))
     await store.insert(message("n-deferred", send_at=NOW + timedelta(hours=2)))

@@ -6,6 +6,8 @@
 - ``recording.py``: a decided message recorded once, deferred, suppressed, cancelled, fallen back;
 - ``digests.py``: office alerts grouped per office team and window, the digest sent once;
 - ``sending.py``: the background send pool, the provider call, the outcome recorded;
+- ``holding.py``: what an instance holds until recorded: claimed messages (leases renewed),
+  outcomes kept while the store is away;
 - ``publishing.py``: outcome events through the shared outbox's relay;
 - ``dispatching.py``: the periodic dispatcher (due messages, unpublished outcomes, claims);
 - ``webhooks.py``: delivery receipts and inbound SMS;
@@ -72,6 +74,8 @@ class Notifier:
         self.webhooks = Webhooks(ctx, recorder)
 
     async def handle_batch(self, events: Sequence[CloudEvent]) -> None:
+        # no new work while outcomes of this instance wait for the store (``holding.py``)
+        await self.sender.holding.wait_settled()
         await self.consumer.handle_batch(events)
 
     async def handle(self, event: CloudEvent) -> None:
@@ -79,6 +83,10 @@ class Notifier:
 
     async def dispatch_due(self) -> int:
         return await self.dispatcher.dispatch_due()
+
+    async def renew_leases(self) -> int:
+        """Renew the leases of the sends this instance holds (``app.py``'s job, every second)."""
+        return await self.sender.holding.renew()
 
     async def drain(self, timeout: float) -> bool:
         return await self.sender.drain(timeout)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from pymongo.errors import PyMongoError
+
 from ..domain.records import EPOCH
 from .context import Context
 from .deciding import Decider
@@ -33,6 +35,13 @@ class Dispatcher:
     async def dispatch_due(self) -> int:
         """Send what is due (deferred, scheduled, retried, or left by a crashed instance) and
         re-emit outcomes whose publication was interrupted. Safe with several instances."""
+        try:
+            return await self._dispatch_due()
+        except PyMongoError:  # claims of others wait until the store answered a while (``holding.py``)
+            self.sender.holding.trouble()
+            raise
+
+    async def _dispatch_due(self) -> int:
         ctx = self.ctx
         store, settings = ctx.store, ctx.settings
         now = ctx.clock()

@@ -20,6 +20,7 @@ from ..domain.records import Message, Status
 from ..ports import EmailProvider, SmsProvider
 from ..providers import PermanentFailure, TemporaryFailure, TokenBucket
 from .context import Context
+from .holding import Holding
 
 log = logging.getLogger("canopee.notifications")
 
@@ -30,6 +31,10 @@ Fallback = Callable[[Message, datetime], Awaitable[None]]
 async def _no_fallback(message: Message, now: datetime) -> None:
     return None
 
+
+#: how long the outcome event may wait for the broker before the outcome is recorded unpublished
+#: (the dispatcher's relay publishes it from the record): the provider's answer is recorded soon
+PUBLISH_WAIT = 10.0
 
 #: what to do once a digest has its outcome: the alerts it lists take it (``digests.py``)
 DigestDone = Callable[[Message, datetime], Awaitable[None]]
@@ -52,6 +57,11 @@ class Sender:
     #: the last send started per request: the next one for the same request waits for it
     _last_send: dict[tuple[str, str], asyncio.Task[None]] = field(default_factory=dict, init=False)
     _send_slots: asyncio.Semaphore | None = field(default=None, init=False)
+    #: the messages this instance holds, their leases, outcomes kept until recorded (``holding.py``)
+    holding: Holding = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.holding = Holding(self.ctx)
 
     # --- the background pool ----------------------------------------------------------------------
 
@@ -61,10 +71,16 @@ class Sender:
 
         The message is recorded as being sent by this instance until its lease ends: should the
         process die before the outcome is recorded, the dispatcher of any instance sends it after
-        the lease. Messages of one request go out in the order they were decided."""
+        the lease; while it lives, the lease is renewed (``holding.py``), waiting for a slot
+        included. Messages of one request go out in the order they were decided."""
         if self._send_slots is None:
             self._send_slots = asyncio.Semaphore(self.ctx.settings.send_concurrency)
-        await self._send_slots.acquire()
+        self.holding.hold(message)
+        try:
+            await self._send_slots.acquire()
+        except BaseException:
+            self.holding.let_go(message)
+            raise
         key = message.order_key
         before = self._last_send.get(key)
         task = asyncio.create_task(self._send_after(message, contact, before), name=f"send {message.id}")
@@ -73,14 +89,16 @@ class Sender:
         task.add_done_callback(self._sent)
 
     async def _send_after(self, message: Message, contact: Contact | None, before: asyncio.Task[None] | None) -> None:
-        if before is not None:
-            await asyncio.wait([before])
         try:
+            if before is not None:
+                await asyncio.wait([before])
             await self.send(message, contact=contact)
-        except Exception:  # the lease ends and the dispatcher sends it: nothing is lost
+        except Exception:  # not handed to the provider: the dispatcher sends it after the lease
             log.exception(
                 "sending a message failed, the dispatcher will take it over", extra={"office": message.office}
             )
+        finally:
+            self.holding.let_go(message)
 
     def _sent(self, task: asyncio.Task[None]) -> None:
         key = self._sends.pop(task)
@@ -102,8 +120,16 @@ class Sender:
     # --- one send -------------------------------------------------------------------------------
 
     async def dispatch(self, nid: str) -> None:
-        """Send one due message if this instance wins its claim."""
-        message = await self.ctx.store.claim(nid, self.ctx.clock(), self.ctx.lease)
+        """Send one due message if this instance wins its claim. A message this instance holds
+        (being sent, or its outcome waiting for the store) is left alone, and so is one claimed by
+        another instance until that instance is gone (``Holding.may_take_over``)."""
+        if self.holding.holds(nid):
+            return
+        now = self.ctx.clock()
+        known = await self.ctx.store.get(nid)
+        if known is None or not self.holding.may_take_over(known, now):
+            return
+        message = await self.ctx.store.claim(nid, now, self.ctx.lease)
         if message is None:
             return
         await self.send(message)
@@ -111,7 +137,15 @@ class Sender:
     async def send(self, message: Message, *, contact: Contact | None = None) -> None:
         """Hand a claimed message to its provider and record the outcome. ``contact`` is the
         tenant's as read when the message was decided an instant ago; otherwise it is read again
-        (a deferred message goes to the address the tenant has at send time)."""
+        (a deferred message goes to the address the tenant has at send time). The message is held
+        (its lease renewed) until its outcome is recorded."""
+        self.holding.hold(message)
+        try:
+            await self._send(message, contact)
+        finally:
+            self.holding.let_go(message)
+
+    async def _send(self, message: Message, contact: Contact | None) -> None:
         ctx = self.ctx
         now = ctx.clock()
         office = ctx.office(message.office)
@@ -123,7 +157,7 @@ class Sender:
             reason = unusable(contact, channel)
             if reason is not None:
                 await self._finish(message, Status.SUPPRESSED, now, reason=reason.value)
-                await self.fallback(message, now)
+                await self._fall_back(message, now)
                 return
             assert contact is not None
             address = contact.address(channel)
@@ -154,13 +188,16 @@ class Sender:
             ctx.metrics.provider_seconds.labels(channel.value, "failed").observe(self.perf() - started)
             log.warning("provider refused a message: %s", exc.reason, extra={"office": office.id, "outcome": "failed"})
             await self._finish(message, Status.FAILED, ctx.clock(), reason=exc.reason)
-            await self.fallback(message, ctx.clock())
+            await self._fall_back(message, ctx.clock())
             return
         except TemporaryFailure as exc:
             ctx.metrics.provider_seconds.labels(channel.value, "retried").observe(self.perf() - started)
             log.warning("provider unavailable, message kept for later: %s", exc.reason, extra={"office": office.id})
             retry_at = ctx.clock() + timedelta(seconds=ctx.settings.retry_later_seconds)
-            await ctx.store.release(message.id, retry_at, exc.reason)
+            why = exc.reason
+            await self.holding.until_done(
+                lambda: ctx.store.release(message.id, retry_at, why), "a release", message.office
+            )
             ctx.count(message, "retried")
             return
         ctx.metrics.provider_seconds.labels(channel.value, "sent").observe(self.perf() - started)
@@ -168,6 +205,10 @@ class Sender:
             ctx.metrics.sms_segments.labels(office.id).inc(message.segments)
         masked = ", ".join(mask_recipient(a) for a in to)
         await self._finish(message, Status.SENT, ctx.clock(), provider_id=provider_id, recipient_masked=masked)
+
+    async def _fall_back(self, message: Message, now: datetime) -> None:
+        """The next channel, once the store takes it (its insert is idempotent)."""
+        await self.holding.until_done(lambda: self.fallback(message, now), "a fallback", message.office)
 
     async def _finish(
         self,
@@ -180,9 +221,11 @@ class Sender:
         recipient_masked: str | None = None,
     ) -> None:
         """Emit the outcome, then record it with the status and whether the bus took it: one write
-        on the hot path; an outcome recorded unpublished is published by the dispatcher's relay
-        flush (``publishing.py``). Only the lease holder gets here. A digest emits no outcome of
-        its own: each alert it lists gets the digest's (``digest_done``)."""
+        on the hot path; an outcome recorded unpublished (the broker away, or slower than
+        ``PUBLISH_WAIT``) is published by the dispatcher's relay flush (``publishing.py``). The
+        record is retried for as long as the store is away: the instance keeps the outcome, and
+        the message is never handed to a provider again. Only the lease holder gets here. A digest
+        emits no outcome of its own: each alert it lists gets the digest's (``digest_done``)."""
         final = replace(
             message,
             status=status,
@@ -194,21 +237,32 @@ class Sender:
         published = True
         if not message.members:
             try:
-                await self.ctx.publisher.publish([outcome_event(final)])
+                await asyncio.wait_for(self.ctx.publisher.publish([outcome_event(final)]), PUBLISH_WAIT)
             except Exception:  # the broker is away: record the outcome anyway, re-emit later
                 log.warning("outcome not published yet", extra={"office": message.office, "outcome": status.value})
                 published = False
-        recorded = await self.ctx.store.finish(
-            message.id,
-            message.attempts,
-            status,
-            now,
-            published=published,
-            reason=reason,
-            provider_id=provider_id,
-            recipient_masked=recipient_masked,
-        )
+        store = self.ctx.store
+        tries = 0
+
+        async def record() -> bool:
+            nonlocal tries
+            tries += 1
+            return await store.finish(
+                message.id,
+                message.attempts,
+                status,
+                now,
+                published=published,
+                reason=reason,
+                provider_id=provider_id,
+                recipient_masked=recipient_masked,
+            )
+
+        recorded = await self.holding.until_done(record, "an outcome", message.office)
+        if not recorded and tries > 1:  # a write that failed may have been applied all the same
+            known = await self.holding.until_done(lambda: store.get(message.id), "an outcome", message.office)
+            recorded = known is not None and known.status is status and known.attempts == message.attempts
         if recorded:
             self.ctx.count(message, status.value)
             if message.members:
-                await self.digest_done(final, now)
+                await self.holding.until_done(lambda: self.digest_done(final, now), "a digest", message.office)
