@@ -536,17 +536,28 @@ class FeedbackMongoStore:
         return None if doc is None else _voice(doc)
 
     async def voices(self, query: VoiceQuery, offices: Sequence[str]) -> list[VoiceEntry]:
+        """Newest days first, in rounds of 1, 2, 4 … days (one lookup of the indexed ``day`` per
+        round), until the limit is reached: a list of the newest entries reads a few days, not the
+        whole period (FerretDB reads every row its index selects, then filters and sorts them)."""
         scope = [query.office] if query.office is not None else list(offices)
-        days = [f"{o}|{d}" for o in scope for d in query.days()]
-        mongo: dict[str, Any] = {"day": {"$in": days}, "at": {"$gte": query.since, "$lt": query.until}}
+        base: dict[str, Any] = {"at": {"$gte": query.since, "$lt": query.until}}
         if query.status is not None:
-            mongo["status"] = query.status.value
+            base["status"] = query.status.value
         if query.category is not None:
-            mongo["category"] = query.category
+            base["category"] = query.category
         if query.score_min is not None or query.score_max is not None:
-            mongo["score"] = {k: v for k, v in (("$gte", query.score_min), ("$lte", query.score_max)) if v is not None}
-        cursor = self.db[VOICE].find(mongo).sort([("at", -1), ("_id", -1)]).limit(query.limit)
-        return [_voice(doc) async for doc in cursor]
+            base["score"] = {k: v for k, v in (("$gte", query.score_min), ("$lte", query.score_max)) if v is not None}
+        days = list(reversed(query.days()))
+        found: list[VoiceEntry] = []
+        size = 1
+        while days and len(found) < query.limit:
+            chunk, days = days[:size], days[size:]
+            # days are disjoint and taken newest first: a round's entries are all older than the last's
+            mongo = base | {"day": {"$in": [f"{o}|{d}" for o in scope for d in chunk]}}
+            cursor = self.db[VOICE].find(mongo).sort([("at", -1), ("_id", -1)]).limit(query.limit - len(found))
+            found += [_voice(doc) async for doc in cursor]
+            size *= 2
+        return found
 
     async def mark_handled(self, entry_id: str, at: datetime, action: str) -> None:
         fields = {"status": VoiceStatus.HANDLED.value, "handled_at": at, "action": action}
