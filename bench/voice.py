@@ -157,7 +157,9 @@ async def run() -> None:
     await ensure_indexes(db, INDEXES)
     started = time.perf_counter()
     await seed(db, ENTRIES, now)
-    print(f"seeded {ENTRIES} entries over {len(OFFICES)} offices and 365 days in {time.perf_counter() - started:.1f} s")
+    seeded = time.perf_counter() - started
+    print(f"seeded {ENTRIES} entries over {len(OFFICES)} offices and 365 days in {seeded:.1f} s")
+    print("machine load average (1, 5, 15 min): " + ", ".join(f"{x:.1f}" for x in os.getloadavg()), flush=True)
     store = FeedbackMongoStore(db)
     query = VoiceQuery(since=now - timedelta(days=30), until=now, office="demo-nord")
     filtered = VoiceQuery(
