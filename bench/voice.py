@@ -95,8 +95,8 @@ def wrk(url: str, token: str | None) -> str:
         check=True,
     ).stdout
     rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    p50 = re.search(r"50%\s+(\S+)", out)
-    p99 = re.search(r"99%\s+(\S+)", out)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
     per_second = float(rate.group(1)) if rate else 0.0
     return f"{per_second:.0f} req/s, p50 {p50.group(1) if p50 else '?'}, p99 {p99.group(1) if p99 else '?'} (wrk)"
 
