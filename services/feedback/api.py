@@ -514,13 +514,14 @@ def router(
         return await handle(entry_id, caller, body.action)
 
     @api.get("/voice", response_class=HTMLResponse, include_in_schema=False)
-    async def voice_page(request: Request, status: VoiceStatus | None = None) -> Response:
+    async def voice_page(request: Request, status: str = "") -> Response:
         try:
             caller = await voice_caller(request)
         except Problem:
             return _html(vpage.login_page())
-        query = await voice_query(caller, VoiceParams(status=status))
-        return _html(vpage.list_page(await voice.list_voice(service(), query), status.value if status else None))
+        chosen = VoiceStatus(status) if status in VoiceStatus._value2member_map_ else None  # "": every entry
+        query = await voice_query(caller, VoiceParams(status=chosen))
+        return _html(vpage.list_page(await voice.list_voice(service(), query), chosen.value if chosen else None))
 
     @api.post("/voice/login", include_in_schema=False)
     async def voice_login(request: Request) -> Response:

@@ -122,9 +122,15 @@ def notification_fact(key: str, cause_id: str) -> NotificationFact:
     )
 
 
-def alert_fact(key: str) -> AlertFact:
+def alert_fact(key: str, **fields: Any) -> AlertFact:
     return AlertFact(
-        key=key, office=key.split("|")[1], n_events=1, raised_at=T0, score=1, due_at=T0 + timedelta(hours=48)
+        key=key,
+        office=key.split("|")[1],
+        n_events=1,
+        raised_at=T0,
+        score=1,
+        due_at=T0 + timedelta(hours=48),
+        **fields,
     )
 
 
@@ -133,6 +139,7 @@ def a_bucket() -> Bucket:
     bucket.by_category.update({"repair": 2, "transfer": 1})
     bucket.repair["U1"].extend([7200.0, 60.0])
     bucket.within["emergency"] = [2, 1]
+    bucket.alerts, bucket.loop_due, bucket.loop_within = 4, 3, 2
     bucket.stage_breached["first_response"] += 0
     bucket.notifications["sms"].update({"sent": 2, "failed": 1})
     bucket.notifications["letter"] = Counter({"sent": 1})
@@ -181,7 +188,8 @@ async def test_facts_are_replaced_whole_and_read_by_office_and_key(store: Analyt
     replaced = request_fact(
         "r|demo-nord|R-1", n_events=2, channel="web", within_target=True, reopened=True, transfer_in_time=True
     )
-    others = [placeholder_fact("r|demo-nord|R-3"), survey_fact("s|demo-nord|S-1"), alert_fact("a|demo-nord|S-1")]
+    acked = alert_fact("a|demo-nord|S-2", acknowledged_at=T0 + timedelta(hours=50), within_deadline=False, overdue=True)
+    others = [placeholder_fact("r|demo-nord|R-3"), survey_fact("s|demo-nord|S-1"), alert_fact("a|demo-nord|S-1"), acked]
     await store.write_facts([replaced, *others, notification_fact("n|demo-nord|N-1", "ev-1")])
     assert by_key(await store.facts(["demo-sud"])) == {sud.key: sud}
     found = by_key(await store.facts(["demo-nord", "demo-sud"]))

@@ -214,6 +214,19 @@ async def test_tenants_words_are_listed_for_their_office_handled_and_erased(
         page = await client.get("/voice")
         assert "Paroles de locataires" in page.text and "Technicien très poli" in page.text
         assert "06 12 34 56 78" not in page.text and 'lang="fr"' in page.text
+        assert "Technicien très poli" not in (await client.get("/voice", params={"status": "handled"})).text
+        assert "Technicien très poli" in (await client.get("/voice", params={"status": ""})).text
+        marked = await client.post(
+            f"/voice/{rated['id']}/handled",
+            data={"action": "Merci transmis"},
+            headers={"Origin": str(client.base_url).rstrip("/")},
+        )
+        assert marked.status_code == 303
+        assert "Traitée le" in (await client.get("/voice", params={"status": "handled"})).text
+        forged = await client.post(
+            f"/voice/{rated['id']}/handled", data={"action": "x"}, headers={"Origin": "https://evil.example"}
+        )
+        assert forged.status_code == 403
         client.cookies.clear()
         # erasure of the first tenant removes its words
         erased = event("tenant.erased", "T-VX-1", T0 + timedelta(hours=3), tenant_ref="T-VX-1")

@@ -210,6 +210,7 @@ def test_every_template_renders_in_both_channels() -> None:
         _event("sla.at_risk"),
         _event("sla.breached"),
         _event("feedback.detractor_alert"),
+        _event("feedback.alert_overdue"),
     ]
     for event in events:
         plans = plans_for(
@@ -461,3 +462,21 @@ def test_a_digest_lists_its_alerts_breaches_first_in_french() -> None:
     assert mail.subject == "[Office démo Nord] 2 locataires mécontents à recontacter (10 h – 10 h 15)"
     assert "- Note 2/5 pour la demande REQ-4 : à recontacter avant le" in mail.text
     assert mail.text.count("Commentaire") == 1
+
+
+def test_an_overdue_alert_goes_to_the_managers_at_once_and_an_acknowledgement_sends_nothing() -> None:
+    plan = _alert_plan("feedback.alert_overdue")
+    assert plan.template == "detractor_overdue" and plan.recipient.value == "office"
+    assert plan.context["audience"] == "manager" and plan.context["request_id"] == "REQ-2026-000042"
+    assert not goes_in_digest(plan, DigestRules(15, immediate_score=0))  # the deadline has passed: at once
+    mail = Templates().render("demo-nord", "detractor_overdue", Channel.EMAIL, plan.context)
+    assert "48 heures" in mail.text and "REQ-2026-000042" in mail.text and mail.subject
+    acknowledged = plans_for(
+        _event("feedback.alert_acknowledged"),
+        NORD,
+        request=None,
+        appointment=None,
+        now=paris(2026, 11, 28, 10, 0),
+        reminder_hour=18,
+    )  # type: ignore[arg-type]
+    assert acknowledged.messages == ()
