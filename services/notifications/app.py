@@ -14,13 +14,14 @@ from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
 
-from .api import build_router
+from .api import build_router, followups_router
+from .followups_page import Sessions
 from .handlers import HANDLERS, Notifier, utcnow
 from .metrics import NotificationMetrics
 from .ports import EmailProvider, SmsProvider
 from .providers import FileSmsProvider, HttpSmsProvider, SmtpEmailProvider, TokenBucket, sms_session
 from .settings import NotificationsSettings
-from .store import INDEXES, NotificationStore
+from .store import INDEXES, MongoFollowupStore, NotificationStore
 from .templates import Templates
 
 #: the event types this service acts on: those of the handlers' table
@@ -78,6 +79,7 @@ def create_app(
             sms_limit=TokenBucket(settings.sms_rate_per_second),
             email_limit=TokenBucket(settings.email_rate_per_second),
             clock=clock,
+            followup_store=MongoFollowupStore(rt.db),
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
@@ -97,7 +99,9 @@ def create_app(
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.include_router(build_router(bearer_auth(admin_token, offices)))
+    auth = bearer_auth(admin_token, offices)
+    app.include_router(build_router(auth))
+    app.include_router(followups_router(auth, Sessions(admin_token or "")))
     return app
 
 
