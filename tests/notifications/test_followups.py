@@ -17,6 +17,8 @@ import httpx
 import pytest
 import pytest_asyncio
 
+from services.analytics.app import create_app as analytics_app
+from services.analytics.settings import AnalyticsSettings
 from services.notifications.app import create_app
 from services.notifications.settings import NotificationsSettings
 from shared.events import Topics, full_type, parse_event
@@ -84,9 +86,13 @@ def no_phone_in_logs(caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFix
 
 
 async def test_a_tenant_without_a_digital_channel_is_followed_up_once_and_erased(
-    service: tuple[httpx.AsyncClient, SmsApi, NotificationsSettings], infra: dict[str, str], prefix: str
+    service: tuple[httpx.AsyncClient, SmsApi, NotificationsSettings],
+    infra: dict[str, str],
+    prefix: str,
+    make_settings: Any,
 ) -> None:
     client, sms, settings = service
+    analytics: AnalyticsSettings = make_settings(AnalyticsSettings, gauge_seconds=0.5)
     unique = prefix.strip(".")
     tenant, rid = f"T-{unique}", f"REQ-{unique}"
     await ks.produce_events(
@@ -162,6 +168,27 @@ async def test_a_tenant_without_a_digital_channel_is_followed_up_once_and_erased
     assert (data.channel.value, data.outcome.value) == ("phone", "reached")  # type: ignore[attr-defined]
     assert followed[0].subject == task["id"] and followed[0].officeid == "demo-nord"
     assert (await client.get("/v1/followups?status=done", headers=NORD)).json()[0]["channel"] == "phone"
+
+    # analytics counts the follow-up in person, by channel, and the tenant reached as acknowledged
+    async with (
+        running(analytics_app(analytics), analytics.http_port) as base,
+        httpx.AsyncClient(base_url=base, headers=ADMIN, timeout=10) as kpis,
+    ):
+        params = {"office": "demo-nord", "from": "2026-11-27", "to": "2026-11-27", "period": "day"}
+
+        async def counted() -> dict[str, Any] | None:
+            total = (await kpis.get("/v1/kpis", params=params)).json()["offices"]["demo-nord"]["total"]
+            return total if total["follow_ups_in_person"]["done"] == 1 and total["volume"]["opened"] == 1 else None
+
+        total = await until(counted, timeout=30)
+        assert total["follow_ups_in_person"] == {
+            "done": 1,
+            "reached": 1,
+            "by_channel": {"phone": 1, "counter": 0, "visit": 0, "letter": 0},
+        }
+        assert total["follow_up_coverage_pct"] == 100.0
+        assert total["status_available_pct"] == 0.0  # no tracker link was sent (no tracker secret here)
+        assert "phone" not in total["notifications"]
 
     # a second message for the same tenant, then the erasure: every task of the tenant goes
     closed = at("request.closed", rid, NOW - timedelta(minutes=1), request_id=rid, resolution="resolved")
