@@ -328,6 +328,8 @@ def bucket_document(b: Bucket) -> Document:
         "notifications": {ch: dict(c) for ch, c in b.notifications.items()},
         "sms_segments": b.sms_segments,
         "transfer": list(b.transfer),
+        "tracked": b.tracked,
+        "in_person": dict(b.in_person),
     }
 
 
@@ -350,6 +352,9 @@ def bucket_of(doc: Mapping[str, Any]) -> Bucket:
     for channel, counts in doc["notifications"].items():
         b.notifications[channel] = Counter({k: int(v) for k, v in counts.items()})
     b.transfer = [int(x) for x in doc["transfer"]]
+    # rollups written before these counts existed have none (recomputed when their day is dirty)
+    b.tracked = int(doc.get("tracked", 0))
+    b.in_person = Counter({k: int(v) for k, v in (doc.get("in_person") or {}).items()})
     return b
 
 

@@ -1,22 +1,31 @@
-"""HTTP routes: the audit list (bearer auth) and the provider webhooks (signed per Standard
-Webhooks, ``shared/webhooks.py``: a tolerance window, replays refused, two secrets during a rotation)."""
+"""HTTP routes: the audit list (bearer auth), the provider webhooks (signed per Standard Webhooks,
+``shared/webhooks.py``: a tolerance window, replays refused, two secrets during a rotation), and the
+office's follow-up tasks (bearer auth, or the page's login like the analytics dashboard's)."""
 
+import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from shared.events import FollowupChannel, FollowupOutcome
 from shared.http import Caller, Problem
 from shared.observability import mask_personal_data
 from shared.webhooks import Refusal, parse_secrets, signed_headers, verify
 
+from .domain.followups import Followup, FollowupStatus
 from .domain.policy import InvalidContact
 from .domain.records import AuditEntry
+from .followups_page import SESSION_COOKIE as FOLLOWUPS_COOKIE
+from .followups_page import SESSION_SECONDS, Sessions, login_page, worklist_page
 from .handlers import Notifier
+from .handlers.followups import AlreadyDone, Followups
 
 log = logging.getLogger(__name__)
 
@@ -155,5 +164,151 @@ def build_router(auth: Callable[[Request], Awaitable[Caller]]) -> APIRouter:
                     headers={"Retry-After": "5"},
                 )
             return {"status": outcome}
+
+    return router
+
+
+class FollowupOut(BaseModel):
+    """A follow-up task: a tenant no digital message reached, and what to tell them (the
+    tenant's phone is shown on the office's page only)."""
+
+    id: str
+    office: str
+    cause_id: str
+    cause_type: str
+    request_id: str | None
+    tenant_ref: str | None
+    template: str
+    reason: str
+    text: str
+    created_at: datetime
+    status: FollowupStatus
+    channel: FollowupChannel | None
+    outcome: FollowupOutcome | None
+    done_at: datetime | None
+
+
+class FollowupDoneIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    channel: FollowupChannel
+    outcome: FollowupOutcome
+
+
+def may_handle(caller: Caller, office: str) -> bool:
+    """The one check of who may list and close an office's follow-ups: the admin token, or that
+    office's own token (whatever scopes a token may carry, decided here only)."""
+    return caller.can_see(office)
+
+
+def _followups(request: Request) -> Followups:
+    followups = _notifier(request).followups
+    if followups is None:
+        raise Problem(503, "Service Unavailable", "follow-up tasks are not set up")
+    return followups
+
+
+def _out(task: Followup) -> FollowupOut:
+    return FollowupOut.model_validate(task, from_attributes=True)
+
+
+def followups_router(
+    auth: Callable[[Request], Awaitable[Caller]], sessions: Sessions, secure_cookie: bool = False
+) -> APIRouter:
+    """``/v1/followups`` (bearer) and the office's French page ``/followups`` (login form)."""
+    router = APIRouter()
+
+    async def caller_of(request: Request) -> Caller:
+        """The bearer token if given, else a valid session cookie, else 401."""
+        if request.headers.get("authorization"):
+            return await auth(request)
+        cookie = request.cookies.get(FOLLOWUPS_COOKIE)
+        caller = sessions.read(cookie) if cookie else None
+        if caller is None:
+            raise Problem(401, "Unauthorized", "a bearer token is required", headers={"WWW-Authenticate": "Bearer"})
+        return caller
+
+    async def visible_task(request: Request, caller: Caller, task_id: str) -> Followup:
+        task = await _followups(request).get(task_id)
+        if task is None or not may_handle(caller, task.office):
+            raise Problem(404, "Not Found", "no such follow-up")
+        return task
+
+    @router.get("/v1/followups", response_model=list[FollowupOut], tags=["followups"])
+    async def list_followups(
+        request: Request,
+        caller: Annotated[Caller, Depends(caller_of)],
+        office: Annotated[str | None, Query(pattern=r"^[a-z0-9-]{2,40}$")] = None,
+        status: FollowupStatus | None = FollowupStatus.OPEN,
+        limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    ) -> list[FollowupOut]:
+        """An office's follow-up tasks (open ones by default), oldest first; an office token sees
+        its own office only, the admin token every office unless ``office`` is given."""
+        office = office or caller.office
+        if office is not None and not may_handle(caller, office):
+            raise Problem(403, "Forbidden", "this token cannot see that office")
+        return [_out(t) for t in await _followups(request).worklist(office, status, limit)]
+
+    @router.post("/v1/followups/{task_id}/done", response_model=FollowupOut, tags=["followups"])
+    async def close_followup(
+        request: Request, task_id: str, body: FollowupDoneIn, caller: Annotated[Caller, Depends(caller_of)]
+    ) -> FollowupOut:
+        """Record how the tenant was followed up; emits ``followup.done`` once (409 afterwards)."""
+        task = await visible_task(request, caller, task_id)
+        try:
+            return _out(await _followups(request).close(task, body.channel, body.outcome))
+        except AlreadyDone as done:
+            raise Problem(409, "Conflict", f"this follow-up was already done ({done.task.channel})") from None
+
+    @router.get("/followups", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request) -> Response:
+        try:
+            caller = await caller_of(request)
+        except Problem:
+            return HTMLResponse(login_page())
+        followups = _followups(request)
+        tasks = await followups.worklist(caller.office, FollowupStatus.OPEN, 500)
+        items = [(t, await followups.phone_of(t)) for t in tasks if may_handle(caller, t.office)]
+        offices = _notifier(request).offices
+        names = {o: office.name for o in offices.ids if (office := offices.get(o)) is not None}
+        return HTMLResponse(worklist_page(items, names), headers={"Cache-Control": "no-store"})
+
+    @router.post("/followups/login", include_in_schema=False)
+    async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
+        probe = Request({**request.scope, "headers": [(b"authorization", f"Bearer {token}".encode())]})
+        try:
+            caller = await auth(probe)
+        except Problem:
+            return HTMLResponse(login_page(error=True), status_code=401)
+        response = RedirectResponse("/followups", status_code=303)
+        response.set_cookie(
+            FOLLOWUPS_COOKIE,
+            sessions.issue(caller),
+            max_age=SESSION_SECONDS,
+            httponly=True,
+            samesite="strict",
+            secure=secure_cookie,
+            path="/",
+        )
+        return response
+
+    @router.post("/followups/logout", include_in_schema=False)
+    async def logout() -> Response:
+        response = RedirectResponse("/followups", status_code=303)
+        response.delete_cookie(FOLLOWUPS_COOKIE, path="/")
+        return response
+
+    @router.post("/followups/{task_id}/done", include_in_schema=False)
+    async def close_from_page(
+        request: Request,
+        task_id: str,
+        channel: Annotated[FollowupChannel, Form()],
+        outcome: Annotated[FollowupOutcome, Form()],
+    ) -> Response:
+        caller = await caller_of(request)
+        task = await visible_task(request, caller, task_id)
+        with contextlib.suppress(AlreadyDone):  # done meanwhile by a colleague: the list says so
+            await _followups(request).close(task, channel, outcome)
+        return RedirectResponse("/followups", status_code=303)
 
     return router

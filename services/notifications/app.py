@@ -14,14 +14,15 @@ from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
 
-from .api import build_router
+from .api import build_router, followups_router
+from .followups_page import Sessions
 from .handlers import HANDLERS, Notifier, utcnow
 from .handlers.holding import RENEW_EVERY
 from .metrics import NotificationMetrics
 from .ports import EmailProvider, SmsProvider
 from .providers import FileSmsProvider, HttpSmsProvider, SmtpEmailProvider, TokenBucket, sms_session
 from .settings import NotificationsSettings
-from .store import INDEXES, NotificationStore, WebhookIds
+from .store import INDEXES, MongoFollowupStore, NotificationStore, WebhookIds
 from .templates import Templates
 
 #: the event types this service acts on: those of the handlers' table
@@ -80,6 +81,7 @@ def create_app(
             email_limit=TokenBucket(settings.email_rate_per_second),
             clock=clock,
             webhook_ids=WebhookIds(rt.db),
+            followup_store=MongoFollowupStore(rt.db),
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
@@ -102,7 +104,9 @@ def create_app(
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)
 
-    app.include_router(build_router(bearer_auth(admin_token, offices, offices_file=settings.offices_file)))
+    auth = bearer_auth(admin_token, offices, offices_file=settings.offices_file)
+    app.include_router(build_router(auth))
+    app.include_router(followups_router(auth, Sessions(admin_token or "")))
     return app
 
 

@@ -16,6 +16,7 @@ class NotificationMetrics:
     sms_segments: Counter
     provider_seconds: Histogram
     deferred_backlog: Gauge
+    followups: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> NotificationMetrics:
@@ -50,5 +51,12 @@ class NotificationMetrics:
             deferred_backlog=m.gauge(
                 "canopee_notifications_deferred",
                 "Messages waiting for their send time (quiet hours, scheduled reminders, retries).",
+            ),
+            followups=m.counter(
+                "canopee_notifications_followups_total",
+                "Follow-up tasks for tenants without a digital channel, by office and event (opened, "
+                "done_phone, done_counter, done_visit, done_letter).",
+                "office",
+                "event",
             ),
         )

@@ -10,6 +10,7 @@ from typing import Protocol
 
 from shared.events import Channel, CloudEvent, PreferredChannel
 
+from .domain.followups import Followup
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact
 from .domain.records import AuditEntry, ContactRef, Message, PendingFilter, Status, Waiting
@@ -192,6 +193,38 @@ class WebhookIdStore(Protocol):
         ...
 
 
+class FollowupStore(Protocol):
+    """Follow-up tasks (one per cause and message) and the first cause of each tenant apology."""
+
+    async def add_followup(self, task: Followup) -> bool:
+        """Keep a new task; False when one with its id exists (a redelivered cause)."""
+        ...
+
+    async def get_followup(self, followup_id: str) -> Followup | None: ...
+
+    async def followups(self, office: str | None, status: str | None, limit: int) -> list[Followup]:
+        """Tasks of an office (every office: None), optionally of one status, oldest first."""
+        ...
+
+    async def finish_followup(self, task: Followup) -> bool:
+        """Record a task done (``task`` as done) if it is still open; False if it was not."""
+        ...
+
+    async def unpublished_followups(self, limit: int) -> list[Followup]:
+        """Tasks done whose ``followup.done`` has not reached the bus yet."""
+        ...
+
+    async def mark_followups_published(self, ids: Sequence[str]) -> None: ...
+
+    async def erase_followups(self, office: str, tenant_ref: str) -> int:
+        """Delete every task about the tenant; return how many."""
+        ...
+
+    async def apology_cause(self, key: str, cause_id: str) -> str:
+        """The cause that owns the apology ``key`` (this one if none did yet)."""
+        ...
+
+
 class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, DigestStore, Protocol):
     """Every store port at once (one database)."""
 
@@ -201,6 +234,7 @@ __all__ = [
     "ContactStore",
     "DigestStore",
     "EmailProvider",
+    "FollowupStore",
     "MessageStore",
     "NotificationStore",
     "Publisher",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
@@ -18,9 +18,10 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.batching import Coalescer
-from shared.events import Channel, PreferredChannel, Recipient
+from shared.events import Channel, FollowupChannel, FollowupOutcome, PreferredChannel, Recipient
 from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 
+from .domain.followups import Followup, FollowupStatus
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact, Policy
 from .domain.records import (
@@ -44,6 +45,8 @@ NOTIFICATIONS = "notifications"
 CLAIMS = "claims"
 AWAITING = "awaiting_contact"
 WEBHOOK_IDS = "webhook_ids"
+FOLLOWUPS = "followups"
+APOLOGIES = "apologies"
 
 #: statuses of a notification (``domain/records.py``)
 PENDING, SENDING, SENT, GROUPED = Status.PENDING, Status.SENDING, Status.SENT, Status.GROUPED
@@ -58,6 +61,9 @@ INDEXES = [
     Index(CONTACTS, [("phone", 1)]),
     Index(AWAITING, [("tenant_key", 1)]),
     Index(WEBHOOK_IDS, [("expires_at", 1)]),
+    Index(FOLLOWUPS, [("office", 1), ("status", 1), ("created_at", 1)]),
+    Index(FOLLOWUPS, [("office", 1), ("tenant_ref", 1)]),
+    Index(FOLLOWUPS, [("published", 1)]),
 ]
 
 
@@ -666,3 +672,102 @@ class WebhookIds:
     async def purge_webhook_ids(self, now: datetime) -> int:
         result = await self.collection.delete_many({"expires_at": {"$lte": now}})
         return result.deleted_count
+
+
+def _followup_doc(task: Followup) -> Document:
+    return {
+        "_id": task.id,
+        "office": task.office,
+        "cause_id": task.cause_id,
+        "cause_type": task.cause_type,
+        "request_id": task.request_id,
+        "tenant_ref": task.tenant_ref,
+        "template": task.template,
+        "reason": task.reason,
+        "text": task.text,
+        "created_at": task.created_at,
+        "status": task.status.value,
+        "channel": task.channel.value if task.channel else None,
+        "outcome": task.outcome.value if task.outcome else None,
+        "done_at": task.done_at,
+        "published": task.published,
+    }
+
+
+def _followup_of(doc: Document) -> Followup:
+    return Followup(
+        id=str(doc["_id"]),
+        office=str(doc["office"]),
+        cause_id=str(doc["cause_id"]),
+        cause_type=str(doc["cause_type"]),
+        request_id=doc.get("request_id"),
+        tenant_ref=doc.get("tenant_ref"),
+        template=str(doc["template"]),
+        reason=str(doc["reason"]),
+        text=str(doc["text"]),
+        created_at=_utc(doc["created_at"]),
+        status=FollowupStatus(doc["status"]),
+        channel=FollowupChannel(doc["channel"]) if doc.get("channel") else None,
+        outcome=FollowupOutcome(doc["outcome"]) if doc.get("outcome") else None,
+        done_at=_utc(doc["done_at"]) if doc.get("done_at") else None,
+        published=bool(doc.get("published", True)),
+    )
+
+
+def _utc(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+class MongoFollowupStore:
+    """Follow-up tasks (``followups``, ``_id`` = the task id) and apology owners (``apologies``)."""
+
+    def __init__(self, db: AsyncDatabase[Document]) -> None:
+        self.collection: AsyncCollection[Document] = db[FOLLOWUPS]
+        self.apologies: AsyncCollection[Document] = db[APOLOGIES]
+
+    async def add_followup(self, task: Followup) -> bool:
+        try:
+            await self.collection.insert_one(_followup_doc(task))
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get_followup(self, followup_id: str) -> Followup | None:
+        doc = await self.collection.find_one({"_id": followup_id})
+        return _followup_of(doc) if doc else None
+
+    async def followups(self, office: str | None, status: str | None, limit: int) -> list[Followup]:
+        query: Document = {}
+        if office is not None:
+            query["office"] = office
+        if status is not None:
+            query["status"] = status
+        cursor = self.collection.find(query).sort([("created_at", 1), ("_id", 1)]).limit(limit)
+        return [_followup_of(doc) async for doc in cursor]
+
+    async def finish_followup(self, task: Followup) -> bool:
+        done = _followup_doc(task)
+        fields = {k: done[k] for k in ("status", "channel", "outcome", "done_at", "published")}
+        result = await self.collection.update_one(
+            {"_id": task.id, "status": FollowupStatus.OPEN.value}, {"$set": fields}
+        )
+        return result.modified_count == 1
+
+    async def unpublished_followups(self, limit: int) -> list[Followup]:
+        cursor = self.collection.find({"published": False}).sort("done_at", 1).limit(limit)
+        return [_followup_of(doc) async for doc in cursor]
+
+    async def mark_followups_published(self, ids: Sequence[str]) -> None:
+        if ids:
+            await self.collection.update_many({"_id": {"$in": list(ids)}}, {"$set": {"published": True}})
+
+    async def erase_followups(self, office: str, tenant_ref: str) -> int:
+        result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
+        return int(result.deleted_count)
+
+    async def apology_cause(self, key: str, cause_id: str) -> str:
+        with contextlib.suppress(DuplicateKeyError):
+            await self.apologies.insert_one({"_id": key, "cause_id": cause_id})
+            return cause_id
+        doc = await self.apologies.find_one({"_id": key})
+        return str(doc["cause_id"]) if doc else cause_id

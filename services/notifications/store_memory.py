@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from shared.events import Channel, PreferredChannel
 
+from .domain.followups import Followup, FollowupStatus
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact
 from .domain.records import (
@@ -380,3 +381,60 @@ class MemoryWebhookIds:
         for key in expired:
             del self.ids[key]
         return len(expired)
+
+
+class MemoryFollowupStore:
+    """Follow-up tasks and apology owners in dictionaries."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, Followup] = {}
+        self.apologies: dict[str, str] = {}
+
+    async def add_followup(self, task: Followup) -> bool:
+        if task.id in self.tasks:
+            return False
+        self.tasks[task.id] = task
+        return True
+
+    async def get_followup(self, followup_id: str) -> Followup | None:
+        return self.tasks.get(followup_id)
+
+    async def followups(self, office: str | None, status: str | None, limit: int) -> list[Followup]:
+        found = [
+            t
+            for t in self.tasks.values()
+            if (office is None or t.office == office) and (status is None or t.status.value == status)
+        ]
+        return sorted(found, key=lambda t: (t.created_at, t.id))[:limit]
+
+    async def finish_followup(self, task: Followup) -> bool:
+        current = self.tasks.get(task.id)
+        if current is None or current.status is not FollowupStatus.OPEN:
+            return False
+        self.tasks[task.id] = replace(
+            current,
+            status=task.status,
+            channel=task.channel,
+            outcome=task.outcome,
+            done_at=task.done_at,
+            published=task.published,
+        )
+        return True
+
+    async def unpublished_followups(self, limit: int) -> list[Followup]:
+        pending = [t for t in self.tasks.values() if not t.published]
+        return sorted(pending, key=lambda t: (t.done_at or t.created_at, t.id))[:limit]
+
+    async def mark_followups_published(self, ids: Sequence[str]) -> None:
+        for i in ids:
+            if i in self.tasks:
+                self.tasks[i] = replace(self.tasks[i], published=True)
+
+    async def erase_followups(self, office: str, tenant_ref: str) -> int:
+        gone = [i for i, t in self.tasks.items() if t.office == office and t.tenant_ref == tenant_ref]
+        for i in gone:
+            del self.tasks[i]
+        return len(gone)
+
+    async def apology_cause(self, key: str, cause_id: str) -> str:
+        return self.apologies.setdefault(key, cause_id)

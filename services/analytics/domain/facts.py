@@ -55,6 +55,11 @@ SURVEY_TYPES = frozenset({"survey.requested", "satisfaction.rated", "campaign.an
 NOTIFICATION_OUTCOMES = ("sent", "delivered", "failed", "deferred", "suppressed")
 #: the final outcome of a notification does not depend on arrival order: the highest rank wins
 OUTCOME_RANK = {"deferred": 1, "suppressed": 2, "sent": 3, "failed": 4, "delivered": 5}
+#: a tenant followed up in person (``followup.done``, one per task): kept as a notification whose
+#: channel is the way it went (phone, counter, visit, letter) and whose outcome is ``followup_<outcome>``
+FOLLOWUP_OUTCOMES = ("followup_reached", "followup_unreachable", "followup_refused")
+OUTCOME_RANK.update(dict.fromkeys(FOLLOWUP_OUTCOMES, 6))
+FOLLOWUP_CHANNELS = ("phone", "counter", "visit", "letter")
 #: request channels counted as digital (docs/DOMAIN.md, digital share)
 DIGITAL_CHANNELS = frozenset({"web", "app", "chatbot", "email"})
 #: categories with a resolution deadline (docs/DOMAIN.md, SLA table)
@@ -196,6 +201,15 @@ def keep_notification(event: CloudEvent, kind: str) -> StoredEvent:
     data = event.data.model_dump(mode="python")
     kept = _keep(data, "cause_id", "channel", "template", "recipient", "sms_segments")
     return _stored(event, kind, f"n|{event.officeid}|{data['notification_id']}", kept)
+
+
+def keep_followup(event: CloudEvent, kind: str) -> StoredEvent:
+    """What is kept of a follow-up done in person (``n|office|followup_id``): counted with the
+    notifications, on its own channel, acknowledging its cause when the tenant was reached."""
+    data = event.data.model_dump(mode="python")
+    kept = _keep(data, "cause_id", "channel")
+    kept.update(template="followup", recipient="tenant", result=f"followup_{data['outcome'].value}")
+    return _stored(event, kind, f"n|{event.officeid}|{data['followup_id']}", kept)
 
 
 def _ordered(events: Iterable[StoredEvent]) -> list[StoredEvent]:
@@ -455,7 +469,10 @@ def fold_alert(base: FactBase, events: Sequence[StoredEvent]) -> AlertFact:
 
 def fold_notification(base: FactBase, events: Sequence[StoredEvent]) -> NotificationFact:
     first = events[0].data
-    outcomes = sorted({e.type.removeprefix("notification.") for e in events}, key=OUTCOME_RANK.__getitem__)
+    outcomes = sorted(
+        {str(e.data["result"]) if e.type == "followup.done" else e.type.removeprefix("notification.") for e in events},
+        key=OUTCOME_RANK.__getitem__,
+    )
     segments = [e.data["sms_segments"] for e in events if e.data.get("sms_segments") is not None]
     return NotificationFact(
         **_base(base),

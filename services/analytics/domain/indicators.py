@@ -25,6 +25,11 @@ Period = Literal["day", "week", "month"]
 STAGES = ("first_response", "intervention", "resolution")
 URGENCIES = ("U1", "U2", "U3")
 AXES = ("keys", "posture", "team", "mission")
+#: the acknowledgement that carries the tenant's tracker link ("status available to the tenant")
+TRACKER_TEMPLATE = "request_opened_tracker"
+#: how an acknowledged cause whose acknowledgement carried the link is marked among the causes
+TRACKER_PREFIX = "tracker|"
+FOLLOWUP_CHANNELS = ("phone", "counter", "visit", "letter")
 NETWORK = "network"
 
 
@@ -100,8 +105,14 @@ class Bucket:
     notifications: dict[str, Counter[str]] = field(default_factory=lambda: {"sms": Counter(), "email": Counter()})
     sms_segments: int = 0
     transfer: list[int] = field(default_factory=lambda: [0, 0])
+    #: requests whose tenant was sent the tracker link (with the acknowledgement)
+    tracked: int = 0
+    #: follow-ups done in person, by ``channel|outcome``
+    in_person: Counter[str] = field(default_factory=Counter)
 
     def merge(self, other: Bucket) -> None:
+        self.tracked += other.tracked
+        self.in_person.update(other.in_person)
         for name in ("opened", "digital", "acknowledged", "reassigned", "backlog", "closed", "reopened"):
             setattr(self, name, getattr(self, name) + getattr(other, name))
         for name in ("appointments", "surveys_sent", "surveys_answered", "alerts", "sms_segments"):
@@ -120,6 +131,14 @@ class Bucket:
         for channel, counts in other.notifications.items():
             self.notifications.setdefault(channel, Counter()).update(counts)
         self.transfer = [a + b for a, b in zip(self.transfer, other.transfer, strict=True)]
+
+    def _in_person(self) -> Doc:
+        """Follow-ups done in person (``followup.done``): how many, how many reached the tenant,
+        by channel."""
+        counts = self.in_person
+        by_channel = {ch: sum(n for k, n in counts.items() if k.startswith(ch + "|")) for ch in FOLLOWUP_CHANNELS}
+        reached = sum(n for k, n in counts.items() if k.endswith("|reached"))
+        return {"done": sum(by_channel.values()), "reached": reached, "by_channel": by_channel}
 
     def result(self) -> Doc:
         """The published indicators of this bucket."""
@@ -146,6 +165,8 @@ class Bucket:
             "backlog": self.backlog,
             "digital_share_pct": _pct(self.digital, self.opened),
             "follow_up_coverage_pct": _pct(self.acknowledged, self.opened),
+            "status_available_pct": _pct(self.tracked, self.opened),
+            "follow_ups_in_person": self._in_person(),
             "reassigned": {"count": self.reassigned, "pct": _pct(self.reassigned, self.opened)},
             "first_response": times(self.first_response),
             "repair_time": {"all": times(all_repairs), **{u: times(self.repair[u]) for u in URGENCIES}},
@@ -195,6 +216,7 @@ class Bucket:
             "notifications": {
                 ch: {o: counts[o] for o in ("sent", "delivered", "failed", "deferred", "suppressed")}
                 for ch, counts in self.notifications.items()
+                if ch not in FOLLOWUP_CHANNELS
             },
             "sms_segments": self.sms_segments,
             "transfer_answered_in_time": {
@@ -248,8 +270,14 @@ class Accumulator:
 
     def add_notifications(self, facts: Iterable[NotificationFact]) -> None:
         for f in facts:
-            if f.recipient == "tenant" and f.outcome in ("sent", "delivered") and f.cause_id:
+            if f.recipient == "tenant" and f.outcome in ("sent", "delivered", "followup_reached") and f.cause_id:
                 self.acknowledged_causes.add(f.cause_id)
+                if f.template == TRACKER_TEMPLATE:
+                    self.acknowledged_causes.add(TRACKER_PREFIX + f.cause_id)
+            if f.template == "followup" and f.outcome.startswith("followup_"):
+                for b in self._add(f.office, f.first_at):
+                    b.in_person[f"{f.channel}|{f.outcome.removeprefix('followup_')}"] += 1
+                continue
             for b in self._add(f.office, f.first_at):
                 channel = f.channel or "sms"
                 b.notifications.setdefault(channel, Counter())[f.outcome] += 1
@@ -267,6 +295,7 @@ class Accumulator:
             b.by_channel[f.channel or "unknown"] += 1
             b.digital += f.channel in DIGITAL_CHANNELS
             b.acknowledged += f.opened_event in self.acknowledged_causes
+            b.tracked += (TRACKER_PREFIX + (f.opened_event or "")) in self.acknowledged_causes
             b.reassigned += f.assignees > 1
             breaches = f.breaches
             applicable = ["first_response"]

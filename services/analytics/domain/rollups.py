@@ -19,6 +19,8 @@ from zoneinfo import ZoneInfo
 from services.analytics.domain.facts import Doc
 from services.analytics.domain.indicators import (
     AXES,
+    TRACKER_PREFIX,
+    TRACKER_TEMPLATE,
     Accumulator,
     Bucket,
     Query,
@@ -34,13 +36,21 @@ from services.analytics.domain.records import (
     day_key,
 )
 
-#: the outcomes of a tenant notification that acknowledge the request it was sent for
-ACK_OUTCOMES = ("sent", "delivered")
+#: the outcomes of a tenant notification that acknowledge the request it was sent for (a tenant
+#: reached in person by a follow-up counts too)
+ACK_OUTCOMES = ("sent", "delivered", "followup_reached")
 
 
 def acknowledged_causes(notifications: Iterable[NotificationFact]) -> set[str]:
-    """The ``request.opened`` ids acknowledged to the tenant by these notification facts."""
-    return {f.cause_id for f in notifications if f.cause_id and f.recipient == "tenant" and f.outcome in ACK_OUTCOMES}
+    """The ``request.opened`` ids acknowledged to the tenant by these notification facts, and
+    ``tracker|<id>`` for those whose acknowledgement carried the tenant's tracker link."""
+    found: set[str] = set()
+    for f in notifications:
+        if f.cause_id and f.recipient == "tenant" and f.outcome in ACK_OUTCOMES:
+            found.add(f.cause_id)
+            if f.template == TRACKER_TEMPLATE:
+                found.add(TRACKER_PREFIX + f.cause_id)
+    return found
 
 
 def _expand(histogram: Mapping[int, int]) -> list[int]:

@@ -18,6 +18,7 @@ from services.analytics.domain.facts import (
     OfficeBook,
     fold,
     keep_alert,
+    keep_followup,
     keep_notification,
     keep_request,
     keep_survey,
@@ -37,6 +38,7 @@ ROUTES: dict[str, Keeper] = {
     **dict.fromkeys(sorted(SURVEY_TYPES), keep_survey),
     **dict.fromkeys(sorted(ALERT_TYPES), keep_alert),
     **{f"notification.{outcome}": keep_notification for outcome in NOTIFICATION_OUTCOMES},
+    "followup.done": keep_followup,
 }
 
 #: recomputations of a fact a concurrent instance overwrote with fewer events, per batch (after
@@ -146,6 +148,6 @@ class Ingest:
                 continue
             seen.add(e.id)
             self.metrics.events.labels(e.type, "new").inc()
-            if e.type.startswith("notification."):
+            if e.type.startswith("notification.") or e.type == "followup.done":
                 channel = "unknown" if e.channel is None else e.channel
                 self.metrics.notifications.labels(e.office, channel, e.type.removeprefix("notification.")).inc()

@@ -81,7 +81,7 @@
     });
     draw("chart-axis-keys", {
       type: "bar",
-      data: officeBars(data, [["Part des demandes numériques (%)", (t) => t.digital_share_pct], ["Accusés de réception envoyés (%)", (t) => t.follow_up_coverage_pct]]),
+      data: officeBars(data, [["Part des demandes numériques (%)", (t) => t.digital_share_pct], ["Accusés de réception envoyés (%)", (t) => t.follow_up_coverage_pct], ["Suivi en ligne disponible (%)", (t) => t.status_available_pct]]),
       options: { scales: { y: { min: 0, max: 100 } } },
     });
     draw("chart-axis-posture", {

@@ -19,6 +19,7 @@ from shared.events import (
     Resolution,
     SlaAtRisk,
     SlaBreached,
+    Stage,
     SurveyRequested,
     Urgency,
 )
@@ -37,6 +38,11 @@ from .policy import (
 
 #: the acknowledgement of an opened request that carries the tenant's tracker link
 ACKNOWLEDGEMENT_WITH_TRACKER = "request_opened_tracker"
+
+#: a tenant whose intervention (or the answer to a non-technical request) is at risk or late gets
+#: one apology per request and stage, with what happens next
+APOLOGY = "sla_apology"
+APOLOGY_STAGES = frozenset({Stage.INTERVENTION, Stage.RESOLUTION})
 
 #: who in the office team receives an alert: ``alert`` → alert_emails, ``manager`` → manager_emails
 ALERT, MANAGER = "alert", "manager"
@@ -131,12 +137,14 @@ def plans_for(
     now: datetime,
     reminder_hour: int,
     tracker_url: str | None = None,
+    apologise: bool = False,
 ) -> Plans:
     """The messages ``event`` calls for; ``request`` is what is known of its request (for events
     that do not name the tenant) and ``appointment`` the slot a missed appointment was for.
     ``tracker_url``: the tenant's tracker link of an opened request (``shared/tracker.py``), put
     in its acknowledgement, whose template is then ``request_opened_tracker`` (what analytics
-    counts as "status available to the tenant")."""
+    counts as "status available to the tenant"). ``apologise``: an SLA alert that owns its request
+    and stage's apology to the tenant (``APOLOGY_STAGES``; one per request and stage)."""
     tenant = Recipient.TENANT
     if isinstance(event, RequestOpened):
         d = event.data
@@ -201,7 +209,16 @@ def plans_for(
             audience=ALERT,
         )
         name = "sla_at_risk" if isinstance(event, SlaAtRisk) else "sla_breached"
-        return Plans(None, (MessagePlan(name, Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx),), sla.request_id)
+        plans = [MessagePlan(name, Recipient.OFFICE, Policy.OFFICE_EMAIL, ctx)]
+        tenant_ref = request.tenant_ref if request else None
+        if apologise and tenant_ref and sla.stage in APOLOGY_STAGES:
+            words = {
+                **_base(office, sla.request_id, request),
+                "late": isinstance(event, SlaBreached),
+                "stage_label": STAGE_LABELS[sla.stage],
+            }
+            plans.append(MessagePlan(APOLOGY, tenant, Policy.PREFERRED, words, urgent=words["urgent"]))
+        return Plans(tenant_ref, tuple(plans), sla.request_id)
     if isinstance(event, DetractorAlert):
         alert = event.data
         ctx = _base(office, alert.request_id or "", request)

@@ -11,7 +11,8 @@
 - ``publishing.py``: outcome events through the shared outbox's relay;
 - ``dispatching.py``: the periodic dispatcher (due messages, unpublished outcomes, claims);
 - ``webhooks.py``: delivery receipts and inbound SMS;
-- ``audit.py``: the audit list.
+- ``audit.py``: the audit list;
+- ``followups.py``: tasks for tenants no digital message reaches, closed with ``followup.done``.
 
 ``Notifier`` wires them together over the ports of ``ports.py`` (built in ``app.py``).
 """
@@ -28,7 +29,7 @@ from shared.offices import Offices
 
 from ..domain.records import EPOCH, AuditEntry
 from ..metrics import NotificationMetrics
-from ..ports import Clock, EmailProvider, NotificationStore, Publisher, SmsProvider, WebhookIdStore
+from ..ports import Clock, EmailProvider, FollowupStore, NotificationStore, Publisher, SmsProvider, WebhookIdStore
 from ..providers import TokenBucket
 from ..settings import NotificationsSettings
 from ..templates import Templates
@@ -38,6 +39,7 @@ from .context import Context, utcnow
 from .deciding import Cases, Decider
 from .digests import Digests
 from .dispatching import Dispatcher
+from .followups import Followups
 from .recording import Recorder
 from .sending import Sender
 from .webhooks import Webhooks
@@ -62,15 +64,27 @@ class Notifier:
     #: ids of the webhook calls accepted (replays refused); None: ids are not checked
     webhook_ids: WebhookIdStore | None = None
     _next_id_purge: datetime = field(default=EPOCH, init=False)
+    #: follow-up tasks and apology owners (None: no tasks, no apologies)
+    followup_store: FollowupStore | None = None
 
     def __post_init__(self) -> None:
-        ctx = Context(self.store, self.templates, self.offices, self.publisher, self.metrics, self.settings, self.clock)
+        ctx = Context(
+            self.store,
+            self.templates,
+            self.offices,
+            self.publisher,
+            self.metrics,
+            self.settings,
+            self.clock,
+            self.followup_store,
+        )
         self.sender = Sender(ctx, self.sms, self.email, self.sms_limit, self.email_limit, self.perf)
-        recorder = Recorder(ctx, self.sender)
+        self.followups = Followups(ctx, self.followup_store) if self.followup_store is not None else None
+        recorder = Recorder(ctx, self.sender, self.followups)
         self.digests = Digests(ctx, self.sender)
         decider = Decider(ctx, recorder, self.digests)
         self.consumer = Consumer(Cases(ctx, recorder, decider))
-        self.dispatcher = Dispatcher(ctx, self.sender, decider, self.digests)
+        self.dispatcher = Dispatcher(ctx, self.sender, decider, self.digests, self.followups)
         self.webhooks = Webhooks(ctx, recorder)
 
     async def handle_batch(self, events: Sequence[CloudEvent]) -> None:

@@ -12,7 +12,7 @@ from shared.outbox import Relay
 
 from ..domain.records import Message
 from ..metrics import NotificationMetrics
-from ..ports import Clock, NotificationStore, Publisher
+from ..ports import Clock, FollowupStore, NotificationStore, Publisher
 from ..settings import NotificationsSettings
 from ..templates import Templates
 from .publishing import RecordedOutcomes
@@ -33,6 +33,8 @@ class Context:
     metrics: NotificationMetrics
     settings: NotificationsSettings
     clock: Clock = utcnow
+    #: follow-up tasks and apology owners (None: no task is opened, no apology sent)
+    followup_store: FollowupStore | None = None
     outcomes: RecordedOutcomes = field(init=False)
     #: publishes recorded outcomes and marks them published (``shared/outbox.py``)
     relay: Relay = field(init=False)

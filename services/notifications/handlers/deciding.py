@@ -33,7 +33,12 @@ class Decider:
     digests: Digests
 
     def _drafts(
-        self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
+        self,
+        event: CloudEvent,
+        office: Office,
+        request: RequestInfo | None,
+        appointment: AppointmentInfo | None,
+        apologise: bool = False,
     ) -> list[tuple[Draft, MessagePlan]]:
         plans = plans_for(
             event,
@@ -43,6 +48,7 @@ class Decider:
             now=self.ctx.clock(),
             reminder_hour=self.ctx.settings.reminder_hour,
             tracker_url=self._tracker_url(event),
+            apologise=apologise,
         )
         return [
             (
@@ -75,11 +81,18 @@ class Decider:
         return tracker_url(self.ctx.settings.tracker_base_url, token)
 
     async def decide_all(
-        self, event: CloudEvent, office: Office, request: RequestInfo | None, appointment: AppointmentInfo | None
+        self,
+        event: CloudEvent,
+        office: Office,
+        request: RequestInfo | None,
+        appointment: AppointmentInfo | None,
+        *,
+        apologise: bool = False,
     ) -> None:
-        """Decide every message ``event`` calls for (``request``: what is known of its request)."""
+        """Decide every message ``event`` calls for (``request``: what is known of its request;
+        ``apologise``: an SLA alert owns its request and stage's apology to the tenant)."""
         now = self.ctx.clock()
-        for draft, plan in self._drafts(event, office, request, appointment):
+        for draft, plan in self._drafts(event, office, request, appointment, apologise):
             await self.decide(draft, plan, event.time, now)
 
     async def supersede_all(self, event: CloudEvent, office: Office, request: RequestInfo | None) -> None:

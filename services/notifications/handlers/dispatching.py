@@ -15,6 +15,7 @@ from ..domain.records import EPOCH
 from .context import Context
 from .deciding import Decider
 from .digests import Digests
+from .followups import Followups
 from .sending import Sender
 
 #: a send claim is forgotten this long after its lease ended, checked this often by the dispatcher
@@ -30,6 +31,7 @@ class Dispatcher:
     sender: Sender
     decider: Decider
     digests: Digests
+    followups: Followups | None = None
     _next_purge: datetime = field(default=EPOCH, init=False)
 
     async def dispatch_due(self) -> int:
@@ -56,6 +58,8 @@ class Dispatcher:
         await self.digests.send_due()
         # outcomes recorded a lease ago and still unpublished (the broker was away, or a crash)
         await ctx.relay.flush(timedelta(seconds=settings.lease_seconds), settings.dispatch_batch)
+        if self.followups is not None:  # followup.done events left unpublished likewise
+            await self.followups.flush(timedelta(seconds=settings.lease_seconds), settings.dispatch_batch)
         if now >= self._next_purge:  # claims are kept a day after their lease, then forgotten
             await store.purge_claims(now - CLAIMS_KEPT)
             self._next_purge = now + CLAIMS_PURGE_EVERY

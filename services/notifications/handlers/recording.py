@@ -16,6 +16,7 @@ from ..domain.policy import Contact, Reason, unusable
 from ..domain.records import EPOCH, TERMINAL, Draft, Message, PendingFilter, Status
 from ..domain.sms import prepare_sms
 from .context import Context
+from .followups import Followups
 from .sending import Sender
 
 
@@ -23,6 +24,8 @@ from .sending import Sender
 class Recorder:
     ctx: Context
     sender: Sender
+    #: where tenant messages that cannot go out digitally become tasks (None: nowhere)
+    followups: Followups | None = None
 
     def __post_init__(self) -> None:
         self.sender.fallback = self.fallback
@@ -111,6 +114,8 @@ class Recorder:
             await self.ctx.publish_outcome(message)
         else:
             await self.resume(message.id, now)
+        if self.followups is not None:  # once per cause and message (also after a crash here)
+            await self.followups.open_for(draft, reason.value, now)
 
     async def resume(self, nid: str, now: datetime) -> None:
         """A message decided before (redelivery, restart, another instance): finish its job."""
@@ -131,11 +136,14 @@ class Recorder:
             await self.ctx.publish_outcome(message)
 
     async def fallback(self, message: Message, now: datetime) -> None:
-        """The first channel failed for good or became unusable: try the next one, once."""
-        if not message.fallbacks:
-            return
+        """The first channel failed for good or became unusable: try the next one, once. When
+        there is none left, the tenant is followed up in person (a task for the office)."""
         tenant = message.draft.tenant_ref
         contact = await self.ctx.store.get_contact(message.office, tenant) if tenant else None
-        if unusable(contact, message.fallbacks[0]) is not None:
-            return  # the first channel's outcome already says why nothing went out
-        await self.enqueue(message.draft, message.fallbacks[0], message.fallbacks[1:], None, now)
+        if message.fallbacks and unusable(contact, message.fallbacks[0]) is None:
+            await self.enqueue(message.draft, message.fallbacks[0], message.fallbacks[1:], None, now)
+            return
+        # the first channel's outcome already says why nothing went out
+        if self.followups is not None and message.to_tenant:
+            why = unusable(contact, message.channel)
+            await self.followups.open_for(message.draft, why.value if why else "failed", now)

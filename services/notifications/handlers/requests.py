@@ -13,10 +13,12 @@ from shared.events import (
     RequestAssigned,
     RequestClosed,
     RequestOpened,
+    SlaAtRisk,
+    SlaBreached,
 )
 from shared.offices import Office
 
-from ..domain.messages import AppointmentInfo, RequestInfo
+from ..domain.messages import APOLOGY_STAGES, AppointmentInfo, RequestInfo
 from ..domain.policy import Reason
 from ..domain.records import PendingFilter
 from .deciding import Cases
@@ -72,6 +74,20 @@ async def request_closed(cases: Cases, event: RequestClosed, office: Office) -> 
     request = await cases.ctx.store.get_request(office.id, request_id)
     await cases.recorder.cancel(PendingFilter(office.id, request_id, template=REMINDER), Reason.CANCELLED)
     await cases.decider.decide_all(event, office, request, None)
+
+
+async def sla_alert(cases: Cases, event: SlaAtRisk | SlaBreached, office: Office) -> None:
+    """An SLA alert: the office team's message, and the tenant's apology when the alert is the
+    first of its request and stage (``sla.at_risk`` then ``sla.breached``: one apology)."""
+    sla = event.data
+    store = cases.ctx.store
+    request = await store.get_request(office.id, sla.request_id)
+    apologise = False
+    owners = cases.ctx.followup_store
+    if owners is not None and request is not None and request.tenant_ref and sla.stage in APOLOGY_STAGES:
+        key = f"{office.id}|{sla.request_id}|{sla.stage.value}"
+        apologise = await owners.apology_cause(key, event.id) == event.id
+    await cases.decider.decide_all(event, office, request, None, apologise=apologise)
 
 
 async def about_a_request(cases: Cases, event: CloudEvent, office: Office) -> None:

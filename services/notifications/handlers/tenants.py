@@ -36,7 +36,8 @@ async def consent_changed(cases: Cases, event: TenantConsentChanged, office: Off
 
 
 async def erased(cases: Cases, event: TenantErased, office: Office) -> None:
-    """Forget the tenant's addresses, suppress what still waits for it, mask the log."""
+    """Forget the tenant's addresses, suppress what still waits for it, mask the log, delete
+    its follow-up tasks."""
     tenant = event.data.tenant_ref
     store = cases.ctx.store
     await store.erase_contact(office.id, tenant, event.time)
@@ -47,3 +48,5 @@ async def erased(cases: Cases, event: TenantErased, office: Office) -> None:
         await cases.recorder.suppress(draft, nominal, Reason.ERASED, cases.ctx.clock())
         await store.forget_awaiting(waiting.key)
     await store.mask_log(office.id, tenant)
+    if cases.recorder.followups is not None:  # who to call and what to tell them: gone too
+        await cases.recorder.followups.erase(office.id, tenant)
