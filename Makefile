@@ -13,7 +13,7 @@ TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://
 	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
 # `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
-.PHONY: tools asyncapi-cli test-up help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean
+.PHONY: tools asyncapi-cli test-up help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean images compose-test
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
@@ -24,10 +24,13 @@ help:
 	@echo "make infra-down  stop them (their data stays)"
 	@echo "make reset       stop everything and delete the local data (requests, surveys, indicators, topics)"
 	@echo "make bench       run the benchmarks and print figures"
+	@echo "make images      build the container images with podman, no registry needed (deploy/images/build.sh)"
+	@echo "make compose-test  build them, run docker-compose.yml with podman-compose and check a simulated day"
 
-$(STAMP): requirements.txt pyproject.toml
+# requirements-dev.txt: the runtime pins (requirements.txt, what the image installs) plus the dev/test tools
+$(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $(STAMP)
 
@@ -35,6 +38,14 @@ install: $(STAMP)
 
 infra-up:
 	bash deploy/local/infra.sh up
+
+# the images, with podman and no registry (deploy/images/build.sh); compose-test builds them, then runs
+# docker-compose.yml with podman-compose and checks a simulated day (deploy/images/compose-test.sh)
+images:
+	bash deploy/images/build.sh all
+
+compose-test: install
+	bash deploy/images/compose-test.sh
 
 infra-down:
 	bash deploy/local/infra.sh down

@@ -31,6 +31,8 @@ class CommonSettings(BaseModel):
     default_port: ClassVar[int] = 0
     #: True for services with an operator API (the admin token is then required)
     needs_admin_token: ClassVar[bool] = False
+    #: settings that are not SecretStr but may hold credentials: also readable from <NAME>_FILE
+    file_settings: ClassVar[frozenset[str]] = frozenset({"mongo_url", "kafka_sasl_username"})
 
     kafka_bootstrap: str = "127.0.0.1:9092"
     #: how every client (services, gateway, tools, lag reader) talks to the brokers
@@ -149,7 +151,7 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         name = env_name(cls, field)
         if name in os.environ:
             values[field] = os.environ[name]
-        elif f"{name}_FILE" in os.environ and SecretStr in _types(info.annotation):
+        elif f"{name}_FILE" in os.environ and (SecretStr in _types(info.annotation) or field in cls.file_settings):
             # a secret mounted as a file (Docker and Kubernetes secrets): its content, trailing newline dropped
             path = Path(os.environ[f"{name}_FILE"])
             try:

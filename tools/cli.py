@@ -8,7 +8,9 @@ import argparse
 import asyncio
 import importlib
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
 from tools import dlq, events, feeding, mailcatcher, tenants
 
@@ -21,8 +23,9 @@ def _topics_create(args: argparse.Namespace) -> int:
     from shared.settings import CommonSettings, load_settings
 
     settings = load_settings(CommonSettings)
-    created = asyncio.run(
-        create_topics(
+
+    async def create() -> list[str]:
+        return await create_topics(
             settings.kafka_bootstrap,
             all_topics(settings.topic_prefix),
             args.partitions,
@@ -32,10 +35,27 @@ def _topics_create(args: argparse.Namespace) -> int:
             dlq_retention_ms=int(args.dlq_retention_days * 86_400_000),
             options=client_options(settings),
         )
-    )
+
+    created = asyncio.run(_waiting_for_kafka(create, args.wait))
     for name in all_topics(settings.topic_prefix):
         print(f"{name}\t{'created' if name in created else 'exists'}")
     return 0
+
+
+async def _waiting_for_kafka(attempt: Any, wait: float) -> Any:
+    """``attempt()``, tried again every 2 s while Kafka cannot be reached, for up to ``wait`` seconds
+    (a topic-provisioning step started beside a broker that is still starting)."""
+    from aiokafka.errors import KafkaConnectionError
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            return await attempt()
+        except KafkaConnectionError as exc:
+            if time.monotonic() >= deadline:
+                raise
+            print(f"Kafka not reachable yet ({exc}); trying again", file=sys.stderr, flush=True)
+            await asyncio.sleep(2)
 
 
 def _offices_hash_key(args: argparse.Namespace) -> int:
@@ -90,6 +110,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.add_argument(
         "--dlq-retention-days", type=float, default=30, help="retention of the dead-letter topics (default 30 days)"
+    )
+    create.add_argument(
+        "--wait",
+        type=float,
+        default=0,
+        metavar="SECONDS",
+        help="try again while Kafka cannot be reached, for up to SECONDS (default 0: fail at once)",
     )
     create.set_defaults(func=_topics_create)
 

@@ -11,6 +11,8 @@
 #   deploy/local/infra.sh reset    stop both, then delete their data (every topic, request, survey
 #                                  and indicator): the next `up` starts empty
 #   deploy/local/infra.sh status   say what runs (exit 0 when both run, 3 otherwise)
+#   deploy/local/infra.sh build    only fetch Kafka's jars and build FerretDB when missing (the
+#                                  container images of deploy/images/ take them)
 #
 # Everything lives in the git-ignored .local/ folder of the project:
 #   .local/cache/kafka-libs/   Kafka's jars (mvn dependency:copy-dependencies; ~/.m2 caches them)
@@ -431,6 +433,12 @@ case "${1:-}" in
     for i in $(kafka_nodes); do servers+="${servers:+,}127.0.0.1:$(node_port "$KAFKA_PORT" "$i")"; done
     say "Kafka $servers, MongoDB-wire store mongodb://127.0.0.1:$MONGO_PORT"
     ;;
+  build)
+    mkdir -p "$LOCAL/cache" "$BIN" "$RUN"
+    lock
+    fetch_kafka
+    build_ferretdb
+    ;;
   down)
     mkdir -p "$RUN"
     lock
@@ -461,7 +469,7 @@ case "${1:-}" in
     exit "$rc"
     ;;
   *)
-    echo "usage: $0 up|down|reset|status" >&2
+    echo "usage: $0 up|down|reset|status|build" >&2
     exit 2
     ;;
 esac
