@@ -72,7 +72,6 @@ topics: install
 
 schemas: install
 	$(VENV)/bin/canopee events schemas
-	$(PY) -c 'from shared.asyncapi import write_asyncapi; print(write_asyncapi())' 
 
 lint: install
 	$(VENV)/bin/ruff check shared services tools tests bench

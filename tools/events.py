@@ -63,16 +63,26 @@ def _events_validate(args: argparse.Namespace) -> int:
 def _events_schemas(args: argparse.Namespace) -> int:
     from pathlib import Path
 
+    from shared.apidocs import OPENAPI_DIR, stale_openapi, write_openapi
+    from shared.asyncapi import ASYNCAPI_FILE, asyncapi_text, write_asyncapi
     from shared.schemas import SCHEMA_DIR, stale_schemas, write_schemas
 
     directory = Path(args.out) if args.out else SCHEMA_DIR
+    # the AsyncAPI document references its payloads as schemas/<type>.json: it goes beside them
+    asyncapi = directory.parent / ASYNCAPI_FILE.name
+    openapi = directory.parent / OPENAPI_DIR.name
     if args.check:
-        stale = stale_schemas(directory)
+        stale = stale_schemas(directory) + [f"{openapi.name}/{name}" for name in stale_openapi(openapi)]
+        if not asyncapi.is_file() or asyncapi.read_text(encoding="utf-8") != asyncapi_text():
+            stale.append(asyncapi.name)
         for name in stale:
             print(f"stale: {name}")
         return 1 if stale else 0
     for path in write_schemas(directory):
         print(path.name)
+    print(write_asyncapi(asyncapi).name)
+    for path in write_openapi(openapi):
+        print(f"{openapi.name}/{path.name}")
     return 0
 
 
@@ -88,7 +98,11 @@ def register(sub: Any) -> None:
     )
     validate.add_argument("file", help="JSON Lines file, or - for standard input")
     validate.set_defaults(func=_events_validate)
-    schemas = events_sub.add_parser("schemas", help="write the JSON Schemas of every event type (docs/schemas/)")
+    schemas = events_sub.add_parser(
+        "schemas",
+        help="write the JSON Schemas of every event type (docs/schemas/), the AsyncAPI document beside them "
+        "(docs/asyncapi.json) and each service's OpenAPI document (docs/openapi/)",
+    )
     schemas.add_argument("--out", help="directory (default: docs/schemas of the project)")
     schemas.add_argument("--check", action="store_true", help="only report stale files; exit 1 if any")
     schemas.set_defaults(func=_events_schemas)

@@ -228,10 +228,13 @@ node_logs() { [[ "$1" == 1 ]] && echo "$RUN" || echo "$RUN/kafka-$1"; }
 node_data() { [[ "$1" == 1 ]] && echo "$DATA/kafka" || echo "$DATA/kafka-$1"; }
 kafka_nodes() { seq 1 "$NODES"; }
 
-start_kafka() { # start_kafka I
-  local i="$1" name
+start_kafka() { # start_kafka I [format]: with "format", only write its configuration and format its data
+  local i="$1" only_format="${2:-}" name
   name="$(node_name "$i")"
-  if alive "$name"; then say "$name already running (pid $(recorded_pid "$name")), left as it is"; return 0; fi
+  if alive "$name"; then
+    [[ -n "$only_format" ]] || say "$name already running (pid $(recorded_pid "$name")), left as it is"
+    return 0
+  fi
   rm -f "$RUN/$name.pid"
   local broker_port controller_port sasl_port="" logs data dir="$RUN/$name"
   broker_port="$(node_port "$KAFKA_PORT" "$i")"
@@ -296,14 +299,16 @@ PROPS
   # --initial-controllers; only the first start formats, later ones reuse the data. Every node of
   # a cluster is formatted with the same cluster id.
   if [[ -f "$data/meta.properties" ]]; then
-    say "$name data kept from the last run (${data#"$ROOT/"}; make reset empties it)"
+    [[ -n "$only_format" || " $FORMATTED " == *" $name "* ]] || say "$name data kept from the last run (${data#"$ROOT/"}; make reset empties it)"
   else
     [[ -s "$DATA/kafka-cluster-id" ]] || new_cluster_id >"$DATA/kafka-cluster-id"
     java "${java_opts[@]}" -cp "$LIBS/*" kafka.tools.StorageTool format \
       --cluster-id="$(cat "$DATA/kafka-cluster-id")" -c "$dir/server.properties" -g "${scram[@]}" >"$dir/format.out" 2>&1 ||
       { tail_logs "$dir/format.out" "$logs/kafka.log"; die "$name storage format failed"; }
     say "$name data formatted (${data#"$ROOT/"})"
+    FORMATTED+=" $name"
   fi
+  [[ -z "$only_format" ]] || return 0
   launch "$name" "$logs/kafka.out" java "${java_opts[@]}" -cp "$LIBS/*" kafka.Kafka "$dir/server.properties"
   STARTED+=" $name"
   say "$name starting (pid $(recorded_pid "$name")) on 127.0.0.1:$broker_port${sasl_port:+ and SASL_SSL on localhost:$sasl_port}, log ${logs#"$ROOT/"}/kafka.log"
@@ -424,6 +429,10 @@ case "${1:-}" in
     t1="$(now_us)"
     STARTED=""
     check_node_count
+    # every node formatted first, then all launched together: a node waits for a quorum of
+    # controllers (about a minute at most) and formatting takes long on a busy machine
+    FORMATTED=""
+    for i in $(kafka_nodes); do start_kafka "$i" format; done
     for i in $(kafka_nodes); do start_kafka "$i"; done
     start_ferretdb
     wait_ready

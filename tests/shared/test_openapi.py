@@ -1,11 +1,18 @@
-"""Every service's OpenAPI document is a valid OpenAPI 3.1 document (openapi-spec-validator)."""
+"""Every service's OpenAPI document is a valid OpenAPI 3.1 document (openapi-spec-validator), and the
+copies shipped in docs/openapi/ are the ones the code generates (with docs/asyncapi.json, written by
+``canopee events schemas``)."""
 
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
 
 import pytest
 from openapi_spec_validator import validate
+
+from shared.apidocs import OPENAPI_DIR, openapi_text
+from shared.asyncapi import asyncapi_text
+from tools.cli import main
 
 SERVICES = ["gateway", "ticketing", "notifications", "feedback", "analytics"]
 SECRETS = {
@@ -23,3 +30,22 @@ def test_the_openapi_document_is_valid(service: str, monkeypatch: pytest.MonkeyP
     document = app.openapi()
     validate(document)  # raises, naming the place, on an invalid document
     assert document["paths"], "no route documented"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_the_shipped_openapi_document_is_current(service: str) -> None:
+    shipped = OPENAPI_DIR / f"{service}.json"
+    assert shipped.is_file() and shipped.read_text(encoding="utf-8") == openapi_text(service), (
+        "regenerate: canopee events schemas"
+    )
+
+
+def test_canopee_events_schemas_writes_every_published_document(tmp_path: Path) -> None:
+    out = tmp_path / "schemas"
+    assert main(["events", "schemas", "--out", str(out)]) == 0
+    assert (tmp_path / "asyncapi.json").read_text(encoding="utf-8") == asyncapi_text()
+    assert sorted(p.name for p in (tmp_path / "openapi").iterdir()) == sorted(f"{s}.json" for s in SERVICES)
+    assert main(["events", "schemas", "--out", str(out), "--check"]) == 0
+    (tmp_path / "openapi" / "gateway.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "asyncapi.json").unlink()
+    assert main(["events", "schemas", "--out", str(out), "--check"]) == 1

@@ -55,6 +55,8 @@ class PrivateCluster:
     folder: Path
     nodes: int = 3
     base: int = field(default_factory=free_base_port)
+    #: the store's port (default: the base port + 3)
+    mongo_port: int | None = None
 
     @property
     def env(self) -> dict[str, str]:
@@ -65,7 +67,7 @@ class PrivateCluster:
             "CANOPEE_KAFKA_PORT": str(self.base),
             "CANOPEE_KAFKA_CONTROLLER_PORT": str(self.base + 1),
             "CANOPEE_KAFKA_SASL_PORT": str(self.base + 2),
-            "CANOPEE_MONGO_PORT": str(self.base + 3),
+            "CANOPEE_MONGO_PORT": str(self.mongo_port or self.base + 3),
             "CANOPEE_KAFKA_NODES": str(self.nodes),
             "CANOPEE_KAFKA_HEAP": "384m",
             "CANOPEE_INFRA_WAIT": "300",
@@ -83,7 +85,7 @@ class PrivateCluster:
 
     @property
     def mongo(self) -> str:
-        return f"mongodb://127.0.0.1:{self.base + 3}"
+        return f"mongodb://127.0.0.1:{self.mongo_port or self.base + 3}"
 
     @property
     def tls(self) -> Path:
@@ -126,6 +128,15 @@ class PrivateCluster:
 
 @contextlib.contextmanager
 def private_cluster(folder: Path, nodes: int = 3) -> Iterator[PrivateCluster]:
+    """A cluster started for the caller and stopped after; ``CANOPEE_TEST_CLUSTER`` =
+    ``<folder>,<Kafka port>,<store port>`` names one already running (started by infra.sh with
+    those ``CANOPEE_INFRA_*`` folders and ports, ``CANOPEE_KAFKA_NODES=3``), used and left running
+    (a broker of it may be killed)."""
+    existing = os.environ.get("CANOPEE_TEST_CLUSTER")
+    if existing:
+        where, kafka_port, mongo_port = existing.split(",")
+        yield PrivateCluster(Path(where), nodes, int(kafka_port), int(mongo_port))
+        return
     cluster = PrivateCluster(folder, nodes)
     cluster.up()
     try:
