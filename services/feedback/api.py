@@ -36,25 +36,17 @@ from services.feedback.handlers import alerts, answers, campaigns
 from services.feedback.ports import Deps
 from shared.events import Axis
 from shared.http import Caller, Problem
+from shared.web_security import public_page
 
 #: the form's anti-forgery cookie: SameSite=Strict, so another site's form post arrives without it
 CSRF_COOKIE = "canopee_survey"
 
 #: a form body larger than this is refused (a comment is at most 1000 characters)
 MAX_FORM_BYTES = 16_384
-_SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
-}
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+    return public_page(body, status)
 
 
 class QuestionsIn(BaseModel):
