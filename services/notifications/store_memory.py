@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.events import Channel, PreferredChannel
+from shared.events import Channel, PreferredChannel, Recipient
 
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact
@@ -123,6 +123,13 @@ class MemoryNotificationStore:
         )
 
     async def mask_log(self, office: str, tenant_ref: str) -> None:
+        request_ids = {r for (o, r), info in self.requests.items() if o == office and info.tenant_ref == tenant_ref}
+        for key in [(office, r) for r in request_ids]:
+            self.requests[key] = replace(self.requests[key], tenant_ref=None)
+        for nid, message in list(self.messages.items()):
+            draft = message.draft
+            if draft.office == office and draft.request_id in request_ids and draft.recipient is Recipient.OFFICE:
+                self.messages[nid] = replace(message, draft=replace(draft, context={}), text=None, html=None)
         for nid, message in list(self.messages.items()):
             draft = message.draft
             if draft.office == office and draft.tenant_ref == tenant_ref:
