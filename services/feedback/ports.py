@@ -158,7 +158,14 @@ class CampaignStore(Protocol):
         ...
 
 
-class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, CampaignStore, Protocol):
+class RetentionStore(Protocol):
+    async def purge_words(self, before: datetime) -> int:
+        """Storage limitation: drop the comments of answers and alerts recorded before ``before``
+        and the unparsed SMS replies received before it; return how many records changed."""
+        ...
+
+
+class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, CampaignStore, RetentionStore, Protocol):
     """Every store port of the feedback service."""
 
 

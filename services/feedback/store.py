@@ -419,6 +419,15 @@ class FeedbackMongoStore:
         }
         return await insert_once(self.db, ANSWERS, doc)
 
+    async def purge_words(self, before: datetime) -> int:
+        """Comments of answers and alerts recorded before ``before`` dropped, unparsed replies
+        received before it deleted (the scores and the alerts themselves stay)."""
+        old = {"comment": {"$ne": None}}
+        answers = await self.db[ANSWERS].update_many({"at": {"$lt": before}, **old}, {"$set": {"comment": None}})
+        alerts = await self.db[ALERTS].update_many({"created_at": {"$lt": before}, **old}, {"$set": {"comment": None}})
+        replies = await self.db[UNPARSED].delete_many({"at": {"$lt": before}})
+        return answers.modified_count + alerts.modified_count + replies.deleted_count
+
     async def add_unparsed(self, reply: UnparsedReply) -> None:
         doc = {
             "_id": reply.id,

@@ -319,3 +319,21 @@ async def test_campaign_surveys_once_each_paced_and_counted(store: FeedbackStore
     assert set(counts) == {NORD, "demo-sud"}
     assert counts["demo-sud"] == OfficeCounts(1, int("SRC-3" in {s.id for s in first}))
     assert await store.campaign_counts("CMP-404") == {}
+
+
+async def test_the_retention_purge_drops_old_words_only(store: FeedbackStore) -> None:
+    later = T0 + timedelta(days=10)
+    assert await store.add_answer(
+        "survey|SRV-OLD", Answer(NORD, "T-1", 2, "web", survey_id="SRV-OLD", comment="bof"), T0
+    )
+    assert await store.add_answer(
+        "survey|SRV-NEW", Answer(NORD, "T-2", 2, "web", survey_id="SRV-NEW", comment="x"), later
+    )
+    assert await store.add_alert(alert("ALR-OLD"))
+    assert await store.add_alert(alert("ALR-NEW", at=later))
+    await store.add_unparsed(UnparsedReply("EV-OLD", NORD, "T-1", "bof", "no_score", T0))
+    assert await store.purge_words(T0 + timedelta(days=1)) == 3  # one answer, one alert, one reply
+    old, new = await store.alert("ALR-OLD"), await store.alert("ALR-NEW")
+    assert old is not None and old.comment is None and old.score == 1  # the alert itself stays
+    assert new is not None and new.comment == "appelez-moi"
+    assert await store.purge_words(T0 + timedelta(days=1)) == 0
