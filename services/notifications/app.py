@@ -82,7 +82,10 @@ def create_app(
         )
         rt.consume(SERVICE_NAME, TOPICS, notifier.handle_batch, types=[type_name(c) for c in CONSUMED])
         app.state.notifier = notifier
-        jobs = [(settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher")]
+        jobs = [
+            (settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher"),
+            (settings.purge_seconds, notifier.purge, "retention-purge"),
+        ]
 
         async def finish_sends() -> None:  # sends in progress record their outcome before the stop
             app.state.notifier = None

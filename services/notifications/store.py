@@ -365,6 +365,19 @@ class NotificationStore:
         await self.contacts.replace_one({"_id": _erased_key(office, tenant_ref)}, tombstone, upsert=True)
         await self.contacts.delete_one({"_id": _key(office, tenant_ref)})
 
+    async def purge_personal(self, bodies_before: datetime, contacts_before: datetime) -> int:
+        """Texts of old messages dropped; contacts with no fact since ``contacts_before`` deleted."""
+        bodies = await self.notifications.update_many(
+            {"created_at": {"$lt": bodies_before}, "$or": [{"text": {"$ne": None}}, {"html": {"$ne": None}}]},
+            {"$set": {"text": None, "html": None, "context": {}}},
+        )
+        stale = [
+            {"$or": [{name: {"$lt": contacts_before}}, {name: {"$exists": False}}, {name: None}]}
+            for name in ("contact_time", "sms_consent_time", "email_consent_time")
+        ]
+        contacts = await self.contacts.delete_many({"$and": stale})
+        return bodies.modified_count + contacts.deleted_count
+
     async def mask_log(self, office: str, tenant_ref: str) -> None:
         """Erasure: the log keeps what happened, not to whom nor what it said — also the office
         alerts that quoted the tenant's words about one of their requests; the requests forget
