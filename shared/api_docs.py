@@ -110,6 +110,7 @@ def document_api(app: FastAPI) -> None:
             app.openapi_schema = None
             app._documented = complete(generate())  # type: ignore[attr-defined]
             app.openapi_schema = app._documented  # type: ignore[attr-defined]
-        return app._documented  # type: ignore[attr-defined]
+        documented: dict[str, Any] = app._documented  # type: ignore[attr-defined]
+        return documented
 
     app.openapi = openapi  # type: ignore[method-assign]
