@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.api_docs import document_api
 from shared.auth import FailureLimiter, KeyRing, Scope, client_of, log_refusal
 from shared.offices import Offices
 
@@ -65,6 +66,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         errors = [{"field": ".".join(str(p) for p in e["loc"]), "message": e["msg"]} for e in exc.errors()]
         return problem_response(422, "Invalid request", "some parameters are invalid", errors=errors)
 
+    document_api(app)  # security schemes and problem responses in the OpenAPI document
     app.add_exception_handler(Problem, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)

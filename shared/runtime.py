@@ -20,6 +20,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.bus import Consumer, EventHandler, Publisher, make_broker
 from shared.http import health_router
+from shared.listeners import ListenerSplit, bind
 from shared.observability import ConsumerMetrics
 from shared.offices import Offices
 from shared.producer import BrokerProducer
@@ -168,16 +169,22 @@ class Runtime:
 
 
 def serve(app: FastAPI, settings: ServiceSettings) -> None:
-    """Run the service (consumers and HTTP server) in the foreground until SIGINT/SIGTERM."""
+    """Run the service (consumers and HTTP server) in the foreground until SIGINT/SIGTERM; with
+    ``admin_port`` set, operator routes on that port only (shared/listeners.py)."""
+    served: Any = app if not settings.admin_port else ListenerSplit(app, settings.admin_port)
     config = uvicorn.Config(
-        app,
+        served,
         host=settings.host,
         port=settings.http_port,
         log_config=None,
         access_log=False,
         lifespan="on",
     )
-    asyncio.run(uvicorn.Server(config).serve())
+    if not settings.admin_port:
+        asyncio.run(uvicorn.Server(config).serve())
+        return
+    sockets = [bind(settings.host, settings.http_port), bind(settings.host, settings.admin_port)]
+    asyncio.run(uvicorn.Server(config).serve(sockets=sockets))
 
 
 class Started(Generic[T]):

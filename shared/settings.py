@@ -113,6 +113,9 @@ class ServiceSettings(CommonSettings):
     """Base of a service's settings: adds ``CANOPEE_<SERVICE>_PORT`` and ``_MONGO_DB``."""
 
     port: int = Field(0, ge=0, le=65535)
+    #: when set (``CANOPEE_<SERVICE>_ADMIN_PORT``), /metrics, the operator API and the API
+    #: documents answer on this port only, the public pages and webhooks on ``port`` only
+    admin_port: int = Field(0, ge=0, le=65535)
     host: str = "127.0.0.1"
     mongo_db: str = Field("", pattern=r"^[A-Za-z0-9_-]{0,60}$")
 

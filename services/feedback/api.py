@@ -47,6 +47,7 @@ from services.feedback.handlers import alerts, answers, campaigns, voice
 from services.feedback.ports import Deps
 from shared.events import Axis, Category
 from shared.http import Caller, Problem
+from shared.web_security import public_page
 
 VOICE_COOKIE = vpage.SESSION_COOKIE
 
@@ -55,19 +56,10 @@ CSRF_COOKIE = "canopee_survey"
 
 #: a form body larger than this is refused (a comment is at most 1000 characters)
 MAX_FORM_BYTES = 16_384
-_SECURITY_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'"
-    ),
-}
 
 
 def _html(body: str, status: int = 200) -> HTMLResponse:
-    return HTMLResponse(body, status_code=status, headers=_SECURITY_HEADERS)
+    return public_page(body, status)
 
 
 class QuestionsIn(BaseModel):

@@ -10,7 +10,7 @@ from functools import partial
 from fastapi import FastAPI
 
 from services.feedback.api import origin_of, router
-from services.feedback.handlers import CONSUMED_TYPES, alerts, apply, campaigns, reminders
+from services.feedback.handlers import CONSUMED_TYPES, alerts, apply, campaigns, reminders, retention
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Clock, Deps
 from services.feedback.settings import FeedbackSettings
@@ -58,6 +58,11 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             (settings.reminder_seconds, partial(alerts.refresh_gauges, deps), "open-alerts-gauge"),
             (settings.reminder_seconds, partial(alerts.report_overdue, deps), "overdue-alerts"),
             (settings.campaign_tick_seconds, partial(campaigns.send_campaigns, deps), "campaign-pacing"),
+            (
+                settings.purge_seconds,
+                partial(retention.purge, deps, settings.comment_retention_days),
+                "retention-purge",
+            ),
         ]
         try:
             async with rt.serving(app, indexes=INDEXES, jobs=jobs):

@@ -195,7 +195,16 @@ class CampaignStore(Protocol):
         ...
 
 
-class FeedbackStore(TenantStore, SurveyStore, AnswerStore, AlertStore, VoiceStore, CampaignStore, Protocol):
+class RetentionStore(Protocol):
+    async def purge_words(self, before: datetime) -> int:
+        """Storage limitation: drop the comments of answers and alerts recorded before ``before``
+        and the unparsed SMS replies received before it; return how many records changed."""
+        ...
+
+
+class FeedbackStore(
+    TenantStore, SurveyStore, AnswerStore, AlertStore, VoiceStore, CampaignStore, RetentionStore, Protocol
+):
     """Every store port of the feedback service."""
 
 

@@ -28,6 +28,11 @@ class FeedbackSettings(ServiceSettings):
     #: campaign pacing: at most this many invitations per tick (``CANOPEE_FEEDBACK_CAMPAIGN_RATE``)
     campaign_rate: int = Field(50, ge=1, le=10_000)
     #: period of the campaign pacing loop (``CANOPEE_FEEDBACK_CAMPAIGN_TICK_SECONDS``)
+    #: storage limitation (docs/PRIVACY.md): tenants' words (survey comments, alert comments,
+    #: unparsed SMS replies) are dropped this many days after they were recorded
+    comment_retention_days: float = Field(365.0, gt=0, le=3650)
+    #: how often the retention purge runs
+    purge_seconds: float = Field(3600.0, gt=0, le=86_400)
     campaign_tick_seconds: float = Field(1.0, gt=0, le=3600)
 
     @field_validator("form_secret")

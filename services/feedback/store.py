@@ -48,6 +48,7 @@ from services.feedback.domain import (
 from services.feedback.domain.voice import VoiceEntry, VoiceKind, VoiceQuery, VoiceStatus, day_of
 from shared.events import Axis
 from shared.outbox import OUTBOX, MongoOutboxStore
+from shared.privacy import erasure_key
 from shared.store import Document, Index, insert_many_once
 
 SURVEYS = "surveys"
@@ -94,6 +95,11 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
 
 
 # --- documents <-> records ------------------------------------------------------------------------
+
+
+def _erased_id(office: str, tenant_ref: str) -> str:
+    """The ``tenants`` document that remembers an erased tenant (a hash, not the reference)."""
+    return f"erased|{erasure_key(office, tenant_ref)}"
 
 
 def _tenant(doc: Document) -> TenantState:
@@ -295,7 +301,11 @@ class FeedbackMongoStore:
         return before, before.noted(note)
 
     async def tenant(self, office: str, tenant_ref: str) -> TenantState:
-        doc = await self.db[TENANTS].find_one({"_id": f"{office}|{tenant_ref}"})
+        plain, erased = f"{office}|{tenant_ref}", _erased_id(office, tenant_ref)
+        docs = {d["_id"]: d async for d in self.db[TENANTS].find({"_id": {"$in": [plain, erased]}})}
+        if erased in docs:
+            return TenantState(erased=True)
+        doc = docs.get(plain)
         return TenantState() if doc is None else _tenant(doc)
 
     async def tenants_of(self, office: str) -> dict[str, TenantState]:
@@ -308,6 +318,8 @@ class FeedbackMongoStore:
         }
 
     async def _set_tenant(self, office: str, tenant_ref: str, fields: dict[str, Any]) -> None:
+        if await self.db[TENANTS].find_one({"_id": _erased_id(office, tenant_ref)}, {"_id": 1}) is not None:
+            return  # erased: nothing more is kept about the tenant
         await self.db[TENANTS].update_one(
             {"_id": f"{office}|{tenant_ref}"},
             {"$set": fields, "$setOnInsert": {"office": office, "tenant_ref": tenant_ref}},
@@ -326,8 +338,11 @@ class FeedbackMongoStore:
         await self._set_tenant(office, tenant_ref, fields)
 
     async def erase_tenant(self, office: str, tenant_ref: str) -> None:
-        await self._set_tenant(office, tenant_ref, {"erased": True})
+        # the tenant is remembered as erased by a hash of its reference, never the reference
+        await self.db[TENANTS].replace_one({"_id": _erased_id(office, tenant_ref)}, {"erased": True}, upsert=True)
+        await self.db[TENANTS].delete_one({"_id": f"{office}|{tenant_ref}"})
         who = {"office": office, "tenant_ref": tenant_ref}
+        await self.db[CAP_CLAIMS].delete_many(who)
         await self.db[TOKENS].delete_many(who)
         await self.db[SURVEYS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "pending_reminder": False}})
         await self.db[ANSWERS].update_many(who, {"$set": {"tenant_ref": ANONYMOUS, "comment": None}})
@@ -465,6 +480,15 @@ class FeedbackMongoStore:
             "at": at,
         }
         return await insert_once(self.db, ANSWERS, doc)
+
+    async def purge_words(self, before: datetime) -> int:
+        """Comments of answers and alerts recorded before ``before`` dropped, unparsed replies
+        received before it deleted (the scores and the alerts themselves stay)."""
+        old = {"comment": {"$ne": None}}
+        answers = await self.db[ANSWERS].update_many({"at": {"$lt": before}, **old}, {"$set": {"comment": None}})
+        alerts = await self.db[ALERTS].update_many({"created_at": {"$lt": before}, **old}, {"$set": {"comment": None}})
+        replies = await self.db[UNPARSED].delete_many({"at": {"$lt": before}})
+        return answers.modified_count + alerts.modified_count + replies.deleted_count
 
     async def add_unparsed(self, reply: UnparsedReply) -> None:
         doc = {

@@ -41,6 +41,8 @@ class MemoryFeedbackStore:
         self.reminder_claims: set[str] = set()
         self.answers: dict[str, Answer | CampaignAnswer] = {}
         self.unparsed: dict[str, UnparsedReply] = {}
+        #: when each answer was recorded (for the retention purge)
+        self.answered_at: dict[str, datetime] = {}
         self.alert_records: dict[str, Alert] = {}
         self.campaign_records: dict[str, Campaign] = {}
         self.alert_claims: set[str] = set()
@@ -198,10 +200,27 @@ class MemoryFeedbackStore:
         return True
 
     async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
+        self.answered_at.setdefault(answer_id, at)
         return self._add_answer(answer_id, answer)
 
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
+        self.answered_at.setdefault(answer_id, at)
         return self._add_answer(answer_id, answer)
+
+    async def purge_words(self, before: datetime) -> int:
+        changed = 0
+        for aid, answer in list(self.answers.items()):
+            if answer.comment is not None and self.answered_at.get(aid, before) < before:
+                self.answers[aid] = replace(answer, comment=None)
+                changed += 1
+        for aid, alert in list(self.alert_records.items()):
+            if alert.comment is not None and alert.created_at < before:
+                self.alert_records[aid] = replace(alert, comment=None)
+                changed += 1
+        old = [k for k, reply in self.unparsed.items() if reply.at < before]
+        for key in old:
+            del self.unparsed[key]
+        return changed + len(old)
 
     async def add_unparsed(self, reply: UnparsedReply) -> None:
         self.unparsed.setdefault(reply.id, reply)

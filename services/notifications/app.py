@@ -88,6 +88,7 @@ def create_app(
         jobs = [
             (settings.dispatch_seconds, notifier.dispatch_due, "notifications-dispatcher"),
             (RENEW_EVERY, notifier.renew_leases, "notifications-leases"),
+            (settings.purge_seconds, notifier.purge, "retention-purge"),
         ]
 
         async def finish_sends() -> None:  # sends in progress record their outcome before the stop

@@ -176,6 +176,14 @@ class DigestStore(Protocol):
     async def regroup(self, ids: Sequence[str], digest: str, send_at: datetime) -> None: ...
 
 
+class RetentionStore(Protocol):
+    async def purge_personal(self, bodies_before: datetime, contacts_before: datetime) -> int:
+        """Storage limitation: the texts of messages created before ``bodies_before`` dropped (the
+        log of what happened stays); the contacts (and erasure tombstones) whose latest fact is
+        older than ``contacts_before`` forgotten. Returns how many records changed."""
+        ...
+
+
 class WebhookIdStore(Protocol):
     """The ids of the webhook calls accepted (Standard Webhooks ``webhook-id``), kept until they
     expire so that a replayed call is refused."""
@@ -225,7 +233,7 @@ class FollowupStore(Protocol):
         ...
 
 
-class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, DigestStore, Protocol):
+class NotificationStore(ContactStore, RequestStore, WaitingStore, MessageStore, DigestStore, RetentionStore, Protocol):
     """Every store port at once (one database)."""
 
 

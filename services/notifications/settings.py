@@ -50,6 +50,14 @@ class NotificationsSettings(ServiceSettings):
     #: (``shared/webhooks.py``): ``whsec_<base64>``, two separated by a space during a rotation
     #: (required to accept them)
     webhook_secret: SecretStr | None = None
+    #: storage limitation (docs/PRIVACY.md): the texts of messages are dropped this many days after
+    #: they were created (the log of what was sent, when and how stays)
+    message_body_retention_days: float = Field(90.0, gt=0, le=3650)
+    #: contacts (phone, e-mail, preferences) of a tenant with no contact or consent fact for this
+    #: many days are forgotten
+    contact_retention_days: float = Field(1095.0, gt=0, le=3650)
+    #: how often the retention purge runs
+    purge_seconds: float = Field(3600.0, gt=0, le=86_400)
     #: how far a webhook call's ``webhook-timestamp`` may be from now, either way
     webhook_tolerance_seconds: float = Field(300.0, gt=0, le=3600)
 

@@ -19,6 +19,7 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.batching import Coalescer
 from shared.events import Channel, FollowupChannel, FollowupOutcome, PreferredChannel, Recipient
+from shared.privacy import erasure_key
 from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 
 from .domain.followups import Followup, FollowupStatus
@@ -69,6 +70,11 @@ INDEXES = [
 
 def _key(*parts: str) -> str:
     return "/".join(parts)
+
+
+def _erased_key(office: str, tenant_ref: str) -> str:
+    """The contacts document that remembers an erased tenant (a hash, not the reference)."""
+    return "erased/" + erasure_key(office, tenant_ref)
 
 
 def _reader(collection: AsyncCollection[Document]) -> Coalescer[str, Document | None]:
@@ -300,7 +306,11 @@ class NotificationStore:
     # --- contacts and consents ------------------------------------------------------------------
 
     async def _upsert_if_newer(self, key: str, time_field: str, at: datetime, values: Document) -> bool:
-        """Apply ``values`` unless a later fact was already applied (late events change nothing)."""
+        """Apply ``values`` unless a later fact was already applied (late events change nothing),
+        or the tenant was erased after it."""
+        tombstone = await self._contact(_erased_key(str(values["office"]), str(values["tenant_ref"])))
+        if tombstone is not None and tombstone.get(time_field, EPOCH) >= at:
+            return False
         query = {"_id": key, "$or": [{time_field: {"$lte": at}}, {time_field: {"$exists": False}}]}
         try:
             result = await self.contacts.update_one(query, {"$set": {**values, time_field: at}}, upsert=True)
@@ -345,7 +355,9 @@ class NotificationStore:
 
     async def has_contact_record(self, office: str, tenant_ref: str) -> bool:
         """Whether any fact about the tenant's contact arrived (an erased tenant has one too)."""
-        return await self._contact(_key(office, tenant_ref)) is not None
+        if await self._contact(_key(office, tenant_ref)) is not None:
+            return True
+        return await self._contact(_erased_key(office, tenant_ref)) is not None
 
     async def contacts_by_phone(self, phone: str) -> list[ContactRef]:
         cursor = self.contacts.find({"phone": phone}, {"office": 1, "tenant_ref": 1})
@@ -353,19 +365,37 @@ class NotificationStore:
 
     async def erase_contact(self, office: str, tenant_ref: str, at: datetime) -> None:
         """Forget the tenant's addresses and preferences; keep a tombstone so that an older
-        contact event arriving late does not bring them back."""
-        tombstone = {
-            "office": office,
-            "tenant_ref": tenant_ref,
-            "erased_at": at,
-            "contact_time": at,
-            "sms_consent_time": at,
-            "email_consent_time": at,
-        }
-        await self.contacts.replace_one({"_id": _key(office, tenant_ref)}, tombstone, upsert=True)
+        contact event arriving late does not bring them back — under a hash of the reference
+        (``shared.privacy.erasure_key``), never the reference itself."""
+        tombstone = {"erased_at": at, "contact_time": at, "sms_consent_time": at, "email_consent_time": at}
+        await self.contacts.replace_one({"_id": _erased_key(office, tenant_ref)}, tombstone, upsert=True)
+        await self.contacts.delete_one({"_id": _key(office, tenant_ref)})
+
+    async def purge_personal(self, bodies_before: datetime, contacts_before: datetime) -> int:
+        """Texts of old messages dropped; contacts with no fact since ``contacts_before`` deleted."""
+        bodies = await self.notifications.update_many(
+            {"created_at": {"$lt": bodies_before}, "$or": [{"text": {"$ne": None}}, {"html": {"$ne": None}}]},
+            {"$set": {"text": None, "html": None, "context": {}}},
+        )
+        stale = [
+            {"$or": [{name: {"$lt": contacts_before}}, {name: {"$exists": False}}, {name: None}]}
+            for name in ("contact_time", "sms_consent_time", "email_consent_time")
+        ]
+        contacts = await self.contacts.delete_many({"$and": stale})
+        return bodies.modified_count + contacts.deleted_count
 
     async def mask_log(self, office: str, tenant_ref: str) -> None:
-        """Erasure: the log keeps what happened, not to whom nor what it said."""
+        """Erasure: the log keeps what happened, not to whom nor what it said — also the office
+        alerts that quoted the tenant's words about one of their requests; the requests forget
+        their tenant."""
+        who = {"office": office, "tenant_ref": tenant_ref}
+        request_ids = [str(d["request_id"]) async for d in self.requests.find(who, {"request_id": 1})]
+        if request_ids:
+            await self.notifications.update_many(
+                {"office": office, "request_id": {"$in": request_ids}, "recipient": Recipient.OFFICE.value},
+                {"$set": {"text": None, "html": None, "context": {}}},
+            )
+            await self.requests.update_many(who, {"$unset": {"tenant_ref": ""}})
         await self.notifications.update_many(
             {"office": office, "tenant_ref": tenant_ref},
             {"$set": {"recipient_masked": "effacé", "tenant_ref": None, "text": None, "html": None, "context": {}}},

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from shared.events import Channel, PreferredChannel
+from shared.events import Channel, PreferredChannel, Recipient
 
 from .domain.followups import Followup, FollowupStatus
 from .domain.messages import AppointmentInfo, RequestInfo
@@ -123,7 +123,28 @@ class MemoryNotificationStore:
             office, tenant_ref, contact_time=at, sms_consent_time=at, email_consent_time=at, erased_at=at
         )
 
+    async def purge_personal(self, bodies_before: datetime, contacts_before: datetime) -> int:
+        changed = 0
+        for nid, message in list(self.messages.items()):
+            if message.created_at < bodies_before and (message.text is not None or message.html is not None):
+                draft = replace(message.draft, context={})
+                self.messages[nid] = replace(message, draft=draft, text=None, html=None)
+                changed += 1
+        for key, row in list(self.contacts.items()):
+            times = (row.contact_time, row.sms_consent_time, row.email_consent_time)
+            if all(t is None or t < contacts_before for t in times):
+                del self.contacts[key]
+                changed += 1
+        return changed
+
     async def mask_log(self, office: str, tenant_ref: str) -> None:
+        request_ids = {r for (o, r), info in self.requests.items() if o == office and info.tenant_ref == tenant_ref}
+        for key in [(office, r) for r in request_ids]:
+            self.requests[key] = replace(self.requests[key], tenant_ref=None)
+        for nid, message in list(self.messages.items()):
+            draft = message.draft
+            if draft.office == office and draft.request_id in request_ids and draft.recipient is Recipient.OFFICE:
+                self.messages[nid] = replace(message, draft=replace(draft, context={}), text=None, html=None)
         for nid, message in list(self.messages.items()):
             draft = message.draft
             if draft.office == office and draft.tenant_ref == tenant_ref:

@@ -18,6 +18,7 @@ from services.feedback.app import create_app
 from services.feedback.settings import FeedbackSettings
 from shared.events import CloudEvent, Topics, parse_event
 from shared.store import make_client
+from shared.web_security import missing_headers
 from tests.conftest import ADMIN_TOKEN, free_port
 from tests.feedback.support import SECRET, ManualClock, event
 from tests.support import kafka as ks
@@ -201,6 +202,13 @@ async def test_tenant_page_answer_once_and_refuse_forged_posts(
         metrics = (await client.get("/metrics")).text
         assert 'canopee_feedback_answers_total{channel="web",office="demo-nord",score="4"} 1.0' in metrics
         assert 'score="1"' not in metrics
+        # every tenant page, whatever its outcome, carries the strict headers
+        unknown = await client.get("/s/no-such-token")
+        pages = [form, forged, thanks, again, unknown, await client.post("/s/no-such-token", data=answer)]
+        for response in pages:
+            assert response.headers["content-type"].startswith("text/html"), response.status_code
+            assert missing_headers(response.headers) == [], (response.request.url, response.status_code)
+            assert "<script" not in response.text.lower()
 
 
 async def test_sms_replies_office_ratings_alerts_ack_and_erasure(

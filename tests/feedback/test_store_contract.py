@@ -415,3 +415,21 @@ async def test_erasure_removes_the_tenants_words(store: FeedbackStore) -> None:
     await store.erase_tenant(NORD, "T-1")
     assert await store.voice("VOX-1") is None
     assert await store.voice("VOX-2") is not None and await store.voice("VOX-3") is not None
+
+
+async def test_the_retention_purge_drops_old_words_only(store: FeedbackStore) -> None:
+    later = T0 + timedelta(days=10)
+    assert await store.add_answer(
+        "survey|SRV-OLD", Answer(NORD, "T-1", 2, "web", survey_id="SRV-OLD", comment="bof"), T0
+    )
+    assert await store.add_answer(
+        "survey|SRV-NEW", Answer(NORD, "T-2", 2, "web", survey_id="SRV-NEW", comment="x"), later
+    )
+    assert await store.add_alert(alert("ALR-OLD"))
+    assert await store.add_alert(alert("ALR-NEW", at=later))
+    await store.add_unparsed(UnparsedReply("EV-OLD", NORD, "T-1", "bof", "no_score", T0))
+    assert await store.purge_words(T0 + timedelta(days=1)) == 3  # one answer, one alert, one reply
+    old, new = await store.alert("ALR-OLD"), await store.alert("ALR-NEW")
+    assert old is not None and old.comment is None and old.score == 1  # the alert itself stays
+    assert new is not None and new.comment == "appelez-moi"
+    assert await store.purge_words(T0 + timedelta(days=1)) == 0

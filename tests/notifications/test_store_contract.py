@@ -410,3 +410,23 @@ async def test_a_webhook_id_is_accepted_once_until_it_expires_or_is_given_back(w
     assert await webhook_ids.purge_webhook_ids(NOW + timedelta(minutes=10)) == 1
     assert await webhook_ids.purge_webhook_ids(NOW + timedelta(minutes=10)) == 0
     assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=40)) is True  # expired: forgotten
+
+
+# --- storage limitation ------------------------------------------------------------------------
+
+
+async def test_the_retention_purge_drops_old_texts_and_inactive_contacts(store: NotificationStore) -> None:
+    old, recent = NOW - timedelta(days=100), NOW - timedelta(days=1)
+    await store.insert(message("n-old", created_at=old))
+    await store.insert(message("n-new", created_at=recent))
+    contact = {"phone": "+33612345678", "email": None, "preferred": PreferredChannel.SMS}
+    assert await store.update_contact("demo-nord", "T-OLD", old, **contact)  # type: ignore[arg-type]
+    assert await store.update_contact("demo-nord", "T-NEW", recent, **contact)  # type: ignore[arg-type]
+    assert await store.purge_personal(NOW - timedelta(days=90), NOW - timedelta(days=90)) == 2
+    gone, kept = await store.get("n-old"), await store.get("n-new")
+    assert gone is not None and gone.text is None and gone.status is Status.PENDING  # the log stays
+    assert kept is not None and kept.text == "Bonjour"
+    assert await store.get_contact("demo-nord", "T-OLD") is None
+    assert await store.has_contact_record("demo-nord", "T-OLD") is False
+    assert (await store.get_contact("demo-nord", "T-NEW")) is not None
+    assert await store.purge_personal(NOW - timedelta(days=90), NOW - timedelta(days=90)) == 0

@@ -49,3 +49,31 @@ def test_canopee_events_schemas_writes_every_published_document(tmp_path: Path) 
     (tmp_path / "openapi" / "gateway.json").write_text("{}", encoding="utf-8")
     (tmp_path / "asyncapi.json").unlink()
     assert main(["events", "schemas", "--out", str(out), "--check"]) == 1
+
+
+def test_every_operator_route_declares_its_security_and_problem_responses(
+    service: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name, value in SECRETS.items():
+        monkeypatch.setenv(name, value)
+    document = importlib.import_module(f"services.{service}.app").create_app().openapi()
+    schemes = document["components"]["securitySchemes"]
+    operations = [
+        (path, method, op)
+        for path, item in document["paths"].items()
+        for method, op in item.items()
+        if path.startswith("/v1/")
+    ]
+    assert operations, "no operator route"
+    for path, method, op in operations:
+        assert op.get("security"), f"{method} {path}: no security"
+        for requirement in op["security"]:
+            assert set(requirement) <= set(schemes), f"{method} {path}: undefined scheme"
+        for code in ("401", "403", "404", "409", "422", "429"):
+            content = op["responses"].get(code, {}).get("content", {})
+            assert "application/problem+json" in content, f"{method} {path}: {code} not a problem response"
+    # no JSON validation error left anywhere: every 422 is a problem
+    for path, item in document["paths"].items():
+        for method, op in item.items():
+            if "422" in op.get("responses", {}):
+                assert "application/problem+json" in op["responses"]["422"]["content"], f"{method} {path}"

@@ -91,14 +91,14 @@ class Intake:
             )
         self.keys = self.keys or KeyRing(self.offices)
         found = self.keys.identify(key)
-        if found is None or found[0] is None:
+        if found is None:
             self.failures.failed(client)
             self.metrics.requests.labels(UNKNOWN_OFFICE, "401").inc()
             raise Refused(401, "Unauthorized", "unknown office key", headers={"WWW-Authenticate": "Bearer"})
         office, scope = found
-        if scope is not Scope.OFFICE_OPERATOR:
-            self.metrics.requests.labels(office, "403").inc()
-            raise Refused(403, "Forbidden", "a read-only key cannot post events")
+        if office is None or scope is not Scope.OFFICE_OPERATOR:
+            self.metrics.requests.labels(office or UNKNOWN_OFFICE, "403").inc()
+            raise Refused(403, "Forbidden", "only an office's operator key posts events")
         return office
 
     def refuse_body(self, office: str, error: BodyError) -> Refused:

@@ -111,6 +111,14 @@ class Notifier:
     async def inbound_sms(self, sender: str, text: str, message_id: str) -> str:
         return await self.webhooks.inbound_sms(sender, text, message_id)
 
+    async def purge(self) -> int:
+        """Storage limitation: message texts and inactive contacts past their retention."""
+        now = self.clock()
+        return await self.store.purge_personal(
+            now - timedelta(days=self.settings.message_body_retention_days),
+            now - timedelta(days=self.settings.contact_retention_days),
+        )
+
     async def accept_webhook_id(self, msg_id: str) -> bool:
         """Record a webhook call's id until twice the tolerance window has passed (a replay after
         that is refused as stale); False when it was already accepted (a replay)."""
