@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tools import dlq, events, feeding, mailcatcher, tenants
+from tools import chaos, dlq, events, feeding, mailcatcher, tenants
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
@@ -130,6 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.register(sub)
     mailcatcher.register(sub)
     tenants.register(sub)
+    chaos.register(sub)
     return parser
 
 

@@ -218,9 +218,9 @@ def _contact(state: _State, office: str, tenant: _Tenant, when: float) -> None:
 
 def _open_request(state: _State, office: str, t0: float) -> None:
     rng = state.rng
-    tenants = state.tenants.setdefault(
-        office, [_Tenant(f"T-{_code(office)}-{i:05d}") for i in range(state.config.tenants_per_office)]
-    )
+    if office not in state.tenants:  # built once per office (not on every request: it cost most of the time)
+        state.tenants[office] = [_Tenant(f"T-{_code(office)}-{i:05d}") for i in range(state.config.tenants_per_office)]
+    tenants = state.tenants[office]
     tenant = rng.choice(tenants)
     if not tenant.known or rng.random() < 0.03:
         tenant.known = True
