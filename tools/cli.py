@@ -10,7 +10,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from tools import dlq, events, feeding, mailcatcher, tenants
+from tools import dlq, events, feeding, mailcatcher, report, tenants
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     dlq.register(sub)
     mailcatcher.register(sub)
     tenants.register(sub)
+    report.register(sub)
     return parser
 
 
