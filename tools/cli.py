@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tools import chaos, dlq, events, feeding, mailcatcher, tenants
+from tools import chaos, dlq, events, feeding, mailcatcher, report, tenants
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
@@ -131,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     mailcatcher.register(sub)
     tenants.register(sub)
     chaos.register(sub)
+    report.register(sub)
     return parser
 
 

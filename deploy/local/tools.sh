@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Test tools from Debian's packages, installed when missing: promtool (Prometheus rules and
-# metrics checks) and headless Chromium (browser tests of the survey page and the dashboard).
+# metrics checks), headless Chromium (browser tests of the survey page and the dashboard), poppler's
+# pdftotext/pdftoppm and the DejaVu fonts (analytics' monthly report: its text and pages in tests).
 set -euo pipefail
 need=()
 command -v promtool >/dev/null || need+=(prometheus)
 command -v chromium >/dev/null || need+=(chromium)
 [[ -x /usr/bin/chromedriver ]] || need+=(chromium-driver)
+command -v pdftotext >/dev/null || need+=(poppler-utils)
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 command -v wrk >/dev/null || need+=(wrk)
 if ((${#need[@]})); then
   echo "[tools] installing ${need[*]} from Debian's packages"
@@ -15,6 +18,7 @@ if ((${#need[@]})); then
 fi
 echo "[tools] promtool: $(promtool --version 2>&1 | head -n1)"
 echo "[tools] chromium: $(chromium --version 2>/dev/null | head -n1)"
+echo "[tools] pdftotext: $(pdftotext -v 2>&1 | head -n1)"
 
 # Helm and the manifest validator (tests/deploy/test_helm_chart.py): built from their Go modules
 # into .local/bin when missing (Go >= 1.26: the pinned Kubernetes modules ask for it).

@@ -19,6 +19,7 @@ from services.analytics.domain.indicators import NETWORK
 from services.analytics.export import contractors_csv, to_csv
 from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.queries import Indicators
+from services.analytics.handlers.reports import MonthlyReports
 from shared.http import Caller, Problem
 from shared.offices import Offices
 
@@ -68,6 +69,7 @@ def router(
     max_days: int,
     secure_cookie: bool = False,
     contractors: Callable[[], ContractorIndicators] | None = None,
+    reports: Callable[[], MonthlyReports] | None = None,
 ) -> APIRouter:
     api = APIRouter()
 
@@ -138,6 +140,32 @@ def router(
         not for read-only tokens."""
         caller.require_operator("an export")
         return _csv(await kpis(caller, office, start, end, period, by))
+
+    @api.get("/v1/reports/monthly", tags=["indicators"], response_model=None)
+    async def get_monthly_report(
+        caller: Caller = Depends(caller_of),
+        month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = "",
+        office: str | None = None,
+    ) -> Response:
+        """The monthly report of an office (or, without ``office``, of the network: the admin
+        token only) as a French PDF, from the same figures as ``/v1/kpis``."""
+        if reports is None:
+            raise Problem(404, "Not Found", "reports are not enabled")
+        if not month:
+            raise Problem(422, "Invalid request", "month (YYYY-MM) is required")
+        if office is not None:
+            if office not in offices:
+                raise Problem(404, "Not Found", f"unknown office {office!r}")
+            if not caller.can_see(office):
+                raise Problem(403, "Forbidden", "this token sees only its own office")
+        elif caller.office is not None:
+            raise Problem(403, "Forbidden", "the network report needs the admin token")
+        first = date.fromisoformat(f"{month}-01")
+        data = await reports().pdf(office, first)
+        name = f"rapport-{office or 'reseau'}-{month}.pdf"
+        return Response(
+            data, media_type="application/pdf", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+        )
 
     @api.get("/dashboard/contractors", response_class=HTMLResponse, include_in_schema=False)
     async def contractors_page(request: Request) -> Response:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -12,8 +14,10 @@ from services.analytics.api import STATIC, Sessions, router
 from services.analytics.handlers import Analytics, Clock, utc_now
 from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.queries import Indicators
+from services.analytics.handlers.reports import MonthlyReports
 from services.analytics.lag import LagProbe
 from services.analytics.metrics import AnalyticsMetrics
+from services.analytics.report_pdf import render_pdf
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import INDEXES, MongoAnalyticsStore
 from shared.events import Topics
@@ -30,6 +34,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
     offices = load_offices_from(settings)
     queries: Started[Indicators] = Started("analytics")
     contractors: Started[ContractorIndicators] = Started("analytics")
+    reports: Started[MonthlyReports] = Started("analytics")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -46,6 +51,8 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         rt.consume("all", list(Topics.ALL), svc.apply)
         queries.set(svc.office_indicators)
         contractors.set(svc.contractors)
+        render = functools.partial(render_pdf, font_dir=Path(settings.report_font_dir))
+        reports.set(MonthlyReports(offices, svc.office_indicators, svc.contractors, render))
         lag = LagProbe(
             settings.kafka_bootstrap,
             settings.topic_prefix,
@@ -65,6 +72,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             await lag.close()
             queries.clear()
             contractors.clear()
+            reports.clear()
 
     app = FastAPI(
         title="Canopée analytics",
@@ -84,6 +92,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             settings.max_query_days,
             settings.secure_cookie,
             contractors=contractors,
+            reports=reports,
         )
     )
     app.mount("/static/analytics", StaticFiles(directory=STATIC), name="analytics-static")

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -37,6 +38,18 @@ class AnalyticsSettings(ServiceSettings):
 
     #: fewest repairs done in a period for a contractor to be ranked (figures are shown anyway)
     contractor_min_repairs: int = Field(5, ge=1, le=10000)
+
+    #: where the monthly report's fonts are (DejaVuSans.ttf and DejaVuSans-Bold.ttf, from Debian's
+    #: fonts-dejavu-core)
+    report_font_dir: str = "/usr/share/fonts/truetype/dejavu"
+
+    @field_validator("report_font_dir")
+    @classmethod
+    def _fonts(cls, value: str) -> str:
+        missing = [n for n in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf") if not (Path(value) / n).is_file()]
+        if missing:
+            raise ValueError(f"{', '.join(missing)} not found in {value} (install fonts-dejavu-core)")
+        return value
 
     #: whether the dashboard's session cookie is marked Secure (set it behind HTTPS)
     secure_cookie: bool = False

@@ -328,6 +328,7 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
             breaches.setdefault(e.data["stage"], e.time)
     transfer_in_time: bool | None = None
     complaint = bool(opened.data.get("complaint")) if opened else False
+    contractor = contractor_of(events, done)
     if opened_at is not None and opened is not None and opened.data.get("category") == "transfer":
         transfer_in_time = _transfer_in_time(rules, opened_at, events, holds, breaches)
     return RequestFact(
@@ -356,7 +357,8 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
         missed=tuple(Missed(e.time, e.data["missed_by"]) for e in events if e.type == "appointment.missed"),
         breaches=breaches,
         transfer_in_time=transfer_in_time,
-        **contractor_of(events, done),
+        contractor=contractor[0],
+        contractor_name=contractor[1],
         first_visit=done_event.data.get("first_visit") if done_event is not None else None,
         housing=opened.data.get("housing") if opened else None,
         complaint=complaint,
@@ -368,11 +370,11 @@ def fold_request(base: FactBase, events: Sequence[StoredEvent], rules: OfficeRul
     )
 
 
-def contractor_of(events: Sequence[StoredEvent], done: datetime | None) -> dict[str, str | None]:
+def contractor_of(events: Sequence[StoredEvent], done: datetime | None) -> tuple[str | None, str | None]:
     """The contractor a request's repair is attributed to (events in time order): the last
     contractor assignment at or before the repair (any, when none was before it or no repair),
     else the contractor named by the last appointment scheduled at or before it; with a name
-    (the assignment's, else an appointment's, else the reference)."""
+    (the assignment's, else an appointment's, else the reference): (id, name)."""
 
     def upto(found: list[StoredEvent]) -> list[StoredEvent]:
         before = [e for e in found if done is None or e.time <= done]
@@ -384,10 +386,10 @@ def contractor_of(events: Sequence[StoredEvent], done: datetime | None) -> dict[
     if assigned:
         last = assigned[-1]
         ref = str(last.data["assignee_ref"])
-        return {"contractor": ref, "contractor_name": last.data.get("assignee_name") or appointment_name or ref}
+        return ref, str(last.data.get("assignee_name") or appointment_name or ref)
     if appointment_name:
-        return {"contractor": "name:" + " ".join(appointment_name.lower().split()), "contractor_name": appointment_name}
-    return {"contractor": None, "contractor_name": None}
+        return "name:" + " ".join(appointment_name.lower().split()), appointment_name
+    return None, None
 
 
 def _within_working_days(

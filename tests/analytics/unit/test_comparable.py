@@ -37,7 +37,7 @@ def event(office: str, kind: str, rid: str, at: str, source: str | None = None, 
 
 
 def opened(office: str, rid: str, at: str, complaint: bool | None = None) -> CloudEvent:
-    extra = {} if complaint is None else {"complaint": complaint}
+    extra: dict[str, Any] = {} if complaint is None else {"complaint": complaint}
     return event(
         office, "request.opened", rid, at, tenant_ref="T-1", category="administrative", channel="letter", **extra
     )
