@@ -85,6 +85,7 @@ class PrivateInfra:
             "CANOPEE_KAFKA_SASL_PORT": "",
             "CANOPEE_MONGO_PORT": str(self.mongo_port),
             "CANOPEE_KAFKA_HEAP": "512m",
+            "CANOPEE_INFRA_WAIT": os.environ.get("CANOPEE_INFRA_WAIT", "600"),  # a loaded machine
         }
 
     @property
@@ -440,7 +441,7 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
                     await asyncio.sleep(1)
                 raise AssertionError(
                     f"{exc}: produced {produced}, received {len(calls.counts)}, log {dict(statuses)}, "
-                    f"missing e.g. {[(d['_id'], d['status'], d.get('lease_until'), d.get('attempts')) for d in missing]}"
+                    f"missing e.g. {[(d['_id'], d['status'], d.get('attempts')) for d in missing]}"
                 ) from None
             await asyncio.sleep(schedule.lease * 1.5 + 3)  # past leases and takeovers: any re-send shows
         finally:
