@@ -395,8 +395,6 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
         calls: Calls = h["calls"]
         tenants = [f"T-{h['prefix'].strip('.')}-{n}" for n in range(schedule.tenants)]
         instance = Instance(h["env"], work / f"notifications-{schedule.fault}.log")
-        if os.environ.get("CANOPEE_FAULTS_DUMP"):
-            instance.command = (sys.executable, os.environ["CANOPEE_FAULTS_DUMP"])
         mongo: AsyncMongoClient[Any] = make_client(infra.mongo)
         db = mongo[h["db"]]
         instance.start()
@@ -436,9 +434,6 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
             except AssertionError as exc:
                 statuses = Counter([d["status"] async for d in db.notifications.find({}, {"status": 1})])
                 missing = [d async for d in db.notifications.find({"_id": {"$nin": list(calls.counts)}}).limit(3)]
-                if os.environ.get("CANOPEE_FAULTS_DUMP") and instance.process is not None:
-                    os.kill(instance.process.pid, signal.SIGUSR1)
-                    await asyncio.sleep(1)
                 raise AssertionError(
                     f"{exc}: produced {produced}, received {len(calls.counts)}, log {dict(statuses)}, "
                     f"missing e.g. {[(d['_id'], d['status'], d.get('attempts')) for d in missing]}"
