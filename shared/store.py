@@ -41,13 +41,18 @@ async def insert_many_once(collection: AsyncCollection[Document], docs: Sequence
     return set()
 
 
-def make_client(url: str, timeout_ms: int = 3000) -> AsyncMongoClient[Document]:
-    """An async client that returns timezone-aware UTC datetimes and fails fast when unreachable."""
+def make_client(
+    url: str, timeout_ms: int = 3000, *, socket_timeout_ms: int | None = None
+) -> AsyncMongoClient[Document]:
+    """An async client that returns timezone-aware UTC datetimes and fails fast when unreachable;
+    ``socket_timeout_ms``: how long a request may wait for its reply (None: for ever) — after a
+    store's crash a request may otherwise wait for a reply that never comes."""
     return AsyncMongoClient(
         url,
         tz_aware=True,
         serverSelectionTimeoutMS=timeout_ms,
         connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=socket_timeout_ms,
         uuidRepresentation="standard",
         appname="canopee",
     )

@@ -13,6 +13,7 @@ from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
 from shared.settings import load_offices_from, load_settings
+from shared.store import make_client
 
 from .api import build_router, followups_router
 from .followups_page import Sessions
@@ -28,6 +29,8 @@ from .templates import Templates
 #: the event types this service acts on: those of the handlers' table
 CONSUMED: tuple[type[CloudEvent], ...] = tuple(HANDLERS)
 SERVICE_NAME = "notifications"
+#: how long one request to the store may wait for its reply before it fails (and is retried)
+STORE_REPLY_SECONDS = 20.0
 TOPICS = (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.TICKETING_SLA, Topics.FEEDBACK_SURVEYS)
 
 
@@ -68,8 +71,11 @@ def create_app(
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             timeout=settings.smtp_timeout_seconds,
         )
+        # the store's own client: a request without a reply (a store restarting after a crash) fails
+        # after STORE_REPLY_SECONDS and is retried, instead of holding the sends behind it for ever
+        store_client = make_client(settings.mongo_url, socket_timeout_ms=int(STORE_REPLY_SECONDS * 1000))
         notifier = Notifier(
-            store=NotificationStore(rt.db),
+            store=NotificationStore(store_client[settings.database]),
             templates=Templates(settings.templates_dir),
             offices=offices,
             sms=sms,
@@ -101,6 +107,7 @@ def create_app(
         finally:
             app.state.notifier = None
             await http.close()
+            await store_client.close()
 
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)
     install_problem_handlers(app)

@@ -25,13 +25,22 @@ class Publisher(Protocol):
 
 
 class SmsProvider(Protocol):
-    """Sends one SMS; ``reference`` (the notification id) lets the provider deduplicate retries."""
+    """Sends one SMS; ``reference`` (the notification id) lets a provider that supports it
+    deduplicate retries."""
+
+    #: whether the provider itself drops a second send with the same ``reference`` (then even a
+    #: crash between its answer and the record never reaches the tenant twice); see
+    #: docs/notifications.md, "Outages and re-sends"
+    deduplicates_by_reference: bool
 
     async def send_sms(self, *, to: str, sender: str, text: str, reference: str) -> str | None: ...
 
 
 class EmailProvider(Protocol):
     """Sends one e-mail with a plain-text and an HTML part."""
+
+    #: whether a second send with the same ``reference`` is dropped before the tenant's mailbox
+    deduplicates_by_reference: bool
 
     async def send_email(
         self, *, to: Sequence[str], sender_name: str, subject: str, text: str, html: str, reference: str

@@ -60,7 +60,9 @@ class Holding:
     def hold(self, message: Message) -> None:
         """This instance holds ``message`` (claimed, attempt ``message.attempts``) until ``let_go``."""
         self._counts[message.id] = self._counts.get(message.id, 0) + 1
-        self._held[message.id] = (message.attempts, message.lease_until)
+        known = self._held.get(message.id)
+        if known is None or known[0] != message.attempts:  # a renewed lease is kept
+            self._held[message.id] = (message.attempts, message.lease_until)
 
     def let_go(self, message: Message) -> None:
         left = self._counts.get(message.id, 0) - 1

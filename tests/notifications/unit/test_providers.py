@@ -150,3 +150,14 @@ def test_email_has_utf8_subject_and_both_parts() -> None:
     assert "=?utf-8?" in message.as_string().split("\n\n")[0].lower()
     assert parsed.get_body(("plain",)).get_content().strip() == "Été"  # type: ignore[union-attr]
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Été</p>"  # type: ignore[union-attr]
+
+
+def test_every_provider_adapter_states_whether_it_deduplicates_by_reference() -> None:
+    from services.notifications import providers
+
+    adapters = [providers.HttpSmsProvider, providers.FileSmsProvider, providers.SmtpEmailProvider]
+    assert {a.__name__: a.deduplicates_by_reference for a in adapters} == {
+        "HttpSmsProvider": False,
+        "FileSmsProvider": False,
+        "SmtpEmailProvider": False,
+    }
