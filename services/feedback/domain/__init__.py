@@ -4,7 +4,8 @@ and the current time). Rules as docs/DOMAIN.md states them.
 - ``surveys``: when a request's survey is due, its id, link token and ``survey.requested`` event;
 - ``reminders``: which due reminders go out;
 - ``answers``: answers from every channel, their events, the page's outcomes;
-- ``alerts``: detractor alerts and redaction;
+- ``alerts``: detractor alerts, redaction, acknowledgement and overdue events;
+- ``voice``: tenants' words (comments, free-text SMS replies), masking, the request a reply names;
 - ``campaigns``: questions, status transitions, selection, campaign surveys;
 - ``results``: a campaign's results per office and axis;
 - ``tenants``: what feedback knows of a tenant.
