@@ -222,6 +222,7 @@ async def test_two_instances_split_the_partitions_and_emit_each_breach_once(
         second, _ = await stack.enter_async_context(service(other, clock))
 
         def assignments() -> list[set[Any]]:
+            # the requests topic's partitions (the consumer also reads office.tenants for erasures)
             return [
                 {
                     tp
