@@ -81,11 +81,13 @@ build_base() { # build_base TAG PACKAGES
     say "adding ${#cas[@]} CA certificate(s) this machine trusts locally to $tag"
   fi
   local tar="$WORK/base.tar"
+  # (man1 exists although manuals are left out: the JRE's postinst registers alternatives there)
   say "building $tag from Debian packages ($packages)"
   mmdebstrap --quiet --variant=essential --include="$packages" \
     --dpkgopt='path-exclude=/usr/share/doc/*' --dpkgopt='path-include=/usr/share/doc/*/copyright' \
     --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
     --dpkgopt='path-exclude=/usr/share/info/*' \
+    --setup-hook='mkdir -p "$1/usr/share/man/man1"' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "${hooks[@]}" bookworm "$tar" "${sources[@]}" || die "mmdebstrap failed (command above)"
   podman import --quiet --change 'CMD ["/bin/bash"]' "$tar" "$tag" >/dev/null

@@ -12,6 +12,9 @@ FERRETDB_IMAGE=localhost/canopee-ferretdb:local
 MAILCATCHER_IMAGE=localhost/canopee-mailcatcher:local
 PREVIOUS_IMAGE=localhost/canopee-esprit-client:single-stage
 
+# Docker image format: the OCI format has no HEALTHCHECK (buildah would drop it)
+export BUILDAH_FORMAT=docker
+
 # Podman on a machine without systemd and with hybrid (v1 + v2) cgroups: runc (crun refuses them),
 # cgroupfs, events to a file, and explicit ulimits (the defaults podman would take from the host
 # may exceed what the container's init may set). An own CONTAINERS_CONF is left as it is.
