@@ -13,7 +13,7 @@ TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://
 	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
 # `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
-.PHONY: tools asyncapi-cli test-up help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean images compose-test
+.PHONY: tools asyncapi-cli test-up help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean images compose-test chaos
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
@@ -26,6 +26,7 @@ help:
 	@echo "make bench       run the benchmarks and print figures"
 	@echo "make images      build the container images with podman, no registry needed (deploy/images/build.sh)"
 	@echo "make compose-test  build them, run docker-compose.yml with podman-compose and check a simulated day"
+	@echo "make chaos       the whole system on private infrastructure under load and faults, then checked (docs/RELIABILITY.md)"
 
 # requirements-dev.txt: the runtime pins (requirements.txt, what the image installs) plus the dev/test tools
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -100,6 +101,11 @@ test-unit: install
 
 bench: install infra-up
 	$(PY) -m bench
+
+# the whole system on its own infrastructure and ports (not make up's, not make test's) under load
+# and faults, then checked; exit 1 on any difference (docs/RELIABILITY.md). Not part of make test.
+chaos: install tools
+	$(PY) -m tools.cli chaos $(CHAOS_ARGS)
 
 tools:
 	bash deploy/local/tools.sh

@@ -11,6 +11,7 @@ uncommitted — never skipped.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from collections import Counter
@@ -152,6 +153,7 @@ class Consumer:
             auto_offset_reset="earliest",
             ack_policy=AckPolicy.NACK_ON_ERROR,
             decoder=_skip_decoding,
+            parser=_tolerant_headers,
             title=f"{self.name}",
             **membership(self.settings),
         )
@@ -259,6 +261,32 @@ class Consumer:
             headers[DLQ_REASON],
             extra={"topic": record.topic, "partition": record.partition, "offset": record.offset},
         )
+
+
+async def _tolerant_headers(message: Any, original: Any) -> Any:
+    """FastStream's batch parser decodes every header as UTF-8 and raises on a record whose header
+    is not: the batch would be refused and come back forever, blocking its partition. Such headers
+    are given to it (and to ``Consumer.process``) with the bad bytes replaced, so the record is read
+    and dead-lettered like any other invalid one; its value is untouched."""
+    records = message if isinstance(message, tuple) else (message,)
+    if any(not _is_utf8(value) for record in records for _, value in record.headers or ()):
+        fixed = tuple(
+            dataclasses.replace(
+                record,
+                headers=tuple((k, bytes(v).decode("utf-8", "replace").encode()) for k, v in record.headers or ()),
+            )
+            for record in records
+        )
+        message = fixed if isinstance(message, tuple) else fixed[0]
+    return await original(message)
+
+
+def _is_utf8(value: bytes | None) -> bool:
+    try:
+        bytes(value or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _skip_decoding(message: Any, original: Any) -> Any:

@@ -72,7 +72,7 @@ def redact_value(value: bytes | None) -> tuple[bytes | None, set[str]]:
         return None, set()
     try:
         doc = json.loads(value)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
         text = value.decode("utf-8", errors="replace")
         redacted = mask_personal_data(_RAW_FIELD.sub(lambda m: f'{m.group(1)}"{REDACTED}{m.group(2)}', text))
         return (value if redacted == text else redacted.encode()), set()

@@ -302,8 +302,16 @@ async def fault_schedule(run: Run, seconds: float) -> None:
             await asyncio.sleep(1)
             run.start(name)
 
+    async def sends_begun(received: list[Any], until: float) -> None:
+        """A provider fault must meet sends: under load notifications may start them late."""
+        for _ in range(int(until * seconds)):
+            if len(received) >= 10 or time.monotonic() > t0 + until * seconds:
+                return
+            await asyncio.sleep(1)
+
     async def sms() -> None:
         await at(0.12)
+        await sends_begun(run.sms.received, 0.6)
         run.sms.failing = True
         run.fault("SMS API answers 500")
         await asyncio.sleep(120)
@@ -312,6 +320,7 @@ async def fault_schedule(run: Run, seconds: float) -> None:
 
     async def smtp() -> None:
         await at(0.45)
+        await sends_begun(run.smtp.received, 0.8)
         run.smtp.down()
         run.fault("SMTP server down")
         await asyncio.sleep(60)
@@ -479,6 +488,7 @@ def environment(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
         "CANOPEE_KAFKA_CONTROLLER_PORT": str(settings.kafka_port + 1),
         "CANOPEE_KAFKA_SASL_PORT": "",
         "CANOPEE_MONGO_PORT": str(settings.mongo_port),
+        "CANOPEE_INFRA_WAIT": os.environ.get("CANOPEE_INFRA_WAIT", "600"),
     }
     env = {
         **os.environ,
@@ -520,23 +530,23 @@ async def chaos(settings: Settings, on_record: Callable[[dict[str, Any]], None] 
     events = traffic(settings.events, settings.seed, now - timedelta(minutes=1))
     plan = delivery_plan(events, settings.seed, settings.duplicates, settings.late)
     run.log(f"{len(events)} events generated ({sum(len(b) for b in plan)} deliveries planned)")
-    await run.infra("reset")
-    await run.infra("up")
-    run.log("infrastructure up")
-    created = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "tools.cli", "topics", "create"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        check=False,
-    )
-    if created.returncode != 0:
-        raise RuntimeError(created.stderr.decode(errors="replace"))
-    await run.sms.start()
-    run.smtp.up()
     bus = BusReader(env["CANOPEE_KAFKA_BOOTSTRAP"])
     try:
+        await run.infra("reset")
+        await run.infra("up")
+        run.log("infrastructure up")
+        created = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "tools.cli", "topics", "create"],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            check=False,
+        )
+        if created.returncode != 0:
+            raise RuntimeError(created.stderr.decode(errors="replace"))
+        await run.sms.start()
+        run.smtp.up()
         for name in SERVICES:
             run.start(name)
         for name in SERVICES:
