@@ -1,6 +1,7 @@
 """Monthly report benchmark, against the real MongoDB-wire store (``CANOPEE_MONGO_URL``): the time
 to build the PDF report of one office-month and of the network-month (figures, then drawing) with
-the network at 200,000 requests a year (4 offices × ~50,000).
+the network at 200,000 requests a year (4 offices × ~50,000; ``BENCH_REPORT_CLONES`` scales it:
+20 → 200,000, 2 → 20,000; ``BENCH_REPORT_RUNS``: runs per case, 1).
 
 The stored documents are built in Python with the service's own code (``fold`` of a generated
 contractor history, cloned with suffixed ids and homes, then ``rollup`` of every office-day) and
@@ -13,6 +14,7 @@ scope and month (the rollup query the report repeats for its three months and it
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 import uuid
@@ -48,9 +50,9 @@ from tests.support.contractor_dataset import generate
 MONTH = date(2026, 3, 1)
 #: base requests per office over the 71 generated days, × CLONES ≈ 50,000 a year per office
 BASE_PER_OFFICE = 490
-CLONES = 20
+CLONES = int(os.environ.get("BENCH_REPORT_CLONES", "20"))
 CHUNK = 2_000
-RUNS = 3
+RUNS = int(os.environ.get("BENCH_REPORT_RUNS", "1"))
 
 
 def _clone(fact: Fact, n: int) -> Fact:
@@ -108,9 +110,11 @@ async def run() -> None:
         svc = Analytics(offices, MongoAnalyticsStore(db))
         reports = MonthlyReports(offices, svc.office_indicators, svc.contractors, render_pdf)
         print(
-            f"reports: {requests:,} requests stored over 71 days ({requests * 365 // 71:,} a year at that rate), "
+            f"reports: {CLONES} clones, {requests:,} requests stored over 71 days "
+            f"({requests * 365 // 71:,} a year at that rate), "
             f"{len(facts):,} facts, {len(members):,} memberships, {len(rollups)} office-days "
-            f"(prepared in {prepared_s:.1f} s, loaded in {load_s:.1f} s)"
+            f"(prepared in {prepared_s:.1f} s, loaded in {load_s:.1f} s)",
+            flush=True,
         )
         end = date(2026, 3, 31)
         cases: list[tuple[str, str | None]] = [("one office-month (demo-est)", "demo-est"), ("network-month", None)]
@@ -121,6 +125,10 @@ async def run() -> None:
                 await svc.office_indicators.indicators(offices.ids, MONTH, end, "month")
                 kpis.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
+                await svc.contractors.contractors(offices.ids, MONTH, end)
+                contractors_s = time.perf_counter() - t0
+                print(f"  ({label}: /v1/kpis {kpis[-1]:.2f} s, by=contractor {contractors_s:.2f} s)", flush=True)
+                t0 = time.perf_counter()
                 size = len(await reports.pdf(scope, MONTH))
                 totals.append(time.perf_counter() - t0)
                 figures.append(reports.last_seconds[0])
@@ -129,7 +137,8 @@ async def run() -> None:
             print(
                 f"  {label}: {median(totals):.2f} s median (runs {', '.join(f'{t:.2f}' for t in totals)}; "
                 f"figures {median(figures):.2f} s, drawing {median(drawing):.2f} s; {size / 1000:.0f} kB); "
-                f"baseline /v1/kpis of the month {median(kpis):.2f} s → ratio {median(totals) / median(kpis):.1f}"
+                f"baseline /v1/kpis of the month {median(kpis):.2f} s → ratio {median(totals) / median(kpis):.1f}",
+                flush=True,
             )
     finally:
         await client.drop_database(db.name)

@@ -143,16 +143,14 @@ def router(
 
     @api.get("/v1/reports/monthly", tags=["indicators"], response_model=None)
     async def get_monthly_report(
+        month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, YYYY-MM")],
         caller: Caller = Depends(caller_of),
-        month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$")] = "",
         office: str | None = None,
     ) -> Response:
         """The monthly report of an office (or, without ``office``, of the network: the admin
         token only) as a French PDF, from the same figures as ``/v1/kpis``."""
         if reports is None:
             raise Problem(404, "Not Found", "reports are not enabled")
-        if not month:
-            raise Problem(422, "Invalid request", "month (YYYY-MM) is required")
         if office is not None:
             if office not in offices:
                 raise Problem(404, "Not Found", f"unknown office {office!r}")

@@ -38,7 +38,7 @@ MONTH = (date(2026, 3, 1), date(2026, 3, 31))
 MONTH_PARAMS = {"from": "2026-03-01", "to": "2026-03-31", "period": "month"}
 
 
-async def wait_for_contractors(client: httpx.AsyncClient, history: Any, timeout: float = 90) -> dict[str, Any]:
+async def wait_for_contractors(client: httpx.AsyncClient, history: Any, timeout: float = 240) -> dict[str, Any]:
     deadline = asyncio.get_running_loop().time() + timeout
     params = {"from": "2026-03-01", "to": "2026-03-31", "by": "contractor"}
     while True:
@@ -95,6 +95,9 @@ async def test_contractors_and_monthly_report_on_real_infrastructure(
                 for a, b in (("2026-03-01", "2026-03-31"), ("2026-02-01", "2026-02-28"), ("2025-03-01", "2025-03-31"))
             ]
             totals = [k["offices"]["demo-nord"]["total"] for k in kpis]
+            daily_kpis = (
+                await client.get("/v1/kpis", params={**MONTH_PARAMS, "period": "day", "office": "demo-nord"})
+            ).json()
             assert "Rapport mensuel — Office démo Nord — mars 2026" in text
             assert row(text, "Demandes ouvertes") == [fr(t["volume"]["opened"]) for t in totals]
             assert row(text, "Demandes pour 1 000 logements") == [fr(t["per_1000_homes"]["opened"]) for t in totals]
@@ -187,3 +190,21 @@ async def test_contractors_and_monthly_report_on_real_infrastructure(
             await browser.size(1400, 900)
             png = await browser.screenshot(ARTIFACTS / "contractors.png")
             assert png.startswith(b"\x89PNG")
+
+            # the dashboard for one office, by day: every chart has its figures in a table under it
+            await browser.get(f"{base}/dashboard?from=2026-03-01&to=2026-03-31&period=day&office=demo-nord")
+            ready = await browser.wait_for("return document.body.dataset.chartsReady || null")
+            tables = await browser.script(
+                "return Array.from(document.querySelectorAll('canvas')).map(c => "
+                "c.parentElement.querySelectorAll('details.chart-data table tr').length)"
+            )
+            assert len(tables) == int(ready) and all(n >= 2 for n in tables), tables
+            volume = await browser.script(
+                "return Array.from(document.querySelectorAll('#chart-volume ~ details tr')).slice(1)"
+                ".map(r => Array.from(r.cells).map(c => c.textContent))"
+            )
+            daily = daily_kpis["offices"]["demo-nord"]["periods"]
+            assert [r[0] for r in volume] == [p["period"] for p in daily]
+            assert [r[1:] for r in volume] == [[str(p["volume"]["opened"])] for p in daily]  # one office alone
+            await browser.size(1400, 4200)
+            await browser.screenshot(ARTIFACTS / "dashboard-one-office-by-day.png")

@@ -160,6 +160,8 @@ def keep_request(event: CloudEvent, kind: str) -> StoredEvent:
         "first_visit",
         "complaint",
     )
+    if kept.get("assignee_kind") != "contractor":
+        kept.pop("assignee_name", None)  # an agent's or team's name is not needed (nor kept)
     if data.get("housing_ref"):
         kept["housing"] = housing_digest(event.officeid, data["housing_ref"])
     return _stored(event, kind, f"r|{event.officeid}|{data['request_id']}", kept)

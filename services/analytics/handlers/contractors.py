@@ -10,8 +10,11 @@ from typing import Any
 
 from services.analytics.domain.contractors import REPEAT_WINDOW, ContractorQuery, compute_contractors
 from services.analytics.domain.facts import OfficeBook
-from services.analytics.domain.records import RequestFact, SurveyFact, day_key
+from services.analytics.domain.records import Fact, RequestFact, SurveyFact, day_key
 from services.analytics.ports import FactStore
+
+#: office-days whose facts are read at once
+DAY_CHUNK = 16
 
 
 class ContractorIndicators:
@@ -28,12 +31,18 @@ class ContractorIndicators:
         # up to REPEAT_WINDOW after a repair (one more day for the local date of that instant)
         horizon = end + REPEAT_WINDOW + timedelta(days=1)
         days = [day_key(o, start + timedelta(days=i)) for o in offices for i in range((horizon - start).days + 1)]
-        members = await self.store.members(days)
         in_range = {day_key(o, start + timedelta(days=i)) for o in offices for i in range((end - start).days + 1)}
-        keys: set[str] = set()
-        for day, found in members.items():
-            keys.update(k for k in found if k.startswith("r|") or (day in in_range and k.startswith("s|")))
-        facts = await self.store.facts_by_key(sorted(keys))
+        facts: list[Fact] = []
+        seen: set[str] = set()
+        # read as the rollups do, a few office-days at a time (a store answers small $in reads best)
+        for i in range(0, len(days), DAY_CHUNK):
+            members = await self.store.members(days[i : i + DAY_CHUNK])
+            keys: set[str] = set()
+            for day, found in members.items():
+                keys.update(k for k in found if k.startswith("r|") or (day in in_range and k.startswith("s|")))
+            keys -= seen
+            seen |= keys
+            facts += await self.store.facts_by_key(sorted(keys))
         requests = {f.key: f for f in facts if isinstance(f, RequestFact)}
         surveys = [f for f in facts if isinstance(f, SurveyFact) and f.rating is not None and f.request_id]
         missing = {f"r|{s.office}|{s.request_id}" for s in surveys} - set(requests)

@@ -1,6 +1,7 @@
 /* Dashboard of the network: fetches /v1/kpis (session cookie) and draws Chart.js charts.
    Each canvas gets data-rendered="true" once its chart is drawn; <body data-charts-ready="N" data-rendered="N">
-   says how many charts were drawn (used by the browser test). */
+   says how many charts were drawn (used by the browser test). Each chart's figures are also given
+   as a table under it (<details class="chart-data">), for screen readers and for reading values. */
 (function () {
   "use strict";
   const COLORS = ["#15803d", "#1d4ed8", "#b45309", "#7e22ce", "#be123c", "#0e7490"];
@@ -14,6 +15,28 @@
     config.options = Object.assign({ animation: false, responsive: true, maintainAspectRatio: true, spanGaps: true }, config.options || {});
     config.plugins = [{ id: "rendered", afterRender: (chart) => { chart.canvas.dataset.rendered = "true"; } }];
     charts[id] = new Chart(canvas, config);
+    dataTable(canvas, config.data);
+  }
+
+  const esc = (s) => String(s).replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
+
+  function dataTable(canvas, data) {
+    const holder = canvas.parentElement;
+    let details = holder.querySelector("details.chart-data");
+    if (!details) {
+      details = document.createElement("details");
+      details.className = "chart-data";
+      holder.appendChild(details);
+    }
+    const caption = holder.querySelector("figcaption, h3");
+    canvas.setAttribute("role", "img");
+    canvas.setAttribute("aria-label", (caption ? caption.textContent : "Graphique") + " — les chiffres sont dans le tableau qui suit");
+    let html = "<summary>Chiffres du graphique</summary><table><caption>" + esc(caption ? caption.textContent : "") + '</caption><tr><th scope="col"></th>' +
+      data.datasets.map((d) => '<th scope="col">' + esc(d.label) + "</th>").join("") + "</tr>";
+    data.labels.forEach((label, i) => {
+      html += '<tr><th scope="row">' + esc(label) + "</th>" + data.datasets.map((d) => "<td>" + fmt(d.data[i]) + "</td>").join("") + "</tr>";
+    });
+    details.innerHTML = html + "</table>";
   }
 
   function perOffice(data, pick) {
@@ -123,6 +146,11 @@
     scopes.push(["Réseau", data.network.total]);
     const rows = [
       ["Demandes ouvertes", (t) => t.volume.opened],
+      ["Demandes pour 1 000 logements", (t) => (t.per_1000_homes || {}).opened],
+      ["Dépassements pour 1 000 logements", (t) => (t.per_1000_homes || {}).breaches],
+      ["Réclamations", (t) => (t.complaints || {}).opened],
+      ["Réclamations répondues dans les délais (%)", (t) => (t.complaints || {}).answered_in_time_pct],
+      ["Alertes détracteurs pour 1 000 logements", (t) => (t.per_1000_homes || {}).detractors],
       ["Stock en fin de période", (t) => t.backlog],
       ["Satisfaits (%)", (t) => t.csat.pct],
       ["Note moyenne", (t) => t.csat.mean],
@@ -137,9 +165,15 @@
     table.innerHTML = html;
   }
 
+  function offices(data) {
+    const select = document.getElementById("office");
+    if (select.options.length > 1 || select.value) return;
+    for (const [id, name] of Object.entries(data.office_names || {})) select.add(new Option(name, id));
+  }
+
   function query() {
     const params = new URLSearchParams();
-    for (const id of ["from", "to", "period"]) {
+    for (const id of ["from", "to", "period", "office"]) {
       const v = document.getElementById(id).value;
       if (v) params.set(id, v);
     }
@@ -154,12 +188,15 @@
       document.getElementById("status").textContent = "Erreur " + response.status;
       return;
     }
-    render(await response.json());
+    const data = await response.json();
+    offices(data);
+    render(data);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     const here = new URLSearchParams(location.search);
     for (const id of ["from", "to", "period"]) if (here.get(id)) document.getElementById(id).value = here.get(id);
+    if (here.get("office")) document.getElementById("office").add(new Option(here.get("office"), here.get("office"), true, true));
     document.getElementById("filters").addEventListener("submit", (e) => { e.preventDefault(); load(); });
     load();
   });
