@@ -1,7 +1,6 @@
 """Fault schedules against one notifications instance (a real process) on a private Kafka and
 store (``deploy/local/infra.sh`` on free ports and a private folder), with a local SMS API and SMTP
-server that count the calls per reference. Used by tests/notifications/test_outages.py (short
-schedules) and bench/outages.py (the full ones).
+server that count the calls per reference. Used by bench/outages.py.
 
 A run: tenants' contacts first (half prefer SMS, half e-mail), then a steady stream of U1
 ``request.opened`` (one acknowledgement each, never deferred) while the schedule kills the store,
@@ -413,12 +412,13 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
                 await asyncio.sleep(schedule.up)
                 if schedule.fault == "instance":
                     instance.kill()
-                    await asyncio.sleep(0.3)
+                    await asyncio.sleep(schedule.down)
+                    # nothing writes to the store until the restart: what the dead instance held, and
+                    # of it what a provider answered (a call under way at the kill may end after it)
                     answered = set(calls.counts)
                     held = {d["_id"] async for d in db.notifications.find({"status": "sending"}, {"_id": 1})}
                     outcome.in_flight.append(len(answered & held))
                     outcome.in_flight_refs |= answered & held
-                    await asyncio.sleep(max(0.0, schedule.down - 0.3))
                     instance.start()
                 else:
                     name = "ferretdb" if schedule.fault == "store" else "kafka"
