@@ -70,7 +70,7 @@ The topics each consuming service subscribes to, in its consumer group (the grou
 name after CANOPEE_TOPIC_PREFIX, shared/settings.py `group`), as the services' app.py declare them.
 */}}
 {{- define "canopee.consumedTopics" -}}
-ticketing: [office.requests]
+ticketing: [office.requests, office.tenants]
 notifications: [office.requests, office.tenants, ticketing.sla, feedback.surveys]
 feedback: [office.requests, office.tenants, feedback.ratings, notifications.outcomes]
 analytics: [office.requests, office.tenants, feedback.ratings, ticketing.sla, feedback.surveys, notifications.outcomes]
@@ -98,6 +98,9 @@ The secrets one service reads, as a YAML list of {env, name, key, file}; call wi
 {{- if eq .service "feedback" }}
 {{- $_ := required "secrets.feedbackFormSecret.name: the Secret holding CANOPEE_FEEDBACK_FORM_SECRET is required" $v.secrets.feedbackFormSecret.name }}
 {{- $refs = append $refs (dict "env" "CANOPEE_FEEDBACK_FORM_SECRET" "name" $v.secrets.feedbackFormSecret.name "key" $v.secrets.feedbackFormSecret.key "file" true) }}
+{{- end }}
+{{- if and (has .service (list "ticketing" "notifications")) $v.secrets.trackerSecret.name }}
+{{- $refs = append $refs (dict "env" "CANOPEE_TRACKER_SECRET" "name" $v.secrets.trackerSecret.name "key" $v.secrets.trackerSecret.key "file" true) }}
 {{- end }}
 {{- if eq .service "notifications" }}
 {{- range $env, $ref := dict "CANOPEE_NOTIFICATIONS_WEBHOOK_SECRET" $v.secrets.notificationsWebhookSecret "CANOPEE_NOTIFICATIONS_SMS_TOKEN" $v.secrets.notificationsSmsToken "CANOPEE_NOTIFICATIONS_SMTP_PASSWORD" $v.secrets.notificationsSmtpPassword }}
