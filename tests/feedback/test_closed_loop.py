@@ -49,7 +49,7 @@ async def one_alert(client: httpx.AsyncClient) -> dict[str, Any]:
         alerts = (await client.get("/v1/alerts", headers=NORD)).json()
         return alerts or None
 
-    alerts = await eventually(listed, timeout=20)
+    alerts = await eventually(listed, timeout=60)
     assert len(alerts) == 1
     return dict(alerts[0])
 
@@ -167,14 +167,21 @@ async def test_tenants_words_are_listed_for_their_office_handled_and_erased(
     comment = rating("S-VX-2", "REQ-VX-2", "T-VX-2", T0 + timedelta(hours=2), 4, "Technicien très poli")
     async with service(settings, clock) as (_, client):
         await ks.produce_events(infra["kafka"], topics, [opened])
-        await asyncio.sleep(1.0)  # the request is known before the reply names it
+        mongo = make_client(settings.mongo_url)
+        try:  # the request is known before the reply names it
+            requests = mongo[settings.database]["requests"]
+            await eventually(
+                lambda: requests.find_one({"_id": "demo-nord|REQ-VX-1", "category": {"$exists": True}}), 60
+            )
+        finally:
+            await mongo.close()
         await ks.produce_events(infra["kafka"], topics, [reply, comment])
 
         async def both() -> list[dict[str, Any]] | None:
             found = (await client.get("/v1/voice", headers=NORD)).json()
             return found if len(found) == 2 else None
 
-        words = await eventually(both, timeout=20)
+        words = await eventually(both, timeout=60)
         sms, rated = words[1], words[0]  # newest first
         assert sms["kind"] == "sms" and sms["channel"] == "sms" and sms["office"] == "demo-nord"
         assert sms["request_id"] == "REQ-VX-1" and sms["category"] == "heating_hot_water"
@@ -236,7 +243,7 @@ async def test_tenants_words_are_listed_for_their_office_handled_and_erased(
             found = (await client.get("/v1/voice", headers=ADMIN_HEADERS)).json()
             return found if len(found) == 1 else None
 
-        left = await eventually(one_left, timeout=20)
+        left = await eventually(one_left, timeout=60)
     assert left[0]["id"] == rated["id"]
     mongo = make_client(settings.mongo_url)
     try:
