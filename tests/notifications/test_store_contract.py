@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import pytest_asyncio
 
+from services.notifications.domain.followups import Followup, FollowupStatus
 from services.notifications.domain.messages import AppointmentInfo, RequestInfo
 from services.notifications.domain.policy import Contact, Policy
 from services.notifications.domain.records import (
@@ -23,11 +24,11 @@ from services.notifications.domain.records import (
     Status,
     Waiting,
 )
-from services.notifications.ports import NotificationStore, WebhookIdStore
-from services.notifications.store import INDEXES, WebhookIds
+from services.notifications.ports import FollowupStore, NotificationStore, WebhookIdStore
+from services.notifications.store import INDEXES, MongoFollowupStore, WebhookIds
 from services.notifications.store import NotificationStore as MongoNotificationStore
-from services.notifications.store_memory import MemoryNotificationStore, MemoryWebhookIds
-from shared.events import Channel, PreferredChannel, Recipient
+from services.notifications.store_memory import MemoryFollowupStore, MemoryNotificationStore, MemoryWebhookIds
+from shared.events import Channel, FollowupChannel, FollowupOutcome, PreferredChannel, Recipient
 from shared.store import ensure_indexes, make_client
 from tests.conftest import MONGO
 
@@ -401,6 +402,22 @@ async def webhook_ids(request: pytest.FixtureRequest) -> AsyncIterator[WebhookId
         await client.close()
 
 
+@pytest_asyncio.fixture(params=["memory", pytest.param("mongo", marks=pytest.mark.integration)])
+async def followup_store(request: pytest.FixtureRequest) -> AsyncIterator[FollowupStore]:
+    if request.param == "memory":
+        yield MemoryFollowupStore()
+        return
+    client = make_client(MONGO)
+    name = f"contract_followups_{uuid.uuid4().hex[:10]}"
+    try:
+        db = client[name]
+        await ensure_indexes(db, INDEXES)
+        yield MongoFollowupStore(db)
+    finally:
+        await client.drop_database(name)
+        await client.close()
+
+
 async def test_a_webhook_id_is_accepted_once_until_it_expires_or_is_given_back(webhook_ids: WebhookIdStore) -> None:
     assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=10)) is True
     assert await webhook_ids.accept_webhook_id("msg_1", NOW + timedelta(minutes=20)) is False  # a replay
@@ -430,3 +447,58 @@ async def test_the_retention_purge_drops_old_texts_and_inactive_contacts(store: 
     assert await store.has_contact_record("demo-nord", "T-OLD") is False
     assert (await store.get_contact("demo-nord", "T-NEW")) is not None
     assert await store.purge_personal(NOW - timedelta(days=90), NOW - timedelta(days=90)) == 0
+
+
+def _task(n: int, office: str = "demo-nord", tenant: str = "T-1") -> Followup:
+    return Followup(
+        id=f"F-{n}",
+        office=office,
+        cause_id=f"cause-{n}",
+        cause_type="request.opened",
+        request_id=f"R-{n}",
+        tenant_ref=tenant,
+        template="request_opened",
+        reason="preference_none",
+        text="Nous avons bien reçu votre demande",
+        created_at=datetime(2026, 11, 27, 9, n, tzinfo=UTC),
+    )
+
+
+async def test_followups_are_kept_once_listed_by_office_and_status_and_closed_once(
+    followup_store: FollowupStore,
+) -> None:
+    s = followup_store
+    assert await s.add_followup(_task(1))
+    assert not await s.add_followup(replace(_task(1), text="other"))
+    await s.add_followup(_task(2, office="demo-sud"))
+    await s.add_followup(_task(3))
+    assert [t.id for t in await s.followups("demo-nord", "open", 10)] == ["F-1", "F-3"]
+    assert [t.id for t in await s.followups(None, None, 10)] == ["F-1", "F-2", "F-3"]
+    assert (await s.get_followup("F-1")) == _task(1)
+    done = _task(1).done(FollowupChannel.PHONE, FollowupOutcome.REACHED, datetime(2026, 11, 27, 10, tzinfo=UTC))
+    assert await s.finish_followup(done)
+    assert not await s.finish_followup(replace(done, channel=FollowupChannel.VISIT))
+    stored = await s.get_followup("F-1")
+    assert stored is not None and (stored.status, stored.channel, stored.published) == (
+        FollowupStatus.DONE,
+        FollowupChannel.PHONE,
+        False,
+    )
+    assert [t.id for t in await s.unpublished_followups(10)] == ["F-1"]
+    await s.mark_followups_published(["F-1"])
+    assert await s.unpublished_followups(10) == []
+    assert [t.id for t in await s.followups("demo-nord", "done", 10)] == ["F-1"]
+
+
+async def test_followups_are_erased_with_their_tenant_and_apologies_have_one_owner(
+    followup_store: FollowupStore,
+) -> None:
+    s = followup_store
+    await s.add_followup(_task(1))
+    await s.add_followup(_task(2, tenant="T-2"))
+    await s.add_followup(_task(3, office="demo-sud"))  # same tenant ref, another office
+    assert await s.erase_followups("demo-nord", "T-1") == 1
+    assert [t.id for t in await s.followups(None, None, 10)] == ["F-2", "F-3"]
+    assert await s.apology_cause("demo-nord|R-1|intervention", "at-risk-1") == "at-risk-1"
+    assert await s.apology_cause("demo-nord|R-1|intervention", "breach-1") == "at-risk-1"
+    assert await s.apology_cause("demo-nord|R-1|resolution", "breach-1") == "breach-1"
