@@ -13,13 +13,14 @@ TEST_ENV := CANOPEE_KAFKA_BOOTSTRAP=127.0.0.1:19092 CANOPEE_MONGO_URL=mongodb://
 	CANOPEE_TEST_KAFKA_SASL_BOOTSTRAP=localhost:19094 CANOPEE_TEST_KAFKA_TLS_DIR=$(CURDIR)/.local/test/run/tls
 
 # `tools` is also a folder (the operator tools' package): phony so that its recipe always runs
-.PHONY: tools asyncapi-cli test-up help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean images compose-test chaos
+.PHONY: tools asyncapi-cli test-up test-scale help install infra-up infra-down infra-reset infra-status reset test-infra-up test-infra-down topics lint typecheck test test-unit bench up down schemas clean images compose-test chaos
 
 help:
 	@echo "make up          install, start infrastructure and every service, feed demo traffic, print URLs"
 	@echo "make down        stop everything make up started"
 	@echo "make test        install, start what the tests need, run lint, type checks and the whole suite"
 	@echo "make test-up     make up from a clean clone on private ports, log in with the printed token"
+	@echo "make test-scale  3 instances of each service on a 3-node cluster, kill -9 of an instance and a broker"
 	@echo "make infra-up    start Kafka (KRaft) and the MongoDB-wire store (FerretDB) locally, on the data kept from the last run"
 	@echo "make infra-down  stop them (their data stays)"
 	@echo "make reset       stop everything and delete the local data (requests, surveys, indicators, topics)"
@@ -95,6 +96,10 @@ test: install tools asyncapi-cli test-infra-up lint typecheck
 # `make up` from a clean clone of HEAD on private ports, then the dashboard login with the printed token
 test-up: install
 	$(PY) -m pytest -m slow tests/e2e/test_make_up.py
+
+# three instances of each service and a three-node cluster, kill -9 of an instance and a broker (minutes)
+test-scale: install test-infra-up
+	$(TEST_ENV) $(PY) -m pytest -m slow tests/e2e/test_scale_out.py
 
 test-unit: install
 	$(PY) -m pytest -m "not integration and not e2e"

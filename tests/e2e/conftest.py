@@ -7,4 +7,7 @@ import pytest
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "slow: takes minutes (a whole `make up` from a clean clone); make test-up")
+    config.addinivalue_line(
+        "markers",
+        "slow: takes minutes (make test-up: `make up` from a clean clone; make test-scale: scale-out and failover)",
+    )
