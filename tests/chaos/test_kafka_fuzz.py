@@ -97,7 +97,7 @@ async def test_hostile_records_are_dead_lettered_and_the_next_good_one_is_proces
             while await client[settings.mongo_db][collection].find_one(want) is None:
                 assert time.monotonic() < deadline, f"{service} did not process the good record after the bad ones"
                 await asyncio.sleep(0.5)
-            dead = await _dead_letters(infra["kafka"], settings.topic(Topics.dlq(settings.group)), expected, 60)
+            dead = await _dead_letters(infra["kafka"], Topics.dlq(settings.group), expected, 60)
     finally:
         await client.close()
     assert len(dead) == expected, f"{service}: {len(dead)} dead letters for {expected} hostile records"
