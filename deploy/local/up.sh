@@ -67,6 +67,10 @@ if grep -q "form_secret" services/feedback/settings.py 2>/dev/null; then
   CANOPEE_FEEDBACK_FORM_SECRET="$(secret feedback-form-secret)"
   export CANOPEE_FEEDBACK_FORM_SECRET
 fi
+# the tenants' request-tracker links: ticketing serves them, notifications sends them (one secret)
+CANOPEE_TRACKER_SECRET="$(secret tracker-secret)"
+export CANOPEE_TRACKER_SECRET
+export CANOPEE_TRACKER_BASE_URL="${CANOPEE_TRACKER_BASE_URL:-http://127.0.0.1:${PORTS[ticketing]}}"
 if grep -q "webhook_secret" services/notifications/settings.py 2>/dev/null; then
   CANOPEE_NOTIFICATIONS_WEBHOOK_SECRET="$(secret notifications-webhook-secret)"
   export CANOPEE_NOTIFICATIONS_WEBHOOK_SECRET

@@ -491,6 +491,7 @@ def router(
         return [VoiceOut.of(e) for e in await voice.list_voice(service(), query)]
 
     async def handle(entry_id: str, caller: Caller, action: str) -> VoiceOut:
+        caller.require_operator("marking tenants' words handled")
         try:
             entry = await voice.mark_handled(service(), entry_id, caller.office, action)
         except voice.AlreadyHandled:

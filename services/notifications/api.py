@@ -254,6 +254,7 @@ def followups_router(
         request: Request, task_id: str, body: FollowupDoneIn, caller: Annotated[Caller, Depends(caller_of)]
     ) -> FollowupOut:
         """Record how the tenant was followed up; emits ``followup.done`` once (409 afterwards)."""
+        caller.require_operator("closing a follow-up")
         task = await visible_task(request, caller, task_id)
         try:
             return _out(await _followups(request).close(task, body.channel, body.outcome))
@@ -306,6 +307,7 @@ def followups_router(
         outcome: Annotated[FollowupOutcome, Form()],
     ) -> Response:
         caller = await caller_of(request)
+        caller.require_operator("closing a follow-up")
         task = await visible_task(request, caller, task_id)
         with contextlib.suppress(AlreadyDone):  # done meanwhile by a colleague: the list says so
             await _followups(request).close(task, channel, outcome)

@@ -23,6 +23,7 @@ from services.ticketing.handlers.queries import InvalidCursor
 from services.ticketing.page import not_found_html, tracker_html
 from shared.events import Category
 from shared.http import Caller, Problem
+from shared.web_security import PUBLIC_PAGE_HEADERS
 
 
 class TargetOut(BaseModel):
@@ -214,7 +215,8 @@ def router(service: Callable[[], TicketingService], auth: Callable[..., Awaitabl
 
 
 #: a tracker page is personal: never kept by a shared cache, never indexed
-_TRACKER_HEADERS = {"Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
+#: the strict headers of every public page (no script, no framing, no referrer), not cached nor indexed
+_TRACKER_HEADERS = {**PUBLIC_PAGE_HEADERS, "Cache-Control": "no-store", "X-Robots-Tag": "noindex"}
 
 
 def tracker_router(service: Callable[[], TicketingService]) -> APIRouter:
