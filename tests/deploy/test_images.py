@@ -72,6 +72,7 @@ def test_every_secret_of_every_service_can_come_from_a_file(
             else f"secret-from-a-file-{i:02d}-" + "x" * 20
         )
         (tmp_path / field).write_text(value + "\n")
+        monkeypatch.delenv(env_name(cls, field), raising=False)  # e.g. CANOPEE_MONGO_URL of the test run
         monkeypatch.setenv(f"{env_name(cls, field)}_FILE", str(tmp_path / field))
         values[field] = value
     monkeypatch.setenv("CANOPEE_KAFKA_SASL_USERNAME", "svc")  # the SASL password needs a user, if SASL were on
