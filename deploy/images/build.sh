@@ -6,7 +6,7 @@
 #   deploy/images/build.sh previous   also the former single-stage `pip install .` image (benchmark)
 #
 # 1. Two base images made from Debian 12 packages by mmdebstrap and `podman import`ed:
-#      localhost/canopee-base:bookworm      Python 3.11, python3-venv, tini, CA certificates, tzdata
+#      localhost/canopee-base:bookworm      Python 3.11, python3-venv, tini, CA certificates, tzdata, DejaVu fonts
 #      localhost/canopee-jre-base:bookworm  OpenJDK 17 (headless), tini, CA certificates
 #    mmdebstrap reads the Debian mirror this machine's apt uses (apt-get indextargets), and the
 #    extra CAs this machine trusts (/usr/local/share/ca-certificates, e.g. a TLS-inspecting proxy's)
@@ -17,7 +17,8 @@
 #      localhost/canopee-kafka:local        Kafka's jars (.local/cache/kafka-libs) on the JRE base
 #      localhost/canopee-ferretdb:local     the FerretDB runner (.local/bin/ferretdb), MongoDB wire
 #      localhost/canopee-mailcatcher:local  `canopee mailcatcher` (SMTP to .eml files)
-# Bases are rebuilt only when missing (CANOPEE_IMAGES_REBASE=1 rebuilds them); the others always
+# Bases are rebuilt only when missing or when their package list changed (CANOPEE_IMAGES_REBASE=1
+# rebuilds them anyway); the others always
 # (podman's layer cache keeps that quick). podman, buildah, mmdebstrap and runc are installed with
 # apt when missing. Podman's settings for this machine are written to .local/images/containers.conf
 # (runc: crun refuses hybrid cgroups; cgroupfs, no systemd; explicit ulimits): every podman command
@@ -63,7 +64,9 @@ debian_sources() { # one-line sources of this machine's Debian 12 mirror(s), mai
 
 build_base() { # build_base TAG PACKAGES
   local tag="$1" packages="$2"
-  if [[ -z "${CANOPEE_IMAGES_REBASE:-}" ]] && podman image exists "$tag"; then
+  # kept while it holds the same packages (its label says which); CANOPEE_IMAGES_REBASE=1 rebuilds it anyway
+  if [[ -z "${CANOPEE_IMAGES_REBASE:-}" ]] && podman image exists "$tag" &&
+    [[ "$(podman image inspect --format '{{index .Labels "canopee.packages"}}' "$tag" 2>/dev/null)" == "$packages" ]]; then
     say "$tag present (CANOPEE_IMAGES_REBASE=1 rebuilds it)"
     return 0
   fi
@@ -90,7 +93,7 @@ build_base() { # build_base TAG PACKAGES
     --setup-hook='mkdir -p "$1/usr/share/man/man1"' \
     --customize-hook='rm -rf "$1"/var/lib/apt/lists/* "$1"/var/cache/apt/*.bin' \
     "${hooks[@]}" bookworm "$tar" "${sources[@]}" || die "mmdebstrap failed (command above)"
-  podman import --quiet --change 'CMD ["/bin/bash"]' "$tar" "$tag" >/dev/null
+  podman import --quiet --change 'CMD ["/bin/bash"]' --change "LABEL canopee.packages=$packages" "$tar" "$tag" >/dev/null
   rm -f "$tar"
 }
 
@@ -140,7 +143,7 @@ build_previous() { # the single-stage image this project shipped before (benchma
     -t "$PREVIOUS_IMAGE" "$ROOT" >/dev/null
 }
 
-timed "base $BASE_IMAGE" build_base "$BASE_IMAGE" python3,python3-venv,tini,ca-certificates,tzdata
+timed "base $BASE_IMAGE" build_base "$BASE_IMAGE" python3,python3-venv,tini,ca-certificates,tzdata,fonts-dejavu-core
 timed "image $CANOPEE_IMAGE" build_canopee
 if [[ "$WHAT" == all || "$WHAT" == previous ]]; then
   bash "$ROOT/deploy/local/infra.sh" build # Kafka's jars and the FerretDB runner, when missing
