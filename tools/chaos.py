@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -35,10 +35,12 @@ import httpx
 from shared.events import parse_event
 from shared.offices import hash_key
 from tools.chaos_check import check
-from tools.chaos_fakes import SmsApi, SmtpServer
 from tools.chaos_kpis import kind
 from tools.sending import GatewaySender, KafkaSender, demo_keys
 from tools.simulator import SimulatorConfig, generate
+
+if TYPE_CHECKING:  # the fakes need aiosmtpd, a development tool: imported when a run starts
+    from tools.chaos_fakes import SmsApi, SmtpServer
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 CONSUMERS = ("ticketing", "notifications", "feedback", "analytics")
@@ -524,6 +526,8 @@ def environment(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
 
 async def chaos(settings: Settings, on_record: Callable[[dict[str, Any]], None] | None = None) -> int:
     settings.directory.mkdir(parents=True, exist_ok=True)
+    from tools.chaos_fakes import SmsApi, SmtpServer
+
     env, infra_env = environment(settings)
     run = Run(settings, env, infra_env, SmsApi(settings.sms_port), SmtpServer(settings.smtp_port))
     now = datetime.now(UTC).replace(microsecond=0)

@@ -133,3 +133,17 @@ def test_compose_runs_what_the_image_provides() -> None:
     for service in ("gateway", "ticketing", "notifications", "feedback", "analytics"):
         assert f'command: ["run", "{service}"]' in compose
         assert f"CANOPEE_{service.upper()}_HOST_PORT" in compose
+
+
+def test_the_cli_starts_without_the_development_tools() -> None:
+    """The image holds the runtime pins only: ``canopee`` must not import a development tool
+    (aiosmtpd, pytest, hypothesis, schemathesis) at start."""
+    blocked = ("aiosmtpd", "pytest", "hypothesis", "schemathesis")
+    code = (
+        "import sys\n"
+        f"for name in {blocked!r}: sys.modules[name] = None\n"
+        "from tools.cli import main\n"
+        "sys.exit(main(['--help']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
