@@ -423,8 +423,8 @@ class MongoAlertRepository:
 
 
 class MongoTrackerRepository:
-    """Tracker links by token digest (``_id``), and the tenants erased per office (``_id``
-    ``office|tenant_ref``), whose links are deleted and never recorded again."""
+    """Tracker links by token digest (``_id``), and the tenants erased per office (``_id`` their
+    ``erasure_key``: a hash, never the reference), whose links are deleted and never recorded again."""
 
     def __init__(self, db: AsyncDatabase[Document]) -> None:
         self.collection = db[TRACKERS]
@@ -432,11 +432,11 @@ class MongoTrackerRepository:
 
     async def record(self, links: Sequence[TrackerLink]) -> int:
         unique = list({link.digest: link for link in links}.values())
-        tenants = [f"{link.office}|{link.tenant_ref}" for link in unique if link.tenant_ref]
+        tenants = [erasure_key(link.office, link.tenant_ref) for link in unique if link.tenant_ref]
         gone: set[str] = set()
         if tenants:
             gone = {str(d["_id"]) async for d in self.erased.find({"_id": {"$in": tenants}}, {"_id": 1})}
-        keep = [link for link in unique if f"{link.office}|{link.tenant_ref}" not in gone]
+        keep = [link for link in unique if not link.tenant_ref or erasure_key(link.office, link.tenant_ref) not in gone]
         docs: list[Document] = [
             {"_id": link.digest, "office": link.office, "request_id": link.request_id, "tenant_ref": link.tenant_ref}
             for link in keep
@@ -449,11 +449,11 @@ class MongoTrackerRepository:
         if doc is None:
             return None
         tenant = doc.get("tenant_ref")
-        if tenant and await self.erased.find_one({"_id": f"{doc['office']}|{tenant}"}) is not None:
+        if tenant and await self.erased.find_one({"_id": erasure_key(str(doc["office"]), str(tenant))}) is not None:
             return None  # recorded while the erasure was being applied
         return TrackerLink(str(doc["_id"]), str(doc["office"]), str(doc["request_id"]), tenant)
 
     async def erase(self, office: str, tenant_ref: str) -> int:
-        await self.erased.replace_one({"_id": f"{office}|{tenant_ref}"}, {"office": office}, upsert=True)
+        await self.erased.update_one({"_id": erasure_key(office, tenant_ref)}, {"$set": {"office": office}}, upsert=True)
         result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
         return int(result.deleted_count)

@@ -51,6 +51,7 @@ def test_canopee_events_schemas_writes_every_published_document(tmp_path: Path) 
     assert main(["events", "schemas", "--out", str(out), "--check"]) == 1
 
 
+@pytest.mark.parametrize("service", SERVICES)
 def test_every_operator_route_declares_its_security_and_problem_responses(
     service: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
