@@ -19,7 +19,7 @@ from services.analytics.store import MongoAnalyticsStore
 from shared.settings import load_offices_from, load_settings
 from shared.store import make_client
 
-MONTH = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+MONTH = re.compile(r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$")
 
 
 class ReportSettings(AnalyticsSettings):

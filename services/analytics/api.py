@@ -143,7 +143,9 @@ def router(
 
     @api.get("/v1/reports/monthly", tags=["indicators"], response_model=None)
     async def get_monthly_report(
-        month: Annotated[str, Query(pattern=r"^\d{4}-(0[1-9]|1[0-2])$", description="the month, YYYY-MM")],
+        month: Annotated[
+            str, Query(pattern=r"^(19|20|21)\d{2}-(0[1-9]|1[0-2])$", description="the month, YYYY-MM (1900–2199)")
+        ],
         caller: Caller = Depends(caller_of),
         office: str | None = None,
     ) -> Response:
