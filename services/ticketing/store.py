@@ -454,6 +454,7 @@ class MongoTrackerRepository:
         return TrackerLink(str(doc["_id"]), str(doc["office"]), str(doc["request_id"]), tenant)
 
     async def erase(self, office: str, tenant_ref: str) -> int:
-        await self.erased.update_one({"_id": erasure_key(office, tenant_ref)}, {"$set": {"office": office}}, upsert=True)
+        key = erasure_key(office, tenant_ref)
+        await self.erased.update_one({"_id": key}, {"$set": {"office": office}}, upsert=True)
         result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
         return int(result.deleted_count)
