@@ -35,14 +35,14 @@ echo
 echo "== image size"
 base_size="$(podman image inspect --format '{{.Size}}' "$BASE_IMAGE")"
 printf '%-48s %10s %12s %12s\n' image unpacked "above base" compressed
+declare -A SIZE=() GZ=()
 for image in "$CANOPEE_IMAGE" "$PREVIOUS_IMAGE"; do
   size="$(podman image inspect --format '{{.Size}}' "$image")"
   gz="$(podman save "$image" 2>/dev/null | gzip -6 | wc -c)"
   printf '%-48s %8d MB %10d MB %10d MB\n' "$image" $((size / 1000000)) $(((size - base_size) / 1000000)) $((gz / 1000000))
-  eval "size_${image##*:}=$size gz_${image##*:}=$gz"
+  SIZE[$image]=$size GZ[$image]=$gz
 done
-# shellcheck disable=SC2154 # set by eval above
-awk -v a="$size_local" -v b="$size_single_stage" -v c="$gz_local" -v d="$gz_single_stage" -v base="$base_size" \
+awk -v a="${SIZE[$CANOPEE_IMAGE]}" -v b="${SIZE[$PREVIOUS_IMAGE]}" -v c="${GZ[$CANOPEE_IMAGE]}" -v d="${GZ[$PREVIOUS_IMAGE]}" -v base="$base_size" \
   'BEGIN { printf "ratio new/previous: unpacked %.2f, above the base %.2f, compressed %.2f\n", a / b, (a - base) / (b - base), c / d }'
 
 echo
