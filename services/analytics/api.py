@@ -3,10 +3,6 @@ issued by its login form). An office's token sees its own office and the network
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -22,10 +18,11 @@ from services.analytics.handlers.queries import Indicators
 from services.analytics.handlers.reports import MonthlyReports
 from shared.http import Caller, Problem
 from shared.offices import Offices
+from shared.sessions import SESSION_SECONDS
+from shared.sessions import Sessions as SignedSessions
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "canopee_analytics_session"
-SESSION_SECONDS = 8 * 3600
 
 PeriodParam = Annotated[Literal["day", "week", "month"], Query()]
 ByParam = Annotated[Literal["office", "contractor"], Query()]
@@ -33,32 +30,10 @@ From = Annotated[date | None, Query(alias="from")]
 To = Annotated[date | None, Query(alias="to")]
 
 
-class Sessions:
-    """Signed session cookies: ``<who>.<expires>.<hmac>`` (who = ``admin`` or an office id)."""
+class Sessions(SignedSessions):
+    """The signed session cookie of this page (``shared/sessions.py``)."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
-        self.key = hashlib.sha256(b"analytics-session\x00" + secret.encode()).digest()
-        self.clock = clock
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self.key, payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def issue(self, caller: Caller) -> str:
-        who = caller.office or "admin"
-        payload = f"{who}{'+read' if caller.read_only else ''}.{int(self.clock()) + SESSION_SECONDS}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def read(self, value: str) -> Caller | None:
-        who, _, rest = value.partition(".")
-        expires, _, signature = rest.partition(".")
-        payload = f"{who}.{expires}"
-        if not expires.isdigit() or not hmac.compare_digest(self._sign(payload), signature):
-            return None
-        if int(expires) < self.clock():
-            return None
-        office, read = who.removesuffix("+read"), who.endswith("+read")
-        return Caller(office=None if office == "admin" else office, read_only=read)
+    purpose = b"analytics-session"
 
 
 def router(

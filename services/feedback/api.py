@@ -47,6 +47,7 @@ from services.feedback.handlers import alerts, answers, campaigns, voice
 from services.feedback.ports import Deps
 from shared.events import Axis, Category
 from shared.http import Caller, Problem
+from shared.sessions import SESSION_SECONDS
 from shared.web_security import public_page
 
 VOICE_COOKIE = vpage.SESSION_COOKIE
@@ -531,7 +532,7 @@ def router(
         response.set_cookie(
             VOICE_COOKIE,
             sessions.issue(caller),
-            max_age=vpage.SESSION_SECONDS,
+            max_age=SESSION_SECONDS,
             httponly=True,
             samesite="strict",
             secure=secure_cookie,

@@ -4,18 +4,13 @@ then a signed session cookie (``VoiceSessions``) for eight hours."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from html import escape
 
 from services.feedback.domain.voice import VoiceEntry, VoiceStatus
-from shared.http import Caller
+from shared.sessions import Sessions as SignedSessions
 
 SESSION_COOKIE = "canopee_voice_session"
-SESSION_SECONDS = 8 * 3600
 
 _STYLE = """
 *{box-sizing:border-box}body{margin:0;font:16px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;
@@ -107,26 +102,7 @@ def list_page(entries: Sequence[VoiceEntry], status: str | None) -> str:
     )
 
 
-class VoiceSessions:
-    """Signed session cookies: ``<who>.<expires>.<hmac>`` (who = ``admin`` or an office id)."""
+class VoiceSessions(SignedSessions):
+    """The signed session cookie of this page (``shared/sessions.py``)."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
-        self.key = hashlib.sha256(b"voice-session\x00" + secret.encode()).digest()
-        self.clock = clock
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self.key, payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def issue(self, caller: Caller) -> str:
-        payload = f"{caller.office or 'admin'}.{int(self.clock()) + SESSION_SECONDS}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def read(self, value: str) -> Caller | None:
-        who, _, rest = value.partition(".")
-        expires, _, signature = rest.partition(".")
-        if not expires.isdigit() or not hmac.compare_digest(self._sign(f"{who}.{expires}"), signature):
-            return None
-        if int(expires) < self.clock():
-            return None
-        return Caller(office=None if who == "admin" else who)
+    purpose = b"voice-session"

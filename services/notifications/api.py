@@ -17,13 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.events import FollowupChannel, FollowupOutcome
 from shared.http import Caller, Problem
 from shared.observability import mask_personal_data
+from shared.sessions import SESSION_SECONDS
 from shared.webhooks import Refusal, parse_secrets, signed_headers, verify
 
 from .domain.followups import Followup, FollowupStatus
 from .domain.policy import InvalidContact
 from .domain.records import AuditEntry
 from .followups_page import SESSION_COOKIE as FOLLOWUPS_COOKIE
-from .followups_page import SESSION_SECONDS, Sessions, login_page, worklist_page
+from .followups_page import Sessions, login_page, worklist_page
 from .handlers import Notifier
 from .handlers.followups import AlreadyDone, Followups
 

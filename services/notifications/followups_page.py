@@ -7,19 +7,14 @@ never in a log)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from html import escape
 
-from shared.http import Caller
+from shared.sessions import Sessions as SignedSessions
 
 from .domain.followups import REASON_WORDS, Followup
 
 SESSION_COOKIE = "canopee_followups_session"
-SESSION_SECONDS = 8 * 3600
 
 CHANNEL_WORDS = {"phone": "Appel", "counter": "Accueil", "visit": "Visite", "letter": "Courrier"}
 OUTCOME_WORDS = {"reached": "Locataire informé(e)", "unreachable": "Injoignable", "refused": "A refusé"}
@@ -34,30 +29,10 @@ color:#fff;border:0;border-radius:.4rem;padding:0 1rem}:focus-visible{outline:3p
 """
 
 
-class Sessions:
-    """Signed session cookies ``<who>.<expires>.<hmac>`` (who = ``admin`` or an office id), as the
-    analytics dashboard issues them, under a key of their own."""
+class Sessions(SignedSessions):
+    """The signed session cookie of this page (``shared/sessions.py``)."""
 
-    def __init__(self, secret: str, clock: Callable[[], float] = time.time) -> None:
-        self.key = hashlib.sha256(b"followups-session\x00" + secret.encode()).digest()
-        self.clock = clock
-
-    def _sign(self, payload: str) -> str:
-        digest = hmac.new(self.key, payload.encode(), hashlib.sha256).digest()
-        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
-
-    def issue(self, caller: Caller) -> str:
-        payload = f"{caller.office or 'admin'}.{int(self.clock()) + SESSION_SECONDS}"
-        return f"{payload}.{self._sign(payload)}"
-
-    def read(self, value: str) -> Caller | None:
-        who, _, rest = value.partition(".")
-        expires, _, signature = rest.partition(".")
-        if not expires.isdigit() or not hmac.compare_digest(self._sign(f"{who}.{expires}"), signature):
-            return None
-        if int(expires) < self.clock():
-            return None
-        return Caller(office=None if who == "admin" else who)
+    purpose = b"followups-session"
 
 
 def _page(title: str, body: str) -> str:
