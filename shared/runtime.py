@@ -58,6 +58,7 @@ class Runtime:
     db: AsyncDatabase[Document]
     consumers: list[Consumer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _stopping: bool = False
 
     @classmethod
     def create(cls, settings: ServiceSettings, offices: Offices | None = None) -> Runtime:
@@ -104,7 +105,7 @@ class Runtime:
         """Run ``job`` periodically in the background until the runtime stops; errors are logged."""
 
         async def loop() -> None:
-            while True:
+            while not self._stopping:
                 try:
                     await job()
                 except asyncio.CancelledError:
@@ -146,16 +147,24 @@ class Runtime:
                 app.router.routes[:] = [r for r in app.router.routes if r not in health_routes]
 
     async def start(self, indexes: Iterable[Index] = ()) -> None:
+        self._stopping = False
         await ensure_indexes(self.db, indexes)
         await self.broker.start()
         tune_gc()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
+        self._stopping = True
+        pending = set(self._tasks)
+        while pending:
+            # cancelled again while still running: Python 3.11's ``asyncio.wait_for`` (used by the
+            # store's driver) can swallow a cancellation that meets a reply; the flag then ends
+            # the loop after its current round at the latest
+            for task in pending:
+                task.cancel()
+            _, pending = await asyncio.wait(pending, timeout=1.0)
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+                task.result()
         self._tasks.clear()
         with contextlib.suppress(Exception):
             await self.broker.stop()

@@ -175,7 +175,8 @@ async def test_contractors_and_monthly_report_on_real_infrastructure(
             await browser.type("#token", ADMIN_TOKEN)
             await browser.click("#login")
             await browser.get(f"{base}/dashboard/contractors{query}")
-            ready = await browser.wait_for("return document.body.dataset.ready || null")
+            # the page asks the same figures as the API above; a loaded CI machine needs more than 20 s
+            ready = await browser.wait_for("return document.body.dataset.ready || null", timeout=60)
             network = contractors["network"]["contractors"]
             assert int(ready) == len(network)
             first = await browser.script(

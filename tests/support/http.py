@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -29,5 +30,15 @@ async def running(app: Any, port: int, host: str = "127.0.0.1") -> AsyncIterator
         yield f"http://{host}:{port}"
     finally:
         server.should_exit = True
+        done, _ = await asyncio.wait({task}, timeout=30)
+        if not done:  # say where the stop hangs before failing
+            stacks = io.StringIO()
+            for other in asyncio.all_tasks():
+                if other is not asyncio.current_task():
+                    other.print_stack(limit=12, file=stacks)
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise TimeoutError("the service did not stop in 30 s; tasks still running:\n" + stacks.getvalue())
         with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.wait_for(task, 30)
+            task.result()
