@@ -4,6 +4,7 @@ over SMTP, SMS over a provider's HTTP API or into a local file, and a per-provid
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import smtplib
 import ssl
@@ -214,12 +215,18 @@ class SmtpEmailProvider:
                 smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout, context=context)
             else:
                 smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout)
-            with smtp:
+            try:
                 if self.security == "starttls":
                     smtp.starttls(context=context)
                 if self.username and self.password:
                     smtp.login(self.username, self.password)
                 smtp.send_message(message)
+            finally:
+                # the server took the mail (or refused it) before: how the goodbye goes changes
+                # nothing, and a failed QUIT must not make the mail go out again
+                with contextlib.suppress(smtplib.SMTPException, OSError):
+                    smtp.quit()
+                smtp.close()
         except smtplib.SMTPRecipientsRefused:
             raise PermanentFailure("SMTP: every recipient refused") from None
         except smtplib.SMTPResponseException as exc:

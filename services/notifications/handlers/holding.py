@@ -9,7 +9,11 @@
   (``wait_settled``);
 - when the store last failed it: a claim left by another instance is taken over only once this
   instance has seen the store answer for a while (``may_take_over``), so that an instance that
-  lived through the same outage has renewed its leases first.
+  lived through the same outage has renewed its leases first;
+- which message's outcome is being written: its lease is not renewed meanwhile, and the write
+  waits for a renewal under way. The local store (FerretDB) applies an update as a read, then a
+  replace of the whole document: a renewal meeting the record of "sent" could put "sending" back,
+  and the message would go out again once its lease ended.
 """
 
 from __future__ import annotations
@@ -51,9 +55,15 @@ class Holding:
     _settled: asyncio.Event = field(default_factory=asyncio.Event, init=False)
     #: when the store last failed this instance (monotonic seconds), None: never
     _trouble_at: float | None = field(default=None, init=False)
+    #: messages whose outcome (or release) is being written: their leases are left alone meanwhile
+    _writing: set[str] = field(default_factory=set, init=False)
+    #: the messages of the renewal under way, and whether none is
+    _renewing: frozenset[str] = field(default=frozenset(), init=False)
+    _renewed: asyncio.Event = field(default_factory=asyncio.Event, init=False)
 
     def __post_init__(self) -> None:
         self._settled.set()
+        self._renewed.set()
 
     # --- held messages ----------------------------------------------------------------------------
 
@@ -84,16 +94,25 @@ class Holding:
         outage of the store); the number renewed. A failure is logged: the next call tries again."""
         now = self.ctx.clock()
         lease = self.ctx.lease
-        due = [(nid, attempt) for nid, (attempt, until) in self._held.items() if until - now < lease / 2]
+        due = [
+            (nid, attempt)
+            for nid, (attempt, until) in self._held.items()
+            if until - now < lease / 2 and nid not in self._writing
+        ]
         if not due:
             return 0
         until = now + lease
+        self._renewing = frozenset(nid for nid, _ in due)
+        self._renewed.clear()
         try:
             await self.ctx.store.renew_leases(due, until)
         except Exception as exc:
             self.trouble()
             log.warning("leases of sends in progress not renewed yet: %s", type(exc).__name__)
             return 0
+        finally:
+            self._renewing = frozenset()
+            self._renewed.set()
         for nid, attempt in due:
             if nid in self._held and self._held[nid][0] == attempt:
                 self._held[nid] = (attempt, until)
@@ -124,14 +143,21 @@ class Holding:
 
     # --- outcomes kept until recorded -------------------------------------------------------------
 
-    async def until_done(self, write: Callable[[], Awaitable[T]], what: str, office: str) -> T:
+    async def until_done(
+        self, write: Callable[[], Awaitable[T]], what: str, office: str, *, message_id: str | None = None
+    ) -> T:
         """Run ``write`` until the store takes it: a transient failure (the store away) is retried
-        with backoff for as long as it lasts, the consumer waiting meanwhile; another error is raised."""
+        with backoff for as long as it lasts, the consumer waiting meanwhile; another error is raised.
+        ``message_id``: the write changes that held message (never at the same time as its renewal)."""
         wait = RETRY_FIRST
         failed = False
         try:
             while True:
                 try:
+                    if message_id is not None:
+                        while message_id in self._renewing:
+                            await self._renewed.wait()
+                        self._writing.add(message_id)  # no await since the check: no renewal between
                     return await write()
                 except Exception as exc:
                     if not is_transient(exc):
@@ -144,6 +170,9 @@ class Holding:
                         log.warning(
                             "%s kept until the store is back (%s)", what, type(exc).__name__, extra={"office": office}
                         )
+                finally:
+                    if message_id is not None:
+                        self._writing.discard(message_id)
                 await asyncio.sleep(wait)
                 wait = min(wait * 2, RETRY_MAX)
         finally:

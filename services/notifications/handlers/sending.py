@@ -196,7 +196,7 @@ class Sender:
             retry_at = ctx.clock() + timedelta(seconds=ctx.settings.retry_later_seconds)
             why = exc.reason
             await self.holding.until_done(
-                lambda: ctx.store.release(message.id, retry_at, why), "a release", message.office
+                lambda: ctx.store.release(message.id, retry_at, why), "a release", message.office, message_id=message.id
             )
             ctx.count(message, "retried")
             return
@@ -258,7 +258,7 @@ class Sender:
                 recipient_masked=recipient_masked,
             )
 
-        recorded = await self.holding.until_done(record, "an outcome", message.office)
+        recorded = await self.holding.until_done(record, "an outcome", message.office, message_id=message.id)
         if not recorded and tries > 1:  # a write that failed may have been applied all the same
             known = await self.holding.until_done(lambda: store.get(message.id), "an outcome", message.office)
             recorded = known is not None and known.status is status and known.attempts == message.attempts

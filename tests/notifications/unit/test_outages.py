@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
@@ -156,3 +157,55 @@ async def test_the_dispatcher_leaves_a_message_its_own_instance_holds_even_past_
     assert await w.notifier.drain(5)
     [message] = w.store.messages.values()
     assert message.status is Status.SENT and message.attempts == 1 and w.sms.sent == []
+
+
+class ReplacingStore(MemoryNotificationStore):
+    """The in-memory store whose lease renewal works as the local store (FerretDB) applies an
+    update: the document is read, then a moment later replaced whole."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.renewing = asyncio.Event()
+
+    async def renew_leases(self, claims: Any, until: Any) -> None:
+        read = {nid: self.messages.get(nid) for nid, _ in claims}
+        self.renewing.set()
+        await asyncio.sleep(0.05)  # another write of the same document may land meanwhile
+        for nid, attempt in claims:
+            message = read[nid]
+            if message is not None and message.status is Status.SENDING and message.attempts == attempt:
+                self.messages[nid] = replace(message, lease_until=until)
+
+
+async def test_a_lease_renewal_meeting_the_record_of_the_outcome_never_puts_the_message_back() -> None:
+    """The outcome is recorded while the lease of the send is being renewed: the renewal must not
+    write "sending" back over "sent" (the message would go out again after its lease)."""
+    w = world(lease_seconds=5)
+    store = ReplacingStore()
+    w.notifier = Notifier(**_init_only(w.notifier), store=store)
+    w.store = store
+    await w.consume(w.contact())
+    hold = asyncio.Event()
+    calls: list[str] = []
+
+    class Slow:
+        async def send_sms(self, *, to: str, sender: str, text: str, reference: str) -> str | None:
+            calls.append(reference)
+            await hold.wait()
+            return "sms-slow"
+
+    w.notifier.sender.sms = Slow()
+    await w.notifier.handle_batch(batch(w, w.opened()))
+    await until(lambda: len(calls) == 1)
+    w.clock.now += timedelta(seconds=3)  # past half the lease: due for renewal
+    renewal = asyncio.create_task(w.notifier.renew_leases())
+    await store.renewing.wait()
+    hold.set()  # the provider answers while the renewal is under way
+    assert await w.notifier.drain(5)
+    await renewal
+    [message] = store.messages.values()
+    assert message.status is Status.SENT
+    w.clock.now += timedelta(seconds=30)  # past any lease: nothing goes out again
+    w.notifier.sender.holding.perf = lambda: 1e12
+    await w.notifier.dispatch_due()
+    assert len(calls) == 1

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -161,3 +162,29 @@ def test_every_provider_adapter_states_whether_it_deduplicates_by_reference() ->
         "FileSmsProvider": False,
         "SmtpEmailProvider": False,
     }
+
+
+async def test_a_mail_the_server_took_is_sent_even_when_its_goodbye_fails() -> None:
+    """The server accepted the mail, then answered QUIT with an error: the mail went out, so the
+    send succeeds (a temporary failure here would send it a second time)."""
+    from aiosmtpd.controller import Controller
+
+    from tests.support.faults import free_port
+    from tests.support.notifications_fakes import _Collector
+
+    class RudeGoodbye(_Collector):
+        async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+            return "421 closing the channel"
+
+    collector = RudeGoodbye()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        message_id = await smtp.send_email(
+            to=["l@example.org"], sender_name="Office", subject="S", text="t", html="<p>t</p>", reference="N-8"
+        )
+    finally:
+        controller.stop()
+    assert message_id is not None and len(collector.messages) == 1
