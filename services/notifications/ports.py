@@ -237,6 +237,12 @@ class FollowupStore(Protocol):
         """Delete every task about the tenant; return how many."""
         ...
 
+    async def purge_followups(self, before: datetime) -> int:
+        """Storage limitation: blank the text and the tenant reference of the tasks created before
+        ``before`` (open or done; the task, its status, outcome and dates stay); return how many
+        changed."""
+        ...
+
     async def apology_cause(self, key: str, cause_id: str) -> str:
         """The cause that owns the apology ``key`` (this one if none did yet)."""
         ...

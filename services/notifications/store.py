@@ -795,6 +795,13 @@ class MongoFollowupStore:
         result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
         return int(result.deleted_count)
 
+    async def purge_followups(self, before: datetime) -> int:
+        personal = {"$or": [{"text": {"$ne": ""}}, {"tenant_ref": {"$ne": None}}]}
+        result = await self.collection.update_many(
+            {"created_at": {"$lt": before}, **personal}, {"$set": {"text": "", "tenant_ref": None}}
+        )
+        return int(result.modified_count)
+
     async def apology_cause(self, key: str, cause_id: str) -> str:
         with contextlib.suppress(DuplicateKeyError):
             await self.apologies.insert_one({"_id": key, "cause_id": cause_id})

@@ -457,5 +457,11 @@ class MemoryFollowupStore:
             del self.tasks[i]
         return len(gone)
 
+    async def purge_followups(self, before: datetime) -> int:
+        old = [i for i, t in self.tasks.items() if t.created_at < before and (t.text or t.tenant_ref is not None)]
+        for i in old:
+            self.tasks[i] = replace(self.tasks[i], text="", tenant_ref=None)
+        return len(old)
+
     async def apology_cause(self, key: str, cause_id: str) -> str:
         return self.apologies.setdefault(key, cause_id)

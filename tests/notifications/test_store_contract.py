@@ -502,3 +502,28 @@ async def test_followups_are_erased_with_their_tenant_and_apologies_have_one_own
     assert await s.apology_cause("demo-nord|R-1|intervention", "at-risk-1") == "at-risk-1"
     assert await s.apology_cause("demo-nord|R-1|intervention", "breach-1") == "at-risk-1"
     assert await s.apology_cause("demo-nord|R-1|resolution", "breach-1") == "breach-1"
+
+
+async def test_the_retention_purge_blanks_old_followups_words_and_tenant_only(followup_store: FollowupStore) -> None:
+    s = followup_store
+    retention = timedelta(days=90)
+    now = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    await s.add_followup(replace(_task(1), created_at=now - retention - timedelta(hours=1)))  # old, open
+    old_done = replace(_task(2, office="demo-sud"), created_at=now - retention - timedelta(days=10))
+    await s.add_followup(old_done)
+    assert await s.finish_followup(old_done.done(FollowupChannel.VISIT, FollowupOutcome.REACHED, old_done.created_at))
+    await s.add_followup(replace(_task(3), created_at=now - retention + timedelta(hours=1)))  # young
+    assert await s.purge_followups(now - retention) == 2
+    for task_id in ("F-1", "F-2"):
+        task = await s.get_followup(task_id)
+        assert task is not None and (task.text, task.tenant_ref) == ("", None)
+    done = await s.get_followup("F-2")
+    assert done is not None and (done.status, done.channel, done.outcome, done.published) == (
+        FollowupStatus.DONE,
+        FollowupChannel.VISIT,
+        FollowupOutcome.REACHED,
+        False,  # its followup.done still goes out
+    )
+    assert [t.id for t in await s.unpublished_followups(10)] == ["F-2"]
+    assert await s.get_followup("F-3") == replace(_task(3), created_at=now - retention + timedelta(hours=1))
+    assert await s.purge_followups(now - retention) == 0
