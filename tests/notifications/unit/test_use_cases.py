@@ -445,3 +445,25 @@ async def test_the_retention_purge_blanks_followups_past_their_own_retention() -
     old, young = followups.tasks["F-1"], followups.tasks["F-2"]
     assert (old.text, old.tenant_ref, old.request_id) == ("", None, "REQ-1")
     assert (young.text, young.tenant_ref) == ("Nous avons bien reçu votre demande REQ-1", "T-1")
+
+
+async def test_erasure_blanks_the_campaign_detractor_emails_quoting_the_tenant() -> None:
+    w = world()
+    await w.consume(w.contact())
+    invite = {"survey_id": "S-C1", "request_id": None, "tenant_ref": "T-1", "campaign_id": "CMP-1"}
+    await w.consume(w.event("survey.requested", "S-C1", **invite))
+    alert = {"survey_id": "S-C1", "request_id": None, "tenant_ref": "T-1", "comment": "Chauffage froid, T-1 furieux"}
+    await w.consume(
+        w.event("feedback.detractor_alert", "S-C1", score=1, **alert),  # at once
+        w.event("feedback.detractor_alert", "S-C1", score=2, **alert),  # in the managers' digest
+        w.event("feedback.detractor_alert", "S-C2", survey_id="S-C2", request_id=None, tenant_ref="T-2", score=2),
+    )
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    quoting = {m.template for m in w.store.messages.values() if "Chauffage froid" in (m.text or "")}
+    assert quoting == {"detractor_alert", "detractor_digest"}
+    await w.consume(w.event("tenant.erased", "T-1", tenant_ref="T-1"))
+    for m in w.store.messages.values():
+        assert "Chauffage froid" not in repr(m) and "T-1" not in repr(m), m.id
+    other = next(m for m in w.store.messages.values() if m.draft.subject == "S-C2" and m.template == "detractor_alert")
+    assert other.draft.context["comment"] == "Personne n'est venu"
