@@ -60,7 +60,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
             (settings.campaign_tick_seconds, partial(campaigns.send_campaigns, deps), "campaign-pacing"),
             (
                 settings.purge_seconds,
-                partial(retention.purge, deps, settings.comment_retention_days),
+                partial(retention.purge, deps, settings.comment_retention_days, settings.voice_retention_days),
                 "retention-purge",
             ),
         ]

@@ -201,6 +201,11 @@ class RetentionStore(Protocol):
         and the unparsed SMS replies received before it; return how many records changed."""
         ...
 
+    async def purge_voice(self, before: datetime) -> int:
+        """Storage limitation: delete the voice entries whose words were received before
+        ``before`` (handled or not); return how many were deleted."""
+        ...
+
 
 class FeedbackStore(
     TenantStore, SurveyStore, AnswerStore, AlertStore, VoiceStore, CampaignStore, RetentionStore, Protocol

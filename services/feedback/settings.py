@@ -28,12 +28,15 @@ class FeedbackSettings(ServiceSettings):
     #: campaign pacing: at most this many invitations per tick (``CANOPEE_FEEDBACK_CAMPAIGN_RATE``)
     campaign_rate: int = Field(50, ge=1, le=10_000)
     #: period of the campaign pacing loop (``CANOPEE_FEEDBACK_CAMPAIGN_TICK_SECONDS``)
+    campaign_tick_seconds: float = Field(1.0, gt=0, le=3600)
     #: storage limitation (docs/PRIVACY.md): tenants' words (survey comments, alert comments,
     #: unparsed SMS replies) are dropped this many days after they were recorded
     comment_retention_days: float = Field(365.0, gt=0, le=3650)
+    #: voice entries (the staff list of tenants' words, handled or not) are deleted this many days
+    #: after the words were received (``CANOPEE_FEEDBACK_VOICE_RETENTION_DAYS``)
+    voice_retention_days: float = Field(365.0, gt=0, le=3650)
     #: how often the retention purge runs
     purge_seconds: float = Field(3600.0, gt=0, le=86_400)
-    campaign_tick_seconds: float = Field(1.0, gt=0, le=3600)
 
     @field_validator("form_secret")
     @classmethod

@@ -82,6 +82,7 @@ INDEXES = (
     Index(UNPARSED, [("office", 1), ("tenant_ref", 1)]),
     Index(VOICE, [("day", 1)]),
     Index(VOICE, [("office", 1), ("tenant_ref", 1)]),
+    Index(VOICE, [("at", 1)]),
 )
 
 
@@ -588,6 +589,10 @@ class FeedbackMongoStore:
     async def mark_handled(self, entry_id: str, at: datetime, action: str) -> None:
         fields = {"status": VoiceStatus.HANDLED.value, "handled_at": at, "action": action}
         await self.db[VOICE].update_one({"_id": entry_id}, {"$set": fields})
+
+    async def purge_voice(self, before: datetime) -> int:
+        result = await self.db[VOICE].delete_many({"at": {"$lt": before}})
+        return int(result.deleted_count)
 
     # --- campaigns -----------------------------------------------------------------------------
 

@@ -308,6 +308,12 @@ class MemoryFeedbackStore:
         self.voice_records[entry.id] = entry
         return True
 
+    async def purge_voice(self, before: datetime) -> int:
+        old = [k for k, entry in self.voice_records.items() if entry.at < before]
+        for key in old:
+            del self.voice_records[key]
+        return len(old)
+
     async def voice(self, entry_id: str) -> VoiceEntry | None:
         return self.voice_records.get(entry_id)
 

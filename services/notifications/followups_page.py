@@ -68,11 +68,17 @@ def worklist_page(items: Sequence[tuple[Followup, str | None]], office_names: di
         who = f"Locataire {escape(task.tenant_ref or 'inconnu')}"
         call = f' · <a href="tel:{escape(phone)}">{escape(phone)}</a>' if phone else " · aucun téléphone connu"
         about = f" · demande {escape(task.request_id)}" if task.request_id else ""
+        # past its retention a task has lost its words (docs/PRIVACY.md)
+        words = (
+            f"<p>À lui dire :</p><blockquote>{escape(task.text)}</blockquote>"
+            if task.text
+            else "<p>Texte effacé (durée de conservation dépassée).</p>"
+        )
         parts.append(
             f'<article id="task-{escape(task.id)}"><h2>{who}{call}</h2>'
             f"<p>{escape(office_names.get(task.office, task.office))}{about} · "
             f"{escape(REASON_WORDS.get(task.reason, task.reason))}</p>"
-            f"<p>À lui dire :</p><blockquote>{escape(task.text)}</blockquote>"
+            f"{words}"
             f'<form method="post" action="/followups/{escape(task.id)}/done">'
             f'<label>Comment <select name="channel">{channels}</select></label>'
             f'<label>Résultat <select name="outcome">{outcomes}</select></label>'

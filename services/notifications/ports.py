@@ -151,7 +151,11 @@ class MessageStore(Protocol):
 
     async def deferred_backlog(self, now: datetime) -> int: ...
 
-    async def mask_log(self, office: str, tenant_ref: str) -> None: ...
+    async def mask_log(self, office: str, tenant_ref: str) -> None:
+        """Erasure: the tenant's messages lose recipient, tenant, text and context; so do the office
+        alerts about them (one of their requests, or a survey or campaign survey sent to them: the
+        alert's subject) and the digests that listed such an alert."""
+        ...
 
     async def audit(
         self,
@@ -235,6 +239,12 @@ class FollowupStore(Protocol):
 
     async def erase_followups(self, office: str, tenant_ref: str) -> int:
         """Delete every task about the tenant; return how many."""
+        ...
+
+    async def purge_followups(self, before: datetime) -> int:
+        """Storage limitation: blank the text and the tenant reference of the tasks created before
+        ``before`` (open or done; the task, its status, outcome and dates stay); return how many
+        changed."""
         ...
 
     async def apology_cause(self, key: str, cause_id: str) -> str:

@@ -56,6 +56,10 @@ class NotificationsSettings(ServiceSettings):
     #: contacts (phone, e-mail, preferences) of a tenant with no contact or consent fact for this
     #: many days are forgotten
     contact_retention_days: float = Field(1095.0, gt=0, le=3650)
+    #: follow-up tasks created this many days ago lose their personal content (the words to tell
+    #: the tenant, the tenant's reference); status, channel, outcome and dates stay
+    #: (``CANOPEE_NOTIFICATIONS_FOLLOWUP_RETENTION_DAYS``)
+    followup_retention_days: float = Field(90.0, gt=0, le=3650)
     #: how often the retention purge runs
     purge_seconds: float = Field(3600.0, gt=0, le=86_400)
     #: how far a webhook call's ``webhook-timestamp`` may be from now, either way

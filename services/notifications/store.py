@@ -22,6 +22,7 @@ from shared.events import Channel, FollowupChannel, FollowupOutcome, PreferredCh
 from shared.privacy import erasure_key
 from shared.store import DUPLICATE_KEY, Document, Index, insert_many_once
 
+from .domain.digests import DIGEST
 from .domain.followups import Followup, FollowupStatus
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact, Policy
@@ -386,15 +387,26 @@ class NotificationStore:
 
     async def mask_log(self, office: str, tenant_ref: str) -> None:
         """Erasure: the log keeps what happened, not to whom nor what it said — also the office
-        alerts that quoted the tenant's words about one of their requests; the requests forget
-        their tenant."""
+        alerts that quoted the tenant's words or references (about one of their requests, or a
+        survey sent to them: a campaign's detractor alert has no request, its subject is the
+        survey's) and the digests that listed them; the requests forget their tenant."""
         who = {"office": office, "tenant_ref": tenant_ref}
         request_ids = [str(d["request_id"]) async for d in self.requests.find(who, {"request_id": 1})]
+        # the subjects of the tenant's own messages: their requests and the surveys sent to them
+        subjects = {str(d["subject"]) async for d in self.notifications.find(who, {"subject": 1}) if d.get("subject")}
+        about = [{"request_id": {"$in": request_ids}}] if request_ids else []
+        about += [{"subject": {"$in": sorted(subjects)}}] if subjects else []
+        blank: Document = {"$set": {"text": None, "html": None, "context": {}}}
+        if about:
+            alerts: Document = {"office": office, "recipient": Recipient.OFFICE.value, "$or": about}
+            digests = {
+                str(d["digest"]) async for d in self.notifications.find(alerts, {"digest": 1}) if d.get("digest")
+            }
+            await self.notifications.update_many(alerts, blank)
+            if digests:  # a digest sent (or being sent) quoted the alert among others'
+                listing = {"office": office, "cause_type": DIGEST, "cause_id": {"$in": sorted(digests)}}
+                await self.notifications.update_many(listing, blank)
         if request_ids:
-            await self.notifications.update_many(
-                {"office": office, "request_id": {"$in": request_ids}, "recipient": Recipient.OFFICE.value},
-                {"$set": {"text": None, "html": None, "context": {}}},
-            )
             await self.requests.update_many(who, {"$unset": {"tenant_ref": ""}})
         await self.notifications.update_many(
             {"office": office, "tenant_ref": tenant_ref},
@@ -794,6 +806,13 @@ class MongoFollowupStore:
     async def erase_followups(self, office: str, tenant_ref: str) -> int:
         result = await self.collection.delete_many({"office": office, "tenant_ref": tenant_ref})
         return int(result.deleted_count)
+
+    async def purge_followups(self, before: datetime) -> int:
+        personal = {"$or": [{"text": {"$ne": ""}}, {"tenant_ref": {"$ne": None}}]}
+        result = await self.collection.update_many(
+            {"created_at": {"$lt": before}, **personal}, {"$set": {"text": "", "tenant_ref": None}}
+        )
+        return int(result.modified_count)
 
     async def apology_cause(self, key: str, cause_id: str) -> str:
         with contextlib.suppress(DuplicateKeyError):

@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 
 from shared.events import Channel, PreferredChannel, Recipient
 
+from .domain.digests import DIGEST
 from .domain.followups import Followup, FollowupStatus
 from .domain.messages import AppointmentInfo, RequestInfo
 from .domain.policy import Contact
@@ -141,9 +142,22 @@ class MemoryNotificationStore:
         request_ids = {r for (o, r), info in self.requests.items() if o == office and info.tenant_ref == tenant_ref}
         for key in [(office, r) for r in request_ids]:
             self.requests[key] = replace(self.requests[key], tenant_ref=None)
+        subjects = {
+            m.draft.subject
+            for m in self.messages.values()
+            if m.draft.office == office and m.draft.tenant_ref == tenant_ref and m.draft.subject
+        }
+        digests: set[str] = set()
         for nid, message in list(self.messages.items()):
             draft = message.draft
-            if draft.office == office and draft.request_id in request_ids and draft.recipient is Recipient.OFFICE:
+            about = draft.request_id in request_ids or draft.subject in subjects
+            if draft.office == office and about and draft.recipient is Recipient.OFFICE:
+                self.messages[nid] = replace(message, draft=replace(draft, context={}), text=None, html=None)
+                if message.digest:
+                    digests.add(message.digest)
+        for nid, message in list(self.messages.items()):
+            draft = message.draft
+            if draft.office == office and draft.cause_type == DIGEST and draft.cause_id in digests:
                 self.messages[nid] = replace(message, draft=replace(draft, context={}), text=None, html=None)
         for nid, message in list(self.messages.items()):
             draft = message.draft
@@ -456,6 +470,12 @@ class MemoryFollowupStore:
         for i in gone:
             del self.tasks[i]
         return len(gone)
+
+    async def purge_followups(self, before: datetime) -> int:
+        old = [i for i, t in self.tasks.items() if t.created_at < before and (t.text or t.tenant_ref is not None)]
+        for i in old:
+            self.tasks[i] = replace(self.tasks[i], text="", tenant_ref=None)
+        return len(old)
 
     async def apology_cause(self, key: str, cause_id: str) -> str:
         return self.apologies.setdefault(key, cause_id)

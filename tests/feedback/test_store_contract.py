@@ -433,3 +433,17 @@ async def test_the_retention_purge_drops_old_words_only(store: FeedbackStore) ->
     assert old is not None and old.comment is None and old.score == 1  # the alert itself stays
     assert new is not None and new.comment == "appelez-moi"
     assert await store.purge_words(T0 + timedelta(days=1)) == 0
+
+
+async def test_the_retention_purge_deletes_old_voice_entries_only(store: FeedbackStore) -> None:
+    retention = timedelta(days=365)
+    now = T0 + retention + timedelta(days=30)
+    assert await store.add_voice(words("VOX-OLD", now - retention - timedelta(hours=1)))
+    assert await store.add_voice(words("VOX-OLD-HANDLED", now - retention - timedelta(days=20), office="demo-sud"))
+    await store.mark_handled("VOX-OLD-HANDLED", now - retention - timedelta(days=19), "rappelée")
+    assert await store.add_voice(words("VOX-YOUNG", now - retention + timedelta(hours=1)))
+    assert await store.purge_voice(now - retention) == 2
+    assert await store.voice("VOX-OLD") is None and await store.voice("VOX-OLD-HANDLED") is None
+    young = await store.voice("VOX-YOUNG")
+    assert young is not None and young.text == "toujours en panne"
+    assert await store.purge_voice(now - retention) == 0

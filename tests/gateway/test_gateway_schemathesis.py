@@ -21,14 +21,15 @@ pytestmark = pytest.mark.integration
 EXAMPLES = 40
 
 
-def fuzz(base_url: str, spec: dict[str, object], headers: dict[str, str]) -> int:
+def fuzz(base_url: str, spec: dict[str, object], headers: dict[str, str], examples: int = EXAMPLES) -> int:
+    """Run ``examples`` generated cases per operation against ``base_url``; return the calls made."""
     schema = schemathesis.openapi.from_dict(spec)
     calls = 0
     for result in schema.get_all_operations():
         operation = result.ok()
 
         @given(case=operation.as_strategy())
-        @settings(max_examples=EXAMPLES, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+        @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck), database=None)
         def check(case: schemathesis.Case) -> None:
             nonlocal calls
             response = case.call(base_url=base_url, headers=headers)

@@ -242,6 +242,81 @@ async def test_the_audit_list_and_the_erasure_mask(store: NotificationStore) -> 
     assert kept is not None and kept.draft.tenant_ref == "T-9"
 
 
+def campaign_alert(nid: str, survey: str, comment: str, **values: object) -> Message:
+    """A campaign's detractor alert e-mail to the office managers: no request, its subject is the
+    survey's, it quotes the tenant's words."""
+    office = draft(
+        f"alert-{nid}",
+        "detractor_alert",
+        cause_type="feedback.detractor_alert",
+        subject=survey,
+        tenant_ref=None,
+        request_id=None,
+        recipient=Recipient.OFFICE,
+        policy=Policy.OFFICE_EMAIL,
+        context={"score": 1, "comment": comment, "audience": "manager"},
+    )
+    text = f"Un locataire a donné la note 1/5. « {comment} »"
+    fields: dict[str, object] = {"channel": Channel.EMAIL, "fallbacks": (), "text": text, "html": f"<p>{text}</p>"}
+    return message(nid, Status.SENT, draft=office, **(fields | values))
+
+
+async def test_erasure_blanks_the_campaign_alerts_quoting_the_tenant_and_their_digest(
+    store: NotificationStore,
+) -> None:
+    invited = [
+        message("inv-1", draft=draft("inv-1", "campaign_invitation", subject="SRV-C1", request_id=None)),
+        message(
+            "inv-2", draft=draft("inv-2", "campaign_invitation", subject="SRV-C2", request_id=None, tenant_ref="T-2")
+        ),
+    ]
+    key = "digest/demo-nord/detractor_digest/2026-11-27T09:15Z"
+    alerts = [
+        campaign_alert("al-1", "SRV-C1", "chauffage en panne depuis un mois"),  # sent at once
+        campaign_alert("al-2", "SRV-C1", "personne ne répond", digest=key),  # listed in the digest
+        campaign_alert("al-3", "SRV-C2", "ascenseur bloqué", digest=key),  # another tenant's
+    ]
+    both = "« personne ne répond » « ascenseur bloqué »"
+    listing = draft(
+        key,
+        "detractor_digest",
+        cause_type="digest",
+        subject=key,
+        tenant_ref=None,
+        request_id=None,
+        recipient=Recipient.OFFICE,
+        policy=Policy.OFFICE_EMAIL,
+        context={"items": [{"comment": "personne ne répond"}]},
+    )
+    digest = message(
+        "dg-1",
+        Status.SENT,
+        draft=listing,
+        channel=Channel.EMAIL,
+        fallbacks=(),
+        text=both,
+        digest=key,
+        members=("al-2", "al-3"),
+    )
+    for m in (*invited, *alerts, digest):
+        assert await store.insert(m)
+    await store.mask_log("demo-nord", "T-1")
+    for nid in ("al-1", "al-2", "dg-1"):
+        blanked = await store.get(nid)
+        assert blanked is not None and (blanked.text, blanked.html, blanked.draft.context) == (None, None, {}), nid
+    other = await store.get("al-3")
+    assert other is not None and other.text is not None and "ascenseur bloqué" in other.text
+    assert other.draft.context["comment"] == "ascenseur bloqué"
+    invitation = await store.get("inv-2")
+    assert invitation is not None and invitation.draft.tenant_ref == "T-2"
+    # nothing the log keeps says what T-1 wrote or names them
+    for m in await store.audit("demo-nord", None, 100):
+        kept = await store.get(m.id)
+        assert kept is not None
+        assert "T-1" not in repr(kept)
+        assert "chauffage" not in repr(kept) and "personne ne répond" not in repr(kept)
+
+
 async def test_the_audit_list_filters_by_status_and_reason(store: NotificationStore) -> None:
     stale = message("n-stale", status=Status.SUPPRESSED, reason="stale", outcome_at=NOW, published=True)
     withdrawn = message("n-stop", status=Status.SUPPRESSED, reason="consent_withdrawn", outcome_at=NOW)
@@ -502,3 +577,28 @@ async def test_followups_are_erased_with_their_tenant_and_apologies_have_one_own
     assert await s.apology_cause("demo-nord|R-1|intervention", "at-risk-1") == "at-risk-1"
     assert await s.apology_cause("demo-nord|R-1|intervention", "breach-1") == "at-risk-1"
     assert await s.apology_cause("demo-nord|R-1|resolution", "breach-1") == "breach-1"
+
+
+async def test_the_retention_purge_blanks_old_followups_words_and_tenant_only(followup_store: FollowupStore) -> None:
+    s = followup_store
+    retention = timedelta(days=90)
+    now = datetime(2027, 3, 1, 9, tzinfo=UTC)
+    await s.add_followup(replace(_task(1), created_at=now - retention - timedelta(hours=1)))  # old, open
+    old_done = replace(_task(2, office="demo-sud"), created_at=now - retention - timedelta(days=10))
+    await s.add_followup(old_done)
+    assert await s.finish_followup(old_done.done(FollowupChannel.VISIT, FollowupOutcome.REACHED, old_done.created_at))
+    await s.add_followup(replace(_task(3), created_at=now - retention + timedelta(hours=1)))  # young
+    assert await s.purge_followups(now - retention) == 2
+    for task_id in ("F-1", "F-2"):
+        task = await s.get_followup(task_id)
+        assert task is not None and (task.text, task.tenant_ref) == ("", None)
+    done = await s.get_followup("F-2")
+    assert done is not None and (done.status, done.channel, done.outcome, done.published) == (
+        FollowupStatus.DONE,
+        FollowupChannel.VISIT,
+        FollowupOutcome.REACHED,
+        False,  # its followup.done still goes out
+    )
+    assert [t.id for t in await s.unpublished_followups(10)] == ["F-2"]
+    assert await s.get_followup("F-3") == replace(_task(3), created_at=now - retention + timedelta(hours=1))
+    assert await s.purge_followups(now - retention) == 0

@@ -91,3 +91,31 @@ def test_a_bad_offices_file_names_the_setting_and_field(tmp_path: Path, monkeypa
     monkeypatch.setenv("CANOPEE_OFFICES_FILE", str(tmp_path / "nope.toml"))
     with pytest.raises(ConfigError, match="CANOPEE_OFFICES_FILE: no such file"):
         load_offices_from(load_settings(DemoSettings))
+
+
+@pytest.mark.parametrize(
+    ("service", "variable"),
+    [
+        ("feedback", "CANOPEE_FEEDBACK_COMMENT_RETENTION_DAYS"),
+        ("feedback", "CANOPEE_FEEDBACK_VOICE_RETENTION_DAYS"),
+        ("notifications", "CANOPEE_NOTIFICATIONS_MESSAGE_BODY_RETENTION_DAYS"),
+        ("notifications", "CANOPEE_NOTIFICATIONS_CONTACT_RETENTION_DAYS"),
+        ("notifications", "CANOPEE_NOTIFICATIONS_FOLLOWUP_RETENTION_DAYS"),
+    ],
+)
+@pytest.mark.parametrize("value", ["0", "-30", "forever", "4000"])
+def test_a_bad_retention_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, service: str, variable: str, value: str
+) -> None:
+    from services.feedback.settings import FeedbackSettings
+    from services.notifications.settings import NotificationsSettings
+
+    cls = {"feedback": FeedbackSettings, "notifications": NotificationsSettings}[service]
+    monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
+    monkeypatch.setenv("CANOPEE_FEEDBACK_FORM_SECRET", "a-form-secret-of-at-least-32-characters")
+    monkeypatch.setenv(variable, "90")
+    assert getattr(load_settings(cls), variable.split("_", 2)[2].lower()) == 90  # a good value is taken
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(cls)
+    assert caught.value.message.startswith(f"{variable}:")

@@ -112,12 +112,17 @@ class Notifier:
         return await self.webhooks.inbound_sms(sender, text, message_id)
 
     async def purge(self) -> int:
-        """Storage limitation: message texts and inactive contacts past their retention."""
+        """Storage limitation: message texts, inactive contacts and follow-up tasks' words and
+        tenant references past their retention."""
         now = self.clock()
-        return await self.store.purge_personal(
+        changed = await self.store.purge_personal(
             now - timedelta(days=self.settings.message_body_retention_days),
             now - timedelta(days=self.settings.contact_retention_days),
         )
+        if self.followup_store is not None:
+            followup_before = now - timedelta(days=self.settings.followup_retention_days)
+            changed += await self.followup_store.purge_followups(followup_before)
+        return changed
 
     async def accept_webhook_id(self, msg_id: str) -> bool:
         """Record a webhook call's id until twice the tolerance window has passed (a replay after

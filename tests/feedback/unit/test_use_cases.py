@@ -19,7 +19,8 @@ from services.feedback.domain import (
     token_hash,
     token_of_url,
 )
-from services.feedback.handlers import CONSUMED_TYPES, HANDLERS, answers, apply, campaigns, reminders
+from services.feedback.domain.voice import VoiceKind, voice_entry, voice_id
+from services.feedback.handlers import CONSUMED_TYPES, HANDLERS, answers, apply, campaigns, reminders, retention
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Deps
 from services.feedback.store_memory import MemoryFeedbackStore
@@ -254,3 +255,21 @@ async def test_a_campaign_past_its_closing_date_is_closed_at_that_date(world: Wo
     await campaigns.send_campaigns(world.deps)
     closed = await world.store.campaign(created.id)
     assert closed is not None and closed.status is CampaignStatus.CLOSED and closed.closed_at == closes
+
+
+async def test_the_retention_purge_deletes_voice_entries_by_their_own_retention(world: World) -> None:
+    now = world.clock.now
+    for cause, age in (("EV-OLD", 31), ("EV-YOUNG", 29)):
+        entry = voice_entry(
+            cause,
+            office="demo-nord",
+            tenant_ref="T-1",
+            kind=VoiceKind.SMS,
+            channel="sms",
+            text="toujours en panne",
+            at=now - timedelta(days=age),
+        )
+        assert await world.store.add_voice(entry)
+    # comments are kept a year here; voice entries 30 days
+    assert await retention.purge(world.deps, 365, 30) == 1
+    assert list(world.store.voice_records) == [voice_id("EV-YOUNG")]

@@ -12,13 +12,14 @@ from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry
 
+from services.notifications.domain.followups import Followup
 from services.notifications.domain.records import Status
 from services.notifications.handlers import HANDLERS, Notifier
 from services.notifications.handlers.consuming import TENANT_EVENTS
 from services.notifications.metrics import NotificationMetrics
 from services.notifications.providers import PermanentFailure, TokenBucket
 from services.notifications.settings import NotificationsSettings
-from services.notifications.store_memory import MemoryNotificationStore
+from services.notifications.store_memory import MemoryFollowupStore, MemoryNotificationStore
 from services.notifications.templates import Templates
 from shared.events import CloudEvent, parse_event, short_type
 from shared.offices import DEMO_OFFICES_FILE, load_offices
@@ -105,9 +106,10 @@ class World:
         return self.event("request.opened", "REQ-1", request_id="REQ-1", tenant_ref="T-1", urgency="U3")
 
 
-def world(at: datetime = FRIDAY_MORNING, **settings: Any) -> World:
+def world(at: datetime = FRIDAY_MORNING, followups: MemoryFollowupStore | None = None, **settings: Any) -> World:
     store, bus, sms, email, clock = MemoryNotificationStore(), Bus(), Sms(), Email(), Clock(at)
     notifier = Notifier(
+        followup_store=followups,
         store=store,
         templates=Templates(),
         offices=load_offices(DEMO_OFFICES_FILE),
@@ -420,3 +422,48 @@ async def test_a_survey_about_a_neighbourhood_request_and_its_acknowledgement_fi
     invitation = w.sms.sent[1]["text"]
     assert invitation.startswith("OfficeNord : votre demande REQ-1 a-t-elle été bien traitée ?")
     assert "intervention" not in invitation
+
+
+async def test_the_retention_purge_blanks_followups_past_their_own_retention() -> None:
+    followups = MemoryFollowupStore()
+    w = world(followups=followups, followup_retention_days=30, message_body_retention_days=365)
+    for n, age in ((1, 31), (2, 29)):
+        task = Followup(
+            id=f"F-{n}",
+            office="demo-nord",
+            cause_id=f"cause-{n}",
+            cause_type="request.opened",
+            request_id=f"REQ-{n}",
+            tenant_ref="T-1",
+            template="request_opened",
+            reason="preference_none",
+            text="Nous avons bien reçu votre demande REQ-1",
+            created_at=w.clock() - timedelta(days=age),
+        )
+        assert await followups.add_followup(task)
+    assert await w.notifier.purge() == 1
+    old, young = followups.tasks["F-1"], followups.tasks["F-2"]
+    assert (old.text, old.tenant_ref, old.request_id) == ("", None, "REQ-1")
+    assert (young.text, young.tenant_ref) == ("Nous avons bien reçu votre demande REQ-1", "T-1")
+
+
+async def test_erasure_blanks_the_campaign_detractor_emails_quoting_the_tenant() -> None:
+    w = world()
+    await w.consume(w.contact())
+    invite = {"survey_id": "S-C1", "request_id": None, "tenant_ref": "T-1", "campaign_id": "CMP-1"}
+    await w.consume(w.event("survey.requested", "S-C1", **invite))
+    alert = {"survey_id": "S-C1", "request_id": None, "tenant_ref": "T-1", "comment": "Chauffage froid, T-1 furieux"}
+    await w.consume(
+        w.event("feedback.detractor_alert", "S-C1", score=1, **alert),  # at once
+        w.event("feedback.detractor_alert", "S-C1", score=2, **alert),  # in the managers' digest
+        w.event("feedback.detractor_alert", "S-C2", survey_id="S-C2", request_id=None, tenant_ref="T-2", score=2),
+    )
+    w.clock.now += timedelta(minutes=15)
+    await w.notifier.dispatch_due()
+    quoting = {m.template for m in w.store.messages.values() if "Chauffage froid" in (m.text or "")}
+    assert quoting == {"detractor_alert", "detractor_digest"}
+    await w.consume(w.event("tenant.erased", "T-1", tenant_ref="T-1"))
+    for m in w.store.messages.values():
+        assert "Chauffage froid" not in repr(m) and "T-1" not in repr(m), m.id
+    other = next(m for m in w.store.messages.values() if m.draft.subject == "S-C2" and m.template == "detractor_alert")
+    assert other.draft.context["comment"] == "Personne n'est venu"
