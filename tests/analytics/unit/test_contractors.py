@@ -73,6 +73,55 @@ async def test_contractor_indicators_equal_the_plan_under_shuffled_duplicated_de
     assert await other.contractors.contractors(list(IDS), *MONTH) == result
 
 
+async def test_rollups_give_the_document_of_the_facts_for_any_range() -> None:
+    svc, _ = await ingest(seed=4)
+    ranges = [MONTH, (date(2026, 3, 2), date(2026, 3, 12)), (date(2026, 2, 20), date(2026, 4, 15))]
+    for start, end in ranges:
+        for offices in (list(IDS), [IDS[1]]):
+            from_rollups = await svc.contractors.contractors(offices, start, end)
+            assert from_rollups == await svc.contractors.scan_facts(offices, start, end), (start, end, offices)
+    # the month's figures read rollups only: no fact is read once they are fresh
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    reads: list[int] = []
+    store = svc.contractors.store
+    original = store.facts_by_key
+
+    async def counted(keys):  # type: ignore[no-untyped-def]
+        found = await original(keys)
+        reads.append(len(found))
+        return found
+
+    store.facts_by_key = counted  # type: ignore[method-assign]
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    assert reads == []
+
+
+async def test_rollups_already_computed_follow_late_requests_and_assignments() -> None:
+    """Ratings, repairs and misses first (their days rolled up while no request names a
+    contractor), the openings and assignments last: the rating days, the repair days and the
+    repeats' openings are computed again, and the figures are the plan's."""
+    history = generate(IDS, MONTH[0], per_office=140, seed=11)
+    events = history.cloud_events()
+    late_types = ("fr.canopee.request.opened.v1", "fr.canopee.request.assigned.v1")
+    early = [e for e in events if e.type not in late_types]
+    late = [e for e in events if e.type in late_types]
+    rnd = random.Random(5)
+    rnd.shuffle(early)
+    rnd.shuffle(late)
+    svc = Analytics(OFFICES, MemoryAnalyticsStore(), contractor_min_repairs=8)
+    for i in range(0, len(early), 97):
+        await svc.apply(early[i : i + 97])
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    await svc.refresh_rollups()
+    for i in range(0, len(late), 61):
+        await svc.apply(late[i : i + 61])
+    result = await svc.contractors.contractors(list(IDS), *MONTH)
+    for office in IDS:
+        check(result["offices"][office], expected(history, *MONTH, office))
+    check(result["network"], expected(history, *MONTH, None))
+    assert sum(view["total"]["csat"]["ratings"] for view in result["offices"].values()) > 0
+
+
 async def test_ranking_needs_the_minimum_count_and_the_csv_carries_the_figures() -> None:
     svc, _ = await ingest(seed=3)
     result = await svc.contractors.contractors(list(IDS), *MONTH)
