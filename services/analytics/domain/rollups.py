@@ -233,9 +233,18 @@ def compute_from_rollups(query: Query, rollups: Iterable[Rollup], net_before: Ma
     return acc.result()
 
 
-def rated_requests(facts: Iterable[Fact]) -> set[str]:
-    """The request keys of the rated surveys among ``facts`` (what ``rollup``'s ``requests`` needs)."""
-    return {f"r|{f.office}|{f.request_id}" for f in facts if isinstance(f, SurveyFact) and f.rating and f.request_id}
+def rated_requests(facts: Iterable[Fact], days: Iterable[str], zones: Mapping[str, ZoneInfo]) -> set[str]:
+    """The request keys of the surveys among ``facts`` rated on one of these office-days (what
+    ``rollup``'s ``requests`` needs for them)."""
+    wanted = set(days)
+    return {
+        f"r|{f.office}|{f.request_id}"
+        for f in facts
+        if isinstance(f, SurveyFact)
+        and f.rating
+        and f.request_id
+        and day_key(f.office, f.rating.at.astimezone(zones[f.office]).date()) in wanted
+    }
 
 
 def open_now(now: datetime, net_before_today: int, today: Rollup | None) -> int:

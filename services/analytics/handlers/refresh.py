@@ -104,7 +104,8 @@ class RollupRefresh:
         opened = [f.opened_event for f in facts.values() if isinstance(f, RequestFact) and f.opened_event]
         acknowledged = acknowledged_causes(await self.store.acknowledging(opened))
         # the requests of the surveys rated these days (their contractor), unless already read
-        rated = rated_requests(facts.values())
+        zones = {f.office: self.book.tz(f.office) for f in facts.values()}
+        rated = rated_requests(facts.values(), days, zones)
         requests = {k: f for k, f in facts.items() if k in rated and isinstance(f, RequestFact)}
         requests.update(
             (f.key, f) for f in await self.store.facts_by_key(sorted(rated - set(facts))) if isinstance(f, RequestFact)
