@@ -133,7 +133,13 @@ class Ingest:
             if request.opened_at is not None:
                 zone = self.book.of_key(request.key).tz
                 touched.add(day_key(request.office, request.opened_at.astimezone(zone).date()))
-        about = [(f.office, f.key.split("|", 2)[2]) for f in written if isinstance(f, RequestFact)]
+        # a request's attribution only ever goes from none to a contractor (events accumulate):
+        # one without a contractor changed no rating's day
+        about = [
+            (f.office, f.key.split("|", 2)[2])
+            for f in written
+            if isinstance(f, RequestFact) and f.contractor is not None and not f.placeholder
+        ]
         for survey in await self.facts.surveys_about(about):
             if survey.rating is not None:
                 zone = self.book.of_key(survey.key).tz
