@@ -14,37 +14,11 @@ from services.analytics.export import contractors_csv
 from services.analytics.handlers import Analytics
 from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
-from tests.support.contractor_dataset import expected, generate
+from tests.support.contractor_dataset import check, expected, generate
 
 OFFICES = load_offices(DEMO_OFFICES_FILE)
 IDS = tuple(OFFICES.ids[:2])
 MONTH = (date(2026, 3, 1), date(2026, 3, 31))
-
-
-def _pct(a: int, b: int) -> float | None:
-    return None if b == 0 else round(100 * a / b, 2)
-
-
-def check(view: dict[str, Any], exp: dict[str, dict[str, Any]]) -> None:
-    assert set(view["contractors"]) == set(exp)
-    for cid, e in exp.items():
-        got = view["contractors"][cid]
-        assert got["name"] == e["name"], cid
-        assert got["repairs"] == e["repairs"], cid
-        for k in ("emergency", "non_emergency"):
-            assert [got["within_target"][k]["repairs"], got["within_target"][k]["within"]] == e[k], (cid, k)
-        assert (got["repair_time"]["median_hours"], got["repair_time"]["p90_hours"]) == (
-            e["median_hours"],
-            e["p90_hours"],
-        )
-        assert [got["first_visit"]["known"], got["first_visit"]["fixed"]] == e["fv"], cid
-        assert got["first_visit"]["rate_pct"] == _pct(e["fv"][1], e["fv"][0])
-        assert got["missed_appointments"] == e["missed"], cid
-        assert got["repeat_repairs"]["count"] == e["repeats"], cid
-        assert got["csat"]["ratings"] == len(e["scores"]), cid
-        assert got["csat"]["satisfied"] == e["satisfied"], cid
-        assert got["detractors"]["count"] == e["detractors"], cid
-    assert view["total"]["repairs"] == sum(e["repairs"] for e in exp.values())
 
 
 async def ingest(seed: int) -> tuple[Analytics, Any]:
