@@ -7,17 +7,27 @@ The stored documents are built in Python with the service's own code (``fold`` o
 contractor history, cloned with suffixed ids and homes, then ``rollup`` of every office-day) and
 bulk-inserted. The store holds the ~71 days around the month at that yearly rate (the month, its
 neighbours and the 30 days after it that repeat repairs look at); other months would only add
-their small per-day ``nets`` to what a report reads. Baseline, same run: ``/v1/kpis`` of the same
-scope and month (the rollup query the report repeats for its three months and its days).
+their small per-day ``nets`` to what a report reads.
+
+Baselines, same run: ``/v1/kpis`` of the same scope and month (the rollup query the report
+repeats for its three months and its days), and the contractor figures computed the way they were
+before the rollups kept them, by reading every fact of the month and of the 31 days after it
+(``ContractorIndicators.scan_facts``; ``BENCH_REPORT_SCAN=0`` skips it,
+``BENCH_REPORT_SCAN_TIMEOUT`` (1,800 s) bounds it). Memory: the peak of Python allocations
+(``tracemalloc``) during one more call of each, and the process's maximum RSS at the end (the
+prepared dataset included).
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import statistics
 import time
+import tracemalloc
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import date
 
@@ -53,6 +63,24 @@ BASE_PER_OFFICE = 490
 CLONES = int(os.environ.get("BENCH_REPORT_CLONES", "20"))
 CHUNK = 2_000
 RUNS = int(os.environ.get("BENCH_REPORT_RUNS", "1"))
+SCAN = os.environ.get("BENCH_REPORT_SCAN", "1") != "0"
+SCAN_TIMEOUT = float(os.environ.get("BENCH_REPORT_SCAN_TIMEOUT", "1800"))
+
+
+async def _peak_mb(call: Callable[..., Awaitable[object]], *args: object) -> float:
+    """The peak of Python allocations (MB) during ``call(*args)``."""
+    tracemalloc.start()
+    try:
+        await call(*args)
+        return tracemalloc.get_traced_memory()[1] / 1e6
+    finally:
+        tracemalloc.stop()
+
+
+async def _timed(call: Callable[..., Awaitable[object]], *args: object) -> float:
+    t0 = time.perf_counter()
+    await call(*args)
+    return time.perf_counter() - t0
 
 
 def _clone(fact: Fact, n: int) -> Fact:
@@ -84,10 +112,11 @@ async def run() -> None:
     for fact in facts:
         for iso_day in fact.days:
             per_day.setdefault(f"{fact.office}|{iso_day}", []).append(fact)
+    by_request = {f.key: f for f in facts if isinstance(f, RequestFact)}
     rollups = []
     for key, day_facts in per_day.items():
         office, day = split_day_key(key)
-        rollups.append(replace(rollup(office, day, day_facts, set(), book.tz(office)), gen="bench"))
+        rollups.append(replace(rollup(office, day, day_facts, set(), book.tz(office), by_request), gen="bench"))
     requests = sum(1 for f in facts if isinstance(f, RequestFact))
     prepared_s = time.perf_counter() - started
     client = make_client(settings.mongo_url, timeout_ms=120_000)
@@ -119,27 +148,43 @@ async def run() -> None:
         end = date(2026, 3, 31)
         cases: list[tuple[str, str | None]] = [("one office-month (demo-est)", "demo-est"), ("network-month", None)]
         for label, scope in cases:
-            kpis, figures, drawing, totals, size = [], [], [], [], 0
+            ids = offices.ids if scope is None else [scope]
+            kpis, rolled, totals, figures, drawing, size = [], [], [], [], [], 0
             for _ in range(RUNS):
-                t0 = time.perf_counter()
-                await svc.office_indicators.indicators(offices.ids, MONTH, end, "month")
-                kpis.append(time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                await svc.contractors.contractors(offices.ids, MONTH, end)
-                contractors_s = time.perf_counter() - t0
-                print(f"  ({label}: /v1/kpis {kpis[-1]:.2f} s, by=contractor {contractors_s:.2f} s)", flush=True)
+                kpis.append(await _timed(svc.office_indicators.indicators, ids, MONTH, end, "month"))
+                rolled.append(await _timed(svc.contractors.contractors, ids, MONTH, end))
                 t0 = time.perf_counter()
                 size = len(await reports.pdf(scope, MONTH))
                 totals.append(time.perf_counter() - t0)
                 figures.append(reports.last_seconds[0])
                 drawing.append(reports.last_seconds[1])
             median = statistics.median
+            contractors_mb = await _peak_mb(svc.contractors.contractors, ids, MONTH, end)
+            report_mb = await _peak_mb(reports.pdf, scope, MONTH)
             print(
-                f"  {label}: {median(totals):.2f} s median (runs {', '.join(f'{t:.2f}' for t in totals)}; "
-                f"figures {median(figures):.2f} s, drawing {median(drawing):.2f} s; {size / 1000:.0f} kB); "
-                f"baseline /v1/kpis of the month {median(kpis):.2f} s → ratio {median(totals) / median(kpis):.1f}",
+                f"  {label}: report {median(totals):.2f} s median (runs {', '.join(f'{t:.2f}' for t in totals)}; "
+                f"figures {median(figures):.2f} s, drawing {median(drawing):.2f} s; {size / 1000:.0f} kB; "
+                f"peak {report_mb:.0f} MB); /v1/kpis of the month {median(kpis):.2f} s; "
+                f"by=contractor from rollups {median(rolled):.2f} s (peak {contractors_mb:.1f} MB)",
                 flush=True,
             )
+            if SCAN:
+                t0 = time.perf_counter()
+                try:
+                    scanned = await asyncio.wait_for(svc.contractors.scan_facts(ids, MONTH, end), SCAN_TIMEOUT)
+                except TimeoutError:
+                    print(f"    by=contractor from the facts: not finished in {SCAN_TIMEOUT:.0f} s", flush=True)
+                    continue
+                scan_s = time.perf_counter() - t0
+                same = scanned == await svc.contractors.contractors(ids, MONTH, end)
+                scan_mb = await _peak_mb(svc.contractors.scan_facts, ids, MONTH, end) if scan_s < 120 else None
+                print(
+                    f"    by=contractor from the facts (before): {scan_s:.2f} s"
+                    f"{f' (peak {scan_mb:.0f} MB)' if scan_mb is not None else ''} → "
+                    f"rollups {scan_s / median(rolled):.0f}× faster; same document: {same}",
+                    flush=True,
+                )
+        print(f"  max RSS of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1000:.0f} MB")
     finally:
         await client.drop_database(db.name)
         await client.close()

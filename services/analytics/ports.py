@@ -8,7 +8,15 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from services.analytics.domain.records import AlertFact, Fact, Net, NotificationFact, RequestFact, StoredEvent
+from services.analytics.domain.records import (
+    AlertFact,
+    Fact,
+    Net,
+    NotificationFact,
+    RequestFact,
+    StoredEvent,
+    SurveyFact,
+)
 from services.analytics.domain.rollups import Rollup
 
 Clock = Callable[[], datetime]
@@ -59,6 +67,10 @@ class FactStore(Protocol):
 
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         """Notification facts caused by one of these event ids."""
+        ...
+
+    async def surveys_about(self, requests: Iterable[tuple[str, str]]) -> list[SurveyFact]:
+        """Survey facts about these requests, each given as (office, request id)."""
         ...
 
     async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:

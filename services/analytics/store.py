@@ -16,7 +16,8 @@ answer (``_id`` or an indexed string field, equality or ``$in``):
 costs a read: a rollup takes from each fact what falls on its day). ``dirty``: one marker per
 office-day (``_id`` = ``office|day``) with a fresh random ``gen`` each time a batch changes a fact
 of that day, written *after* the facts; only the consumer writes it. ``rollups``: the day's rollup
-with the ``gen`` of the marker read before its facts were; ``nets``: the same day's open-interval
+with the ``gen`` of the marker read before its facts were (and its contractor share: one entry
+per contractor, the openings of the day); ``nets``: the same day's open-interval
 balance (a small document, read for every earlier day by the backlog). A rollup or net whose
 ``gen`` differs from the marker's is stale and computed again, so a rollup written late by a
 concurrent instance from older facts is detected rather than trusted.
@@ -35,6 +36,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
+from services.analytics.domain.contractors import Cell, ContractorDay
 from services.analytics.domain.indicators import URGENCIES, Bucket
 from services.analytics.domain.records import (
     AlertFact,
@@ -66,6 +68,7 @@ INDEXES = (
     Index(FACTS, [("cause_id", 1)]),
     Index(FACTS, [("opened_event", 1)]),
     Index(FACTS, [("complaint", 1)]),
+    Index(FACTS, [("request_id", 1)]),
     Index(FACT_DAYS, [("day", 1)]),
     Index(DIRTY, [("office", 1)]),
     Index(NETS, [("office", 1)]),
@@ -382,6 +385,57 @@ def campaign_of(doc: Mapping[str, Any]) -> CampaignEntry:
     )
 
 
+def _pairs(values: Sequence[tuple[str, str, datetime]]) -> Document:
+    """(home digest, category, instant) triples as two values: the pairs joined in one string
+    (digests are hex, categories enum values: neither holds a space or a newline) and the instants
+    packed."""
+    return {"k": "\n".join(f"{h} {c}" for h, c, _ in values), "t": pack_times([t for _, _, t in values])}
+
+
+def _pairs_of(doc: Mapping[str, Any]) -> list[tuple[str, str, datetime]]:
+    keys = [tuple(line.split(" ", 1)) for line in doc["k"].split("\n")] if doc["k"] else []
+    return [(h, c, t) for (h, c), t in zip(keys, unpack_times(doc["t"]), strict=True)]
+
+
+def cell_document(contractor: str, cell: Cell) -> Document:
+    """One contractor's cell of a day (a list entry: contractor ids and names are not field names)."""
+    return {
+        "id": contractor,
+        # FerretDB stores no nested array: a name and its count as a small document
+        "names": [{"name": name, "n": n} for name, n in sorted(cell.names.items())],
+        "repairs": cell.repairs,
+        "within": {k: list(v) for k, v in cell.within.items()},
+        "times": pack_floats(cell.times),
+        "first_visit": list(cell.first_visit),
+        "missed": cell.missed,
+        "repeats": cell.repeats,
+        "scores": _histogram_document(Counter(cell.scores)),
+        "candidates": _pairs(cell.candidates),
+    }
+
+
+def cell_of(doc: Mapping[str, Any]) -> tuple[str, Cell]:
+    return str(doc["id"]), Cell(
+        names=Counter({str(e["name"]): int(e["n"]) for e in doc["names"]}),
+        repairs=int(doc["repairs"]),
+        within={k: [int(x) for x in v] for k, v in doc["within"].items()},
+        times=unpack_floats(doc["times"]),
+        first_visit=[int(x) for x in doc["first_visit"]],
+        missed=int(doc["missed"]),
+        repeats=int(doc["repeats"]),
+        scores=_expand(doc["scores"]),
+        candidates=_pairs_of(doc["candidates"]),
+    )
+
+
+def contractor_day_document(share: ContractorDay) -> Document:
+    return {"cells": [cell_document(c, cell) for c, cell in share.cells.items()], "openings": _pairs(share.openings)}
+
+
+def contractor_day_of(doc: Mapping[str, Any]) -> ContractorDay:
+    return ContractorDay(dict(cell_of(c) for c in doc["cells"]), tuple(_pairs_of(doc["openings"])))
+
+
 def rollup_document(rollup: Rollup) -> Document:
     return {
         "_id": rollup.key,
@@ -394,10 +448,13 @@ def rollup_document(rollup: Rollup) -> Document:
         "net": rollup.net,
         "n_facts": rollup.n_facts,
         "gen": rollup.gen,
+        "contractors": contractor_day_document(rollup.contractors),
     }
 
 
 def rollup_of(doc: Document) -> Rollup:
+    # a rollup written before contractor shares were kept is stale (no generation): computed again
+    share = doc.get("contractors")
     return Rollup(
         office=str(doc["office"]),
         day=date.fromisoformat(doc["day"]),
@@ -407,7 +464,8 @@ def rollup_of(doc: Document) -> Rollup:
         ends=tuple(unpack_times(doc["ends"])),
         net=int(doc["net"]),
         n_facts=int(doc["n_facts"]),
-        gen=doc.get("gen"),
+        gen=doc.get("gen") if share is not None else None,
+        contractors=contractor_day_of(share) if share is not None else ContractorDay(),
     )
 
 
@@ -501,6 +559,15 @@ class MongoAnalyticsStore:
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         found = [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
         return [f for f in found if isinstance(f, NotificationFact)]
+
+    async def surveys_about(self, requests: Iterable[tuple[str, str]]) -> list[SurveyFact]:
+        wanted = set(requests)
+        found = [fact_of(d) for d in await _find_in(self.facts_collection, "request_id", {r for _, r in wanted})]
+        return [
+            f
+            for f in found
+            if isinstance(f, SurveyFact) and f.request_id is not None and (f.office, f.request_id) in wanted
+        ]
 
     async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
         wanted = list(dict.fromkeys(offices))

@@ -14,6 +14,7 @@ from services.analytics.domain.records import (
     NotificationFact,
     RequestFact,
     StoredEvent,
+    SurveyFact,
     split_day_key,
 )
 from services.analytics.domain.rollups import Rollup
@@ -84,6 +85,14 @@ class MemoryAnalyticsStore:
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
         wanted = set(event_ids)
         return [f for f in self.facts_by_id.values() if isinstance(f, NotificationFact) and f.cause_id in wanted]
+
+    async def surveys_about(self, requests: Iterable[tuple[str, str]]) -> list[SurveyFact]:
+        wanted = set(requests)
+        return [
+            f
+            for f in self.facts_by_id.values()
+            if isinstance(f, SurveyFact) and f.request_id is not None and (f.office, f.request_id) in wanted
+        ]
 
     async def complaints(self, offices: Sequence[str], start: datetime, end: datetime) -> list[RequestFact]:
         return [

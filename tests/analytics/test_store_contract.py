@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
+from services.analytics.domain.contractors import Cell, ContractorDay
 from services.analytics.domain.indicators import Bucket, Query, compute
 from services.analytics.domain.records import (
     AlertFact,
@@ -33,7 +34,7 @@ from services.analytics.domain.records import (
 from services.analytics.domain.rollups import CampaignEntry, Rollup
 from services.analytics.handlers import Analytics
 from services.analytics.ports import AnalyticsStore
-from services.analytics.store import INDEXES, MongoAnalyticsStore
+from services.analytics.store import INDEXES, MongoAnalyticsStore, rollup_document, rollup_of
 from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from shared.store import ensure_indexes, make_client
@@ -161,6 +162,23 @@ def a_rollup(office: str, day: date, gen: str | None, net: int = 1) -> Rollup:
         net=net,
         n_facts=3,
         gen=gen,
+        contractors=ContractorDay(
+            {
+                "C-PLOMB": Cell(
+                    names=Counter({"Plomberie Martin": 2}),
+                    repairs=2,
+                    within={"emergency": [1, 1], "non_emergency": [1, 0]},
+                    times=[60.5, 7200.0],
+                    first_visit=[1, 1],
+                    missed=1,
+                    repeats=1,
+                    scores=[2, 5, 5],
+                    candidates=[("0a1b2c3d4e5f60718293", "repair", T0 + timedelta(microseconds=3))],
+                ),
+                "name:ets. l'électricien $1": Cell(missed=1),
+            },
+            (("0a1b2c3d4e5f60718293", "repair", T0), ("ffff", "heating_hot_water", T0 + timedelta(hours=1))),
+        ),
     )
 
 
@@ -230,6 +248,21 @@ async def test_requests_notifications_and_alerts_are_found_by_their_links(store:
     assert await store.acknowledging(["ev-1"]) == [ack]
     assert await store.acknowledging([]) == []
     assert await store.alerts(["demo-nord", "demo-sud"]) == [alert]
+    about = SurveyFact(
+        key="s|demo-nord|S-1",
+        office="demo-nord",
+        n_events=1,
+        sent_at=T0,
+        origin="request",
+        campaign_id=None,
+        rating=None,
+        campaign_answer=None,
+        request_id="R-1",
+    )
+    same_id_elsewhere = replace(about, key="s|demo-sud|S-1", office="demo-sud")
+    await store.write_facts([about, same_id_elsewhere])
+    assert await store.surveys_about([("demo-nord", "R-1"), ("demo-nord", "R-9")]) == [about]
+    assert await store.surveys_about([]) == []
 
 
 async def test_dirty_markers_keep_the_last_generation(store: AnalyticsStore) -> None:
@@ -301,3 +334,10 @@ async def test_contractor_and_complaint_fields_round_trip_and_complaints_are_fou
     found = await store.complaints(["demo-nord"], T0, T0 + timedelta(days=40))
     assert found == [repaired]  # the end is exclusive; other offices and plain requests are not complaints
     assert await store.complaints([], T0, T0 + timedelta(days=90)) == []
+
+
+def test_a_rollup_stored_before_contractor_shares_is_read_as_stale() -> None:
+    stored = rollup_document(a_rollup("demo-nord", date(2026, 3, 2), "g1"))
+    assert rollup_of(stored) == a_rollup("demo-nord", date(2026, 3, 2), "g1")
+    del stored["contractors"]
+    assert rollup_of(stored).gen is None  # no marker's generation: computed again when read

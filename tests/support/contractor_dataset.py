@@ -281,3 +281,30 @@ def expected(h: History, start: date, end: date, office: str | None) -> dict[str
         e["satisfied"] = sum(1 for s in scores if s >= 4)
         e["detractors"] = sum(1 for s in scores if s <= 2)
     return {c: e for c, e in out.items() if e["repairs"] or e["missed"] or e["scores"]}
+
+
+def _pct(a: int, b: int) -> float | None:
+    return None if b == 0 else round(100 * a / b, 2)
+
+
+def check(view: dict[str, Any], exp: dict[str, dict[str, Any]]) -> None:
+    """A ``by=contractor`` view (an office or the network) holds the figures of ``expected``."""
+    assert set(view["contractors"]) == set(exp)
+    for cid, e in exp.items():
+        got = view["contractors"][cid]
+        assert got["name"] == e["name"], cid
+        assert got["repairs"] == e["repairs"], cid
+        for k in ("emergency", "non_emergency"):
+            assert [got["within_target"][k]["repairs"], got["within_target"][k]["within"]] == e[k], (cid, k)
+        assert (got["repair_time"]["median_hours"], got["repair_time"]["p90_hours"]) == (
+            e["median_hours"],
+            e["p90_hours"],
+        )
+        assert [got["first_visit"]["known"], got["first_visit"]["fixed"]] == e["fv"], cid
+        assert got["first_visit"]["rate_pct"] == _pct(e["fv"][1], e["fv"][0])
+        assert got["missed_appointments"] == e["missed"], cid
+        assert got["repeat_repairs"]["count"] == e["repeats"], cid
+        assert got["csat"]["ratings"] == len(e["scores"]), cid
+        assert got["csat"]["satisfied"] == e["satisfied"], cid
+        assert got["detractors"]["count"] == e["detractors"], cid
+    assert view["total"]["repairs"] == sum(e["repairs"] for e in exp.values())

@@ -8,9 +8,18 @@ missed appointments count the appointments the contractor missed in it; a repair
 when its request was reopened, or when a new request for the same home and category was opened
 within 30 days after the repair; CSAT and detractors (a score of at most 2, as for detractor
 alerts) count the ratings *given* in the range to a survey of a request of that contractor.
-Contractors with fewer repairs than ``min_repairs`` are listed but not ranked; the others are
+A contractor is named by the name most of its counted repairs, missed appointments and
+ratings give. Contractors with fewer repairs than ``min_repairs`` are listed but not ranked; the others are
 ranked by their within-target rate, then their first-visit fix rate, then their repeat rate.
 Percentiles are nearest-rank. Facts only: the same events in any order give the same numbers.
+
+Two ways to the same document: ``compute_contractors`` from the facts of the range (the
+reference, and the benchmark's baseline), and ``compute_from_days`` from each office-day's
+``ContractorDay`` (kept in the daily rollups, ``contractor_day``), which queries use. A day holds
+per contractor the counts, the exact repair durations and a histogram of the scores, and for
+repeats the (home, category, repair instant) of its repairs not reopened, beside the (home,
+category, opening instant) of the requests opened that day: the query joins them over the range
+and the 31 days after it, so nothing a day holds depends on another day's facts.
 """
 
 from __future__ import annotations
@@ -23,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 from services.analytics.domain.facts import Doc
 from services.analytics.domain.indicators import NETWORK, nearest_rank
-from services.analytics.domain.records import RequestFact, SurveyFact
+from services.analytics.domain.records import Fact, RequestFact, SurveyFact
 
 #: a new request for the same home and category within this time after a repair makes it a repeat
 REPEAT_WINDOW = timedelta(days=30)
@@ -52,6 +61,8 @@ class Cell:
     missed: int = 0
     repeats: int = 0
     scores: list[int] = field(default_factory=list)
+    #: (home digest, category, repair instant) of repairs whose repeat is decided at query time
+    candidates: list[tuple[str, str, datetime]] = field(default_factory=list)
 
     def merge(self, other: Cell) -> None:
         self.names.update(other.names)
@@ -63,6 +74,7 @@ class Cell:
         self.missed += other.missed
         self.repeats += other.repeats
         self.scores.extend(other.scores)
+        self.candidates.extend(other.candidates)
 
     def result(self) -> Doc:
         n_all = sum(n for n, _ in self.within.values())
@@ -175,9 +187,11 @@ def compute_contractors(query: ContractorQuery, requests: Iterable[RequestFact],
         if f.contractor is None:
             continue
         cell = cells[f.office][f.contractor]
+        missed = sum(1 for m in f.missed if m.by == "contractor" and query.in_range(f.office, m.at))
+        repaired = query.in_range(f.office, f.repair_done_at)
         if f.contractor_name:
-            cell.names[f.contractor_name] += 1
-        if query.in_range(f.office, f.repair_done_at):
+            cell.names[f.contractor_name] += missed + repaired
+        if repaired:
             cell.repairs += 1
             if f.within_target is not None and f.urgency in ("U1", "U2", "U3"):
                 within = cell.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
@@ -189,7 +203,7 @@ def compute_contractors(query: ContractorQuery, requests: Iterable[RequestFact],
                 cell.first_visit[0] += 1
                 cell.first_visit[1] += bool(f.first_visit)
             cell.repeats += is_repeat(f, later)
-        cell.missed += sum(1 for m in f.missed if m.by == "contractor" and query.in_range(f.office, m.at))
+        cell.missed += missed
     for s in {s.key: s for s in surveys if s.office in wanted}.values():
         if s.rating is None or s.request_id is None or not query.in_range(s.office, s.rating.at):
             continue
@@ -197,9 +211,128 @@ def compute_contractors(query: ContractorQuery, requests: Iterable[RequestFact],
         if request is None or request.contractor is None:
             continue
         cells[s.office][request.contractor].scores.append(int(s.rating.score))
+        if request.contractor_name:
+            cells[s.office][request.contractor].names[request.contractor_name] += 1
     network: dict[str, Cell] = defaultdict(Cell)
     offices: Doc = {}
     for office in query.offices:
+        kept = {c: cell for c, cell in cells[office].items() if _counts(cell)}
+        for c, cell in kept.items():
+            network[c].merge(cell)
+        offices[office] = _view(kept, query.min_repairs)
+    return {
+        "from": query.start.isoformat(),
+        "to": query.end.isoformat(),
+        "by": "contractor",
+        "min_repairs": query.min_repairs,
+        "offices": offices,
+        NETWORK: _view(network, query.min_repairs),
+    }
+
+
+def _request_of(f: SurveyFact, requests: Mapping[str, RequestFact]) -> RequestFact | None:
+    request = requests.get(f"r|{f.office}|{f.request_id}")
+    return None if request is None or request.placeholder else request
+
+
+@dataclass(frozen=True)
+class ContractorDay:
+    """One office-day's share of the contractor indicators: ``cells`` by contractor (``repeats``
+    holds the repairs of the day whose request was reopened, ``candidates`` the others with a home
+    and a category), and ``openings``: (home digest, category, instant) of the requests opened
+    that day, for the repeats of earlier repairs."""
+
+    cells: Mapping[str, Cell] = field(default_factory=dict)
+    openings: Sequence[tuple[str, str, datetime]] = ()
+
+
+def contractor_day(
+    office: str, day: date, facts: Iterable[Fact], requests: Mapping[str, RequestFact], tz: ZoneInfo
+) -> ContractorDay:
+    """The contractor share of ``office`` on local ``day`` from the facts touching that day and
+    ``requests``: the request facts of the day's rated surveys (by key; those touching the day
+    may be missing from it)."""
+
+    def on_day(moment: datetime | None) -> bool:
+        return moment is not None and moment.astimezone(tz).date() == day
+
+    unique = {f.key: f for f in facts if f.office == office}
+    cells: dict[str, Cell] = defaultdict(Cell)
+    openings: list[tuple[str, str, datetime]] = []
+    for f in unique.values():
+        if not isinstance(f, RequestFact) or f.placeholder:
+            continue
+        if f.housing and f.category and f.opened_at is not None and on_day(f.opened_at):
+            openings.append((f.housing, f.category, f.opened_at))
+        if f.contractor is None:
+            continue
+        missed = sum(1 for m in f.missed if m.by == "contractor" and on_day(m.at))
+        repaired = on_day(f.repair_done_at)
+        if not (missed or repaired):
+            continue
+        cell = cells[f.contractor]
+        cell.missed += missed
+        if f.contractor_name:
+            cell.names[f.contractor_name] += missed + repaired
+        if repaired:
+            cell.repairs += 1
+            if f.within_target is not None and f.urgency in ("U1", "U2", "U3"):
+                within = cell.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
+                within[0] += 1
+                within[1] += bool(f.within_target)
+            if f.repair_seconds is not None:
+                cell.times.append(float(f.repair_seconds))
+            if f.first_visit is not None:
+                cell.first_visit[0] += 1
+                cell.first_visit[1] += bool(f.first_visit)
+            if f.reopened:
+                cell.repeats += 1
+            elif f.housing and f.category and f.repair_done_at is not None:
+                cell.candidates.append((f.housing, f.category, f.repair_done_at))
+    lookup = {**requests, **{k: f for k, f in unique.items() if isinstance(f, RequestFact)}}
+    for s in unique.values():
+        if not isinstance(s, SurveyFact) or s.rating is None or not s.request_id or not on_day(s.rating.at):
+            continue
+        request = _request_of(s, lookup)
+        if request is None or request.contractor is None:
+            continue
+        cell = cells[request.contractor]
+        cell.scores.append(int(s.rating.score))
+        if request.contractor_name:
+            cell.names[request.contractor_name] += 1
+    for cell in cells.values():
+        cell.times.sort()
+        cell.scores.sort()
+        cell.candidates.sort()
+    return ContractorDay(dict(sorted(cells.items())), tuple(sorted(openings)))
+
+
+def compute_from_days(query: ContractorQuery, days: Iterable[tuple[str, date, ContractorDay]]) -> Doc:
+    """Contractor indicators of ``query`` from the ``ContractorDay`` of (office, local day): those
+    of the range count, the openings of the range and of the ``REPEAT_WINDOW`` (+ 1 day) after it
+    decide the repeats. The same document as ``compute_contractors`` on the same facts."""
+    horizon = query.end + REPEAT_WINDOW + timedelta(days=1)
+    wanted = set(query.offices)
+    later: dict[tuple[str, str, str], list[datetime]] = defaultdict(list)
+    cells: dict[str, dict[str, Cell]] = {o: defaultdict(Cell) for o in query.offices}
+    for office, day, share in days:
+        if office not in wanted or not query.start <= day <= horizon:
+            continue
+        for housing, category, at in share.openings:
+            later[(office, housing, category)].append(at)
+        if day <= query.end:
+            for cid, cell in share.cells.items():
+                cells[office][cid].merge(cell)
+    network: dict[str, Cell] = defaultdict(Cell)
+    offices: Doc = {}
+    for office in query.offices:
+        for cell in cells[office].values():
+            cell.repeats += sum(
+                1
+                for housing, category, done in cell.candidates
+                if any(done < t <= done + REPEAT_WINDOW for t in later.get((office, housing, category), ()))
+            )
+            cell.candidates = []
         kept = {c: cell for c, cell in cells[office].items() if _counts(cell)}
         for c, cell in kept.items():
             network[c].merge(cell)

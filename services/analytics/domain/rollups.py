@@ -3,7 +3,8 @@
 A rollup (key ``office|YYYY-MM-DD``, the day in the office's time zone) holds the day's
 share of every indicator before rates and percentiles: counts and sums, the duration values the
 exact nearest-rank percentiles need, score/NPS histograms, campaign entries, and the open
-intervals started and ended that day (for the backlog). It is always *computed* from the facts
+intervals started and ended that day (for the backlog), and the day's share of the contractor
+indicators (``contractors.ContractorDay``). It is always *computed* from the facts
 that touch the day (never incremented), so it is as idempotent and order-independent as the
 facts; answers from rollups equal answers from facts.
 """
@@ -11,11 +12,12 @@ facts; answers from rollups equal answers from facts.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from services.analytics.domain.contractors import ContractorDay, contractor_day
 from services.analytics.domain.facts import Doc
 from services.analytics.domain.indicators import (
     AXES,
@@ -79,7 +81,7 @@ class Rollup:
     ``bucket``: the day's counts, sums and value lists (its backlog left at 0: see ``net``);
     ``campaigns``: its campaign entries; ``starts``/``ends``: the instants of the open intervals
     started and ended that day, ascending; ``gen``: the dirty marker's generation read before the
-    facts were (None when the day had no marker)."""
+    facts were (None when the day had no marker); ``contractors``: the day's contractor share."""
 
     office: str
     day: date
@@ -90,6 +92,7 @@ class Rollup:
     net: int
     n_facts: int
     gen: str | None = None
+    contractors: ContractorDay = field(default_factory=ContractorDay)
 
     @property
     def key(self) -> str:
@@ -140,9 +143,17 @@ def _campaign_entries(office: str, day: date, surveys: Iterable[SurveyFact], tz:
     return [CampaignEntry(**e) for e in entries.values()]
 
 
-def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable[str], tz: ZoneInfo) -> Rollup:
+def rollup(
+    office: str,
+    day: date,
+    facts: Iterable[Fact],
+    acknowledged: Iterable[str],
+    tz: ZoneInfo,
+    requests: Mapping[str, RequestFact] | None = None,
+) -> Rollup:
     """The rollup of ``office`` on local ``day`` from the facts touching that day (others are
-    ignored; duplicates count once) and the acknowledged ``request.opened`` ids."""
+    ignored; duplicates count once), the acknowledged ``request.opened`` ids and ``requests``:
+    the request facts (by key) of the surveys rated that day, for their contractor."""
     unique = {f.key: f for f in facts if f.office == office}
     acc = Accumulator(Query(start=day, end=day, period="day", offices=[office], tz={office: tz}))
     acc.acknowledged_causes = set(acknowledged)
@@ -178,6 +189,7 @@ def rollup(office: str, day: date, facts: Iterable[Fact], acknowledged: Iterable
         ends=tuple(sorted(ends)),
         net=len(starts) - len(ends),
         n_facts=len(unique),
+        contractors=contractor_day(office, day, unique.values(), requests or {}, tz),
     )
 
 
@@ -219,6 +231,20 @@ def compute_from_rollups(query: Query, rollups: Iterable[Rollup], net_before: Ma
             acc.buckets[(office, label)].backlog = open_at_end(last)
         acc.totals[office].backlog = open_at_end(query.end)
     return acc.result()
+
+
+def rated_requests(facts: Iterable[Fact], days: Iterable[str], zones: Mapping[str, ZoneInfo]) -> set[str]:
+    """The request keys of the surveys among ``facts`` rated on one of these office-days (what
+    ``rollup``'s ``requests`` needs for them)."""
+    wanted = set(days)
+    return {
+        f"r|{f.office}|{f.request_id}"
+        for f in facts
+        if isinstance(f, SurveyFact)
+        and f.rating
+        and f.request_id
+        and day_key(f.office, f.rating.at.astimezone(zones[f.office]).date()) in wanted
+    }
 
 
 def open_now(now: datetime, net_before_today: int, today: Rollup | None) -> int:

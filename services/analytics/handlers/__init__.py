@@ -42,7 +42,7 @@ class Analytics:
         self.queries = Indicators(book, self.rollups, metrics)
         #: what /v1/kpis and the reports give: the indicators with complaints and per 1,000 homes
         self.office_indicators = OfficeIndicators(book, self.rollups, metrics, offices, store)
-        self.contractors = ContractorIndicators(book, store, contractor_min_repairs)
+        self.contractors = ContractorIndicators(book, self.rollups, store, contractor_min_repairs)
         self.gauges = Gauges(offices, book, store, self.rollups, metrics, clock, gauge_window_days)
         self.apply = self.ingest.apply
         self.indicators = self.queries.indicators

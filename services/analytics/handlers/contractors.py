@@ -1,6 +1,7 @@
 """Contractor query use case: contractor indicators of some offices over a range of local dates
 (``/v1/kpis?by=contractor``, its CSV, the contractors page and the monthly report), from the
-facts touching the range's office-days (docs/analytics.md, "Contractors")."""
+daily rollups of the range and of the 31 days after it (docs/analytics.md, "Contractors").
+``scan_facts`` computes the same document from the facts (the benchmark's baseline)."""
 
 from __future__ import annotations
 
@@ -8,30 +9,52 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 from typing import Any
 
-from services.analytics.domain.contractors import REPEAT_WINDOW, ContractorQuery, compute_contractors
+from services.analytics.domain.contractors import (
+    REPEAT_WINDOW,
+    ContractorQuery,
+    compute_contractors,
+    compute_from_days,
+)
 from services.analytics.domain.facts import OfficeBook
 from services.analytics.domain.records import Fact, RequestFact, SurveyFact, day_key
+from services.analytics.handlers.refresh import RollupRefresh
 from services.analytics.ports import FactStore
 
-#: office-days whose facts are read at once
+#: office-days whose facts are read at once (``scan_facts``)
 DAY_CHUNK = 16
+
+
+def _days(offices: Sequence[str], start: date, end: date) -> list[str]:
+    return [day_key(o, start + timedelta(days=i)) for o in offices for i in range((end - start).days + 1)]
 
 
 class ContractorIndicators:
     """Answers contractor queries; ``min_repairs``: fewest repairs for a contractor to be ranked."""
 
-    def __init__(self, book: OfficeBook, store: FactStore, min_repairs: int = 5) -> None:
+    def __init__(self, book: OfficeBook, rollups: RollupRefresh, store: FactStore, min_repairs: int = 5) -> None:
         self.book = book
+        self.rollups = rollups
         self.store = store
         self.min_repairs = min_repairs
 
+    def _query(self, offices: Sequence[str], start: date, end: date) -> ContractorQuery:
+        return ContractorQuery(start, end, list(offices), self.book.zones(), self.min_repairs)
+
     async def contractors(self, offices: Sequence[str], start: date, end: date) -> dict[str, Any]:
-        """Contractor indicators of ``offices`` (and the network) for local dates ``start``..``end``."""
-        # repairs, misses and ratings of the range touch its days; a repeat is a request opened
-        # up to REPEAT_WINDOW after a repair (one more day for the local date of that instant)
+        """Contractor indicators of ``offices`` (and the network) for local dates ``start``..``end``,
+        from the fresh rollups of the range and, for the repeats, of the days after it (a repeat
+        is a request opened up to REPEAT_WINDOW after a repair: one more day for its local date)."""
         horizon = end + REPEAT_WINDOW + timedelta(days=1)
-        days = [day_key(o, start + timedelta(days=i)) for o in offices for i in range((horizon - start).days + 1)]
-        in_range = {day_key(o, start + timedelta(days=i)) for o in offices for i in range((end - start).days + 1)}
+        rollups = await self.rollups.fresh_days(_days(offices, start, horizon))
+        return compute_from_days(self._query(offices, start, end), ((r.office, r.day, r.contractors) for r in rollups))
+
+    async def scan_facts(self, offices: Sequence[str], start: date, end: date) -> dict[str, Any]:
+        """The same document computed from every fact touching the range's office-days and the
+        days after it (read through the day memberships): the reference the rollups are checked
+        against, and the benchmark's baseline."""
+        horizon = end + REPEAT_WINDOW + timedelta(days=1)
+        days = _days(offices, start, horizon)
+        in_range = set(_days(offices, start, end))
         facts: list[Fact] = []
         seen: set[str] = set()
         # read as the rollups do, a few office-days at a time (a store answers small $in reads best)
@@ -50,5 +73,4 @@ class ContractorIndicators:
             requests.update(
                 (f.key, f) for f in await self.store.facts_by_key(sorted(missing)) if isinstance(f, RequestFact)
             )
-        query = ContractorQuery(start, end, list(offices), self.book.zones(), self.min_repairs)
-        return compute_contractors(query, requests.values(), surveys)
+        return compute_contractors(self._query(offices, start, end), requests.values(), surveys)

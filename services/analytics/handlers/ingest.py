@@ -23,7 +23,7 @@ from services.analytics.domain.facts import (
     keep_request,
     keep_survey,
 )
-from services.analytics.domain.records import Fact, NotificationFact, StoredEvent, day_key
+from services.analytics.domain.records import Fact, NotificationFact, RequestFact, StoredEvent, day_key
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import FactStore, RollupStore
 from shared.events import CloudEvent, short_type
@@ -125,12 +125,25 @@ class Ingest:
     async def _mark(self, written: Sequence[Fact], touched: set[str]) -> None:
         """Mark the touched office-days dirty, with the day of each request a written
         notification acknowledges (looked up after the notification was written, so either this
-        finds the request or the request's own batch, later, finds the notification)."""
+        finds the request or the request's own batch, later, finds the notification), and the
+        rating day of each survey about a written request (its contractor's ratings; the same
+        way round: either this finds the survey or the survey's rollup reads this request)."""
         causes = [f.cause_id for f in written if isinstance(f, NotificationFact) and f.cause_id]
         for request in await self.facts.opened_by(causes):
             if request.opened_at is not None:
                 zone = self.book.of_key(request.key).tz
                 touched.add(day_key(request.office, request.opened_at.astimezone(zone).date()))
+        # a request's attribution only ever goes from none to a contractor (events accumulate):
+        # one without a contractor changed no rating's day
+        about = [
+            (f.office, f.key.split("|", 2)[2])
+            for f in written
+            if isinstance(f, RequestFact) and f.contractor is not None and not f.placeholder
+        ]
+        for survey in await self.facts.surveys_about(about):
+            if survey.rating is not None:
+                zone = self.book.of_key(survey.key).tz
+                touched.add(day_key(survey.office, survey.rating.at.astimezone(zone).date()))
         await self.rollups.mark_dirty(sorted(touched), uuid.uuid4().hex)
         self.marked(touched)
 

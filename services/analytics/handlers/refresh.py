@@ -15,7 +15,7 @@ from datetime import date
 
 from services.analytics.domain.facts import OfficeBook
 from services.analytics.domain.records import Net, RequestFact, split_day_key
-from services.analytics.domain.rollups import Rollup, acknowledged_causes, rollup
+from services.analytics.domain.rollups import Rollup, acknowledged_causes, rated_requests, rollup
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import AnalyticsStore
 
@@ -72,6 +72,15 @@ class RollupRefresh:
                 before.setdefault(n.office, []).append(n)
         return rollups, before
 
+    async def fresh_days(self, days: Sequence[str]) -> list[Rollup]:
+        """Fresh rollups of these office-days (those without a marker have no fact: none is
+        returned for them); stale ones are computed first. Reads no net."""
+        markers = await self.store.dirty_of(days)
+        stored = {r.key: r for r in await self.store.rollups(list(markers))}
+        for r in await self.recompute([k for k in markers if _gen(stored.get(k)) != markers[k]]):
+            stored[r.key] = r
+        return [stored[k] for k in markers if k in stored]
+
     async def recompute(self, days: Sequence[str]) -> list[Rollup]:
         """Compute and store the rollups of these office-days from their facts."""
         if not days:
@@ -94,11 +103,18 @@ class RollupRefresh:
         facts = {f.key: f for f in await self.store.facts_by_key(k for keys in members.values() for k in keys)}
         opened = [f.opened_event for f in facts.values() if isinstance(f, RequestFact) and f.opened_event]
         acknowledged = acknowledged_causes(await self.store.acknowledging(opened))
+        # the requests of the surveys rated these days (their contractor), unless already read
+        zones = {f.office: self.book.tz(f.office) for f in facts.values()}
+        rated = rated_requests(facts.values(), days, zones)
+        requests = {k: f for k, f in facts.items() if k in rated and isinstance(f, RequestFact)}
+        requests.update(
+            (f.key, f) for f in await self.store.facts_by_key(sorted(rated - set(facts))) if isinstance(f, RequestFact)
+        )
         written = []
         for key in days:
             office, day = split_day_key(key)
             day_facts = [facts[k] for k in members.get(key, ()) if k in facts]
-            computed = rollup(office, day, day_facts, acknowledged, self.book.tz(office))
+            computed = rollup(office, day, day_facts, acknowledged, self.book.tz(office), requests)
             written.append(replace(computed, gen=markers.get(key)))
         await self.store.write_rollups(written)
         return written

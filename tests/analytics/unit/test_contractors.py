@@ -14,37 +14,11 @@ from services.analytics.export import contractors_csv
 from services.analytics.handlers import Analytics
 from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
-from tests.support.contractor_dataset import expected, generate
+from tests.support.contractor_dataset import check, expected, generate
 
 OFFICES = load_offices(DEMO_OFFICES_FILE)
 IDS = tuple(OFFICES.ids[:2])
 MONTH = (date(2026, 3, 1), date(2026, 3, 31))
-
-
-def _pct(a: int, b: int) -> float | None:
-    return None if b == 0 else round(100 * a / b, 2)
-
-
-def check(view: dict[str, Any], exp: dict[str, dict[str, Any]]) -> None:
-    assert set(view["contractors"]) == set(exp)
-    for cid, e in exp.items():
-        got = view["contractors"][cid]
-        assert got["name"] == e["name"], cid
-        assert got["repairs"] == e["repairs"], cid
-        for k in ("emergency", "non_emergency"):
-            assert [got["within_target"][k]["repairs"], got["within_target"][k]["within"]] == e[k], (cid, k)
-        assert (got["repair_time"]["median_hours"], got["repair_time"]["p90_hours"]) == (
-            e["median_hours"],
-            e["p90_hours"],
-        )
-        assert [got["first_visit"]["known"], got["first_visit"]["fixed"]] == e["fv"], cid
-        assert got["first_visit"]["rate_pct"] == _pct(e["fv"][1], e["fv"][0])
-        assert got["missed_appointments"] == e["missed"], cid
-        assert got["repeat_repairs"]["count"] == e["repeats"], cid
-        assert got["csat"]["ratings"] == len(e["scores"]), cid
-        assert got["csat"]["satisfied"] == e["satisfied"], cid
-        assert got["detractors"]["count"] == e["detractors"], cid
-    assert view["total"]["repairs"] == sum(e["repairs"] for e in exp.values())
 
 
 async def ingest(seed: int) -> tuple[Analytics, Any]:
@@ -71,6 +45,55 @@ async def test_contractor_indicators_equal_the_plan_under_shuffled_duplicated_de
     # another delivery order gives the same document
     other, _ = await ingest(seed=2)
     assert await other.contractors.contractors(list(IDS), *MONTH) == result
+
+
+async def test_rollups_give_the_document_of_the_facts_for_any_range() -> None:
+    svc, _ = await ingest(seed=4)
+    ranges = [MONTH, (date(2026, 3, 2), date(2026, 3, 12)), (date(2026, 2, 20), date(2026, 4, 15))]
+    for start, end in ranges:
+        for offices in (list(IDS), [IDS[1]]):
+            from_rollups = await svc.contractors.contractors(offices, start, end)
+            assert from_rollups == await svc.contractors.scan_facts(offices, start, end), (start, end, offices)
+    # the month's figures read rollups only: no fact is read once they are fresh
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    reads: list[int] = []
+    store = svc.contractors.store
+    original = store.facts_by_key
+
+    async def counted(keys):  # type: ignore[no-untyped-def]
+        found = await original(keys)
+        reads.append(len(found))
+        return found
+
+    store.facts_by_key = counted  # type: ignore[method-assign]
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    assert reads == []
+
+
+async def test_rollups_already_computed_follow_late_requests_and_assignments() -> None:
+    """Ratings, repairs and misses first (their days rolled up while no request names a
+    contractor), the openings and assignments last: the rating days, the repair days and the
+    repeats' openings are computed again, and the figures are the plan's."""
+    history = generate(IDS, MONTH[0], per_office=140, seed=11)
+    events = history.cloud_events()
+    late_types = ("fr.canopee.request.opened.v1", "fr.canopee.request.assigned.v1")
+    early = [e for e in events if e.type not in late_types]
+    late = [e for e in events if e.type in late_types]
+    rnd = random.Random(5)
+    rnd.shuffle(early)
+    rnd.shuffle(late)
+    svc = Analytics(OFFICES, MemoryAnalyticsStore(), contractor_min_repairs=8)
+    for i in range(0, len(early), 97):
+        await svc.apply(early[i : i + 97])
+    await svc.contractors.contractors(list(IDS), *MONTH)
+    await svc.refresh_rollups()
+    for i in range(0, len(late), 61):
+        await svc.apply(late[i : i + 61])
+    result = await svc.contractors.contractors(list(IDS), *MONTH)
+    for office in IDS:
+        check(result["offices"][office], expected(history, *MONTH, office))
+    check(result["network"], expected(history, *MONTH, None))
+    assert sum(view["total"]["csat"]["ratings"] for view in result["offices"].values()) > 0
 
 
 async def test_ranking_needs_the_minimum_count_and_the_csv_carries_the_figures() -> None:
