@@ -248,6 +248,7 @@ class Stream:
         self.rate = rate
         self.produced = 0
         self.tag = uuid.uuid4().hex[:6]
+        self._ends_at = 0.0
 
     def _opened(self, n: int) -> Record:
         tenant = self.tenants[n % len(self.tenants)]
@@ -272,11 +273,18 @@ class Stream:
             self.topic, request.encode(), json.dumps(event).encode(), [("content-type", CONTENT_TYPE.encode())]
         )
 
+    def end(self) -> None:
+        """End the stream now: what is due so far still goes out."""
+        self._ends_at = time.monotonic()
+
     async def run(self, seconds: float) -> None:
+        """Produce for ``seconds`` (or until ``end``)."""
         start = time.monotonic()
+        self._ends_at = start + seconds
         pending: list[Record] = []
         made = 0
         while True:
+            seconds = self._ends_at - start
             elapsed = time.monotonic() - start
             due = min(int(elapsed * self.rate), int(seconds * self.rate))
             pending.extend(self._opened(n) for n in range(made, due))
@@ -406,7 +414,8 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
             await wait_until(contacts_known, 90, "contacts recorded")
             cycle = schedule.down + schedule.up
             stream = Stream(infra.kafka, h["prefix"], tenants, schedule.rate)
-            streaming = asyncio.create_task(stream.run(schedule.up + schedule.kills * cycle))
+            # the stream goes on until ``up`` seconds after the last return (a restart takes a while)
+            streaming = asyncio.create_task(stream.run(10 * (schedule.up + schedule.kills * cycle) + 600))
             outcome = Outcome(schedule.fault, 0, 0, 0, 0)
             for _ in range(schedule.kills):
                 await asyncio.sleep(schedule.up)
@@ -427,6 +436,8 @@ async def run_schedule(infra: PrivateInfra, work: Path, schedule: Schedule) -> O
                     await infra.up()
                     back = time.monotonic()
                     outcome.first_send.append(-back)
+            await asyncio.sleep(schedule.up)
+            stream.end()
             await streaming
             produced = stream.produced
             try:
