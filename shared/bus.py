@@ -357,6 +357,17 @@ def _topic_configs(
 #: consumer groups of the services (their dead-letter topics are provisioned with the others)
 SERVICE_GROUPS = ("ticketing", "notifications", "feedback", "analytics")
 
+#: the topics each service's consumer group reads: the services register exactly these, and
+#: ``canopee topics forget-consumed`` (tools/forget.py) waits for every group that reads a topic
+CONSUMED_TOPICS: dict[str, tuple[str, ...]] = {
+    # office.tenants: only ``tenant.erased`` (references erased, tracker links revoked)
+    "ticketing": (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS),
+    "notifications": (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.TICKETING_SLA, Topics.FEEDBACK_SURVEYS),
+    # notifications.outcomes: only ``sms.replied``
+    "feedback": (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.FEEDBACK_RATINGS, Topics.NOTIFICATIONS_OUTCOMES),
+    "analytics": tuple(Topics.ALL),
+}
+
 
 def all_topics(prefix: str = "") -> list[str]:
     return [f"{prefix}{t}" for t in Topics.ALL] + [Topics.dlq(f"{prefix}{g}") for g in SERVICE_GROUPS]

@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from tools import chaos, dlq, events, feeding, mailcatcher, report, tenants
+from tools import chaos, dlq, events, feeding, forget, mailcatcher, report, tenants
 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 
@@ -119,6 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="try again while Kafka cannot be reached, for up to SECONDS (default 0: fail at once)",
     )
     create.set_defaults(func=_topics_create)
+    forget.register(topics_sub)
 
     offices = sub.add_parser("offices", help="offices file helpers")
     offices_sub = offices.add_subparsers(dest="offices_command", required=True, metavar="ACTION")

@@ -20,7 +20,7 @@ from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.report_pdf import render_pdf
 from services.analytics.settings import AnalyticsSettings
 from services.analytics.store import INDEXES, MongoAnalyticsStore
-from shared.events import Topics
+from shared.bus import CONSUMED_TOPICS
 from shared.http import bearer_auth, install_problem_handlers
 from shared.kafka_security import client_options
 from shared.observability import configure_logging
@@ -48,7 +48,7 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
             gauge_window_days=settings.gauge_window_days,
             contractor_min_repairs=settings.contractor_min_repairs,
         )
-        rt.consume("all", list(Topics.ALL), svc.apply)
+        rt.consume("all", list(CONSUMED_TOPICS["analytics"]), svc.apply)
         queries.set(svc.office_indicators)
         contractors.set(svc.contractors)
         render = functools.partial(render_pdf, font_dir=Path(settings.report_font_dir))

@@ -15,7 +15,7 @@ from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Clock, Deps
 from services.feedback.settings import FeedbackSettings
 from services.feedback.store import INDEXES, FeedbackMongoStore
-from shared.events import Topics
+from shared.bus import CONSUMED_TOPICS
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.outbox import MongoOutboxStore, Outbox, utcnow
@@ -48,7 +48,7 @@ def create_app(settings: FeedbackSettings | None = None, *, clock: Clock = utcno
         # sms.replied is taken from notifications.outcomes (the other types are skipped)
         rt.consume(
             "feedback",
-            [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.FEEDBACK_RATINGS, Topics.NOTIFICATIONS_OUTCOMES],
+            list(CONSUMED_TOPICS["feedback"]),
             partial(apply, deps),
             types=CONSUMED_TYPES,
         )

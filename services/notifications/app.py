@@ -8,7 +8,8 @@ from datetime import datetime
 
 from fastapi import FastAPI
 
-from shared.events import CloudEvent, Topics, type_name
+from shared.bus import CONSUMED_TOPICS
+from shared.events import CloudEvent, type_name
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, serve
@@ -31,7 +32,7 @@ CONSUMED: tuple[type[CloudEvent], ...] = tuple(HANDLERS)
 SERVICE_NAME = "notifications"
 #: how long one request to the store may wait for its reply before it fails (and is retried)
 STORE_REPLY_SECONDS = 20.0
-TOPICS = (Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS, Topics.TICKETING_SLA, Topics.FEEDBACK_SURVEYS)
+TOPICS = CONSUMED_TOPICS[SERVICE_NAME]
 
 
 def create_app(

@@ -13,7 +13,7 @@ from services.ticketing.handlers import HANDLERS, Clock, TicketingService, utc_n
 from services.ticketing.metrics import TicketingMetrics
 from services.ticketing.settings import TicketingSettings
 from services.ticketing.store import INDEXES, MongoAlertRepository, MongoRequestRepository, MongoTrackerRepository
-from shared.events import Topics
+from shared.bus import CONSUMED_TOPICS
 from shared.http import bearer_auth, install_problem_handlers
 from shared.observability import configure_logging
 from shared.runtime import Runtime, Started, serve
@@ -45,8 +45,7 @@ def create_app(settings: TicketingSettings | None = None, *, clock: Clock = utc_
         )
         rt.consume(
             "requests",
-            # office.tenants: only ``tenant.erased`` (references erased, tracker links revoked)
-            [Topics.OFFICE_REQUESTS, Topics.OFFICE_TENANTS],
+            list(CONSUMED_TOPICS["ticketing"]),
             svc.apply,
             types=list(HANDLERS),
         )

@@ -9,7 +9,6 @@ Needs ``.local/bin/helm`` and ``.local/bin/chart-validate``, built by ``make too
 
 from __future__ import annotations
 
-import ast
 import os
 import secrets
 import subprocess
@@ -20,7 +19,7 @@ import pytest
 import yaml
 from pydantic import SecretStr
 
-from shared.events import Topics
+from shared.bus import CONSUMED_TOPICS
 from shared.settings import ServiceSettings, env_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -114,27 +113,11 @@ def env_of(deployment: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def consumed_topics(service: str) -> set[str]:
-    """The topics ``services/<service>/app.py`` subscribes to (``rt.consume(name, topics, ...)``)."""
-    tree = ast.parse((ROOT / "services" / service / "app.py").read_text())
-    assigned = {
-        target.id: node.value
-        for node in tree.body
-        if isinstance(node, ast.Assign)
-        for target in node.targets
-        if isinstance(target, ast.Name)
-    }
-    topics: set[str] = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "consume":
-            argument = node.args[1]
-            if isinstance(argument, ast.Name):
-                argument = assigned[argument.id]
-            for ref in ast.walk(argument):
-                if isinstance(ref, ast.Attribute) and isinstance(ref.value, ast.Name) and ref.value.id == "Topics":
-                    value = getattr(Topics, ref.attr)
-                    topics.update(value if isinstance(value, tuple) else (value,))
-    assert topics, f"no rt.consume(...) topics found in services/{service}/app.py"
-    return topics
+    """The topics ``services/<service>/app.py`` subscribes to: ``CONSUMED_TOPICS[service]``
+    (shared/bus.py), which the app hands to ``rt.consume``."""
+    source = (ROOT / "services" / service / "app.py").read_text()
+    assert "CONSUMED_TOPICS[" in source, f"services/{service}/app.py does not consume CONSUMED_TOPICS"
+    return set(CONSUMED_TOPICS[service])
 
 
 def secret_fields(cls: type[ServiceSettings]) -> dict[str, bool]:
@@ -195,7 +178,14 @@ VARIANTS = {
         "services.notifications.env.CANOPEE_NOTIFICATIONS_SMS_PROVIDER=http",
     ],
     "without KEDA": ["--set", "autoscaling.enabled=false", "--set", "services.ticketing.replicas=2"],
-    "no PDB, no topic Job": ["--set", "defaults.pdb.enabled=false", "--set", "topics.enabled=false"],
+    "no PDB, no topic Job, no forget CronJob": [
+        "--set",
+        "defaults.pdb.enabled=false",
+        "--set",
+        "topics.enabled=false",
+        "--set",
+        "forgetConsumed.enabled=false",
+    ],
     "secured Kafka, secrets as files": [
         "--set",
         "kafka.securityProtocol=SASL_SSL",
@@ -556,3 +546,17 @@ def test_a_mistyped_value_is_refused_by_the_values_schema(tools: None, value: st
     )
     assert result.returncode != 0, f"{value} accepted"
     assert message in result.stderr, result.stderr
+
+
+def test_the_bus_forgets_what_every_service_read_on_a_schedule(default_objects: list[dict[str, Any]]) -> None:
+    """Erasure on the bus: a CronJob runs ``canopee topics forget-consumed`` as the topic Job runs
+    ``topics create`` (same image, settings, secrets, no root)."""
+    (cron,) = by_kind(default_objects, "CronJob").values()
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid" and cron["spec"]["schedule"]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["args"] == ["topics", "forget-consumed"]
+    (job,) = by_kind(default_objects, "Job").values()
+    (creator,) = job["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == creator["image"] and container["env"] == creator["env"]
+    assert pod["securityContext"] == job["spec"]["template"]["spec"]["securityContext"]

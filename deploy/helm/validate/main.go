@@ -51,6 +51,7 @@ var kinds = map[string]func() any{
 	"v1/ServiceAccount":                       func() any { return &corev1.ServiceAccount{} },
 	"apps/v1/Deployment":                      func() any { return &appsv1.Deployment{} },
 	"batch/v1/Job":                            func() any { return &batchv1.Job{} },
+	"batch/v1/CronJob":                        func() any { return &batchv1.CronJob{} },
 	"policy/v1/PodDisruptionBudget":           func() any { return &policyv1.PodDisruptionBudget{} },
 	"keda.sh/v1alpha1/ScaledObject":           func() any { return &kedav1alpha1.ScaledObject{} },
 	"keda.sh/v1alpha1/TriggerAuthentication":  func() any { return &kedav1alpha1.TriggerAuthentication{} },
@@ -456,6 +457,17 @@ func check(r *report, objects []*object, references bool) {
 			checkPod(r, o, "spec.template.spec", &tmpl.Spec)
 			if p := tmpl.Spec.RestartPolicy; p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
 				r.add(o, "spec.template.spec.restartPolicy %q: a Job's pods restart Never or OnFailure", p)
+			}
+		case *batchv1.CronJob:
+			checkMeta(r, o, &v.ObjectMeta)
+			if len(strings.Fields(v.Spec.Schedule)) != 5 {
+				r.add(o, "spec.schedule %q: five cron fields", v.Spec.Schedule)
+			}
+			tmpl := &v.Spec.JobTemplate.Spec.Template
+			checkLabels(r, o, "spec.jobTemplate.spec.template.metadata.labels", tmpl.Labels)
+			checkPod(r, o, "spec.jobTemplate.spec.template.spec", &tmpl.Spec)
+			if p := tmpl.Spec.RestartPolicy; p != corev1.RestartPolicyNever && p != corev1.RestartPolicyOnFailure {
+				r.add(o, "spec.jobTemplate.spec.template.spec.restartPolicy %q: a Job's pods restart Never or OnFailure", p)
 			}
 		case *policyv1.PodDisruptionBudget:
 			checkMeta(r, o, &v.ObjectMeta)
