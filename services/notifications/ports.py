@@ -151,10 +151,12 @@ class MessageStore(Protocol):
 
     async def deferred_backlog(self, now: datetime) -> int: ...
 
-    async def mask_log(self, office: str, tenant_ref: str) -> None:
+    async def mask_log(self, office: str, tenant_ref: str, at: datetime) -> None:
         """Erasure: the tenant's messages lose recipient, tenant, text and context; so do the office
         alerts about them (one of their requests, or a survey or campaign survey sent to them: the
-        alert's subject) and the digests that listed such an alert."""
+        alert's subject) and the digests that listed such an alert. Such an alert that has not gone
+        out yet (waiting, or grouped for a digest) is suppressed at ``at`` (reason ``erased``):
+        blanked, it would tell the office nothing."""
         ...
 
     async def audit(

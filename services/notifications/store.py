@@ -385,7 +385,7 @@ class NotificationStore:
         contacts = await self.contacts.delete_many({"$and": stale})
         return bodies.modified_count + contacts.deleted_count
 
-    async def mask_log(self, office: str, tenant_ref: str) -> None:
+    async def mask_log(self, office: str, tenant_ref: str, at: datetime) -> None:
         """Erasure: the log keeps what happened, not to whom nor what it said — also the office
         alerts that quoted the tenant's words or references (about one of their requests, or a
         survey sent to them: a campaign's detractor alert has no request, its subject is the
@@ -402,6 +402,9 @@ class NotificationStore:
             digests = {
                 str(d["digest"]) async for d in self.notifications.find(alerts, {"digest": 1}) if d.get("digest")
             }
+            unsent = {**alerts, "status": {"$in": [PENDING.value, GROUPED.value]}}
+            erased = {"status": Status.SUPPRESSED.value, "reason": "erased", "outcome_at": at, "published": False}
+            await self.notifications.update_many(unsent, {"$set": erased})
             await self.notifications.update_many(alerts, blank)
             if digests:  # a digest sent (or being sent) quoted the alert among others'
                 listing = {"office": office, "cause_type": DIGEST, "cause_id": {"$in": sorted(digests)}}

@@ -138,7 +138,7 @@ class MemoryNotificationStore:
                 changed += 1
         return changed
 
-    async def mask_log(self, office: str, tenant_ref: str) -> None:
+    async def mask_log(self, office: str, tenant_ref: str, at: datetime) -> None:
         request_ids = {r for (o, r), info in self.requests.items() if o == office and info.tenant_ref == tenant_ref}
         for key in [(office, r) for r in request_ids]:
             self.requests[key] = replace(self.requests[key], tenant_ref=None)
@@ -152,6 +152,10 @@ class MemoryNotificationStore:
             draft = message.draft
             about = draft.request_id in request_ids or draft.subject in subjects
             if draft.office == office and about and draft.recipient is Recipient.OFFICE:
+                if message.status in (Status.PENDING, Status.GROUPED):  # not gone out: never will
+                    message = replace(
+                        message, status=Status.SUPPRESSED, reason="erased", outcome_at=at, published=False
+                    )
                 self.messages[nid] = replace(message, draft=replace(draft, context={}), text=None, html=None)
                 if message.digest:
                     digests.add(message.digest)

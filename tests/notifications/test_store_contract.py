@@ -229,7 +229,7 @@ async def test_the_audit_list_and_the_erasure_mask(store: NotificationStore) -> 
     assert [e.id for e in await store.audit(None, "REQ-1", 10)] == ["n-1", "n-3"]
     assert [e.id for e in await store.audit(None, "S-2", 10)] == ["n-2"]
     assert [e.id for e in await store.audit(None, None, 1)] == ["n-1"]
-    await store.mask_log("demo-nord", "T-1")
+    await store.mask_log("demo-nord", "T-1", NOW)
     masked = await store.get("n-1")
     assert masked is not None
     assert (masked.recipient_masked, masked.draft.tenant_ref, masked.text, masked.draft.context) == (
@@ -258,7 +258,9 @@ def campaign_alert(nid: str, survey: str, comment: str, **values: object) -> Mes
     )
     text = f"Un locataire a donné la note 1/5. « {comment} »"
     fields: dict[str, object] = {"channel": Channel.EMAIL, "fallbacks": (), "text": text, "html": f"<p>{text}</p>"}
-    return message(nid, Status.SENT, draft=office, **(fields | values))
+    status = values.pop("status", Status.SENT)
+    assert isinstance(status, Status)
+    return message(nid, status, draft=office, **(fields | values))
 
 
 async def test_erasure_blanks_the_campaign_alerts_quoting_the_tenant_and_their_digest(
@@ -275,6 +277,10 @@ async def test_erasure_blanks_the_campaign_alerts_quoting_the_tenant_and_their_d
         campaign_alert("al-1", "SRV-C1", "chauffage en panne depuis un mois"),  # sent at once
         campaign_alert("al-2", "SRV-C1", "personne ne répond", digest=key),  # listed in the digest
         campaign_alert("al-3", "SRV-C2", "ascenseur bloqué", digest=key),  # another tenant's
+        # not gone out yet: waiting for the next digest, and waiting for its send
+        campaign_alert("al-4", "SRV-C1", "toujours rien", status=Status.GROUPED),
+        campaign_alert("al-5", "SRV-C1", "encore rien", status=Status.PENDING),
+        campaign_alert("al-6", "SRV-C2", "rien non plus", status=Status.GROUPED),  # another tenant's
     ]
     both = "« personne ne répond » « ascenseur bloqué »"
     listing = draft(
@@ -300,10 +306,20 @@ async def test_erasure_blanks_the_campaign_alerts_quoting_the_tenant_and_their_d
     )
     for m in (*invited, *alerts, digest):
         assert await store.insert(m)
-    await store.mask_log("demo-nord", "T-1")
+    await store.mask_log("demo-nord", "T-1", NOW)
     for nid in ("al-1", "al-2", "dg-1"):
         blanked = await store.get(nid)
         assert blanked is not None and (blanked.text, blanked.html, blanked.draft.context) == (None, None, {}), nid
+    for nid in ("al-4", "al-5"):  # blanked, they would tell the office nothing: they never go out
+        unsent = await store.get(nid)
+        assert unsent is not None and (unsent.status, unsent.reason, unsent.outcome_at) == (
+            Status.SUPPRESSED,
+            "erased",
+            NOW,
+        ), nid
+        assert unsent.text is None and unsent.published is False
+    kept_waiting = await store.get("al-6")
+    assert kept_waiting is not None and kept_waiting.status is Status.GROUPED and kept_waiting.text
     other = await store.get("al-3")
     assert other is not None and other.text is not None and "ascenseur bloqué" in other.text
     assert other.draft.context["comment"] == "ascenseur bloqué"

@@ -47,6 +47,6 @@ async def erased(cases: Cases, event: TenantErased, office: Office) -> None:
         nominal = Channel.EMAIL if draft.policy is Policy.EMAIL_FIRST else Channel.SMS
         await cases.recorder.suppress(draft, nominal, Reason.ERASED, cases.ctx.clock())
         await store.forget_awaiting(waiting.key)
-    await store.mask_log(office.id, tenant)
+    await store.mask_log(office.id, tenant, cases.ctx.clock())
     if cases.recorder.followups is not None:  # who to call and what to tell them: gone too
         await cases.recorder.followups.erase(office.id, tenant)
