@@ -185,7 +185,8 @@ async def test_three_instances_share_partitions_and_survive_kill_9_of_an_instanc
                 projected = mongo["scale_ticketing"]["requests"]
 
                 async def all_projected() -> tuple[bool, Any]:
-                    ids = {d["_id"] async for d in projected.find({}, {"_id": 1})}
+                    # the projection's id is office|request_id
+                    ids = {d["request_id"] async for d in projected.find({}, {"request_id": 1})}
                     return requests <= ids, f"{len(requests - ids)} missing of {len(requests)}"
 
                 await eventually(all_projected, 180, "every request projected")
