@@ -50,8 +50,9 @@ SETTINGS = {
 #: generated requests per API in total when ``CANOPEE_FUZZ_CASES`` is not set (``make test``):
 #: feedback's API is the largest, 660 requests keep its run near 30 s on a busy two-core machine
 DEFAULT_TOTAL = {"ticketing": 240, "notifications": 600, "analytics": 360, "feedback": 660}
-#: stateful scenarios (sequences of linked calls): a tenth of the fuzz size (20 by default)
-STATEFUL_DEFAULT = 200
+#: stateful scenarios (sequences of linked calls, about 55 calls each): the fuzz size / 50, so that
+#: the stateful calls come near the fuzz size too (20 scenarios by default)
+STATEFUL_DEFAULT = 1000
 
 
 def offices_with_a_read_token(path: Path) -> Path:
@@ -105,7 +106,7 @@ async def test_no_server_error_for_generated_requests(
 
 async def test_feedback_flows_statefully(make_settings: Callable[..., Any], topics: str, tmp_path: Path) -> None:
     app, settings = await _start("feedback", make_settings, tmp_path)
-    scenarios = max(1, cases(STATEFUL_DEFAULT) // 10)
+    scenarios = max(1, cases(STATEFUL_DEFAULT) // 50)
     async with running(app, settings.http_port) as url:
         spec = await _spec(url)
         # campaigns name known offices (any other is refused, and no flow follows): the generator
