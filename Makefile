@@ -27,7 +27,7 @@ help:
 	@echo "make bench       run the benchmarks and print figures"
 	@echo "make images      build the container images with podman, no registry needed (deploy/images/build.sh)"
 	@echo "make compose-test  build them, run docker-compose.yml with podman-compose and check a simulated day"
-	@echo "make chaos       the whole system on private infrastructure under load and faults, then checked (docs/RELIABILITY.md)"
+	@echo "make chaos       the whole system on private infrastructure under load and faults, then checked, then fuzzed (docs/RELIABILITY.md)"
 
 # requirements-dev.txt: the runtime pins (requirements.txt, what the image installs) plus the dev/test tools
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
@@ -108,7 +108,8 @@ bench: install infra-up
 	$(PY) -m bench
 
 # the whole system on its own infrastructure and ports (not make up's, not make test's) under load
-# and faults, then checked; exit 1 on any difference (docs/RELIABILITY.md). Not part of make test.
+# and faults, then checked, then the fuzzers with the full count (CANOPEE_FUZZ_CASES=10000); exit 1 on
+# any difference (docs/RELIABILITY.md). Not part of make test (which runs the fuzzers small).
 chaos: install tools
 	$(PY) -m tools.cli chaos $(CHAOS_ARGS)
 

@@ -8,7 +8,11 @@ and some sent twice; while that runs, the fault schedule (``FAULTS``): each cons
 ``kill -9``'d five times and restarted, the broker ``kill -9``'d and restarted, the store stopped
 30 s, the SMS API answering 500 for 2 minutes, the SMTP server down 1 minute. Then it waits for the
 system to settle and checks (``tools.chaos_check``), prints the figures and exits 1 on any
-difference. The recording (``chaos-recording.json``) and the logs stay in ``--dir``.
+difference. Then, on the same private infrastructure, the fuzzers with the full count
+(``--fuzz-cases``, 10,000: generated requests per HTTP API, hostile records per Kafka topic; the
+tests run by pytest, ``FUZZ_TESTS``); ``--fuzz-only`` runs only them. The recording
+(``chaos-recording.json``), the fuzzers' figures (``fuzz-report.jsonl``, ``fuzz.log``) and the logs
+stay in ``--dir``.
 """
 
 from __future__ import annotations
@@ -53,6 +57,12 @@ HISTORY_DAYS = 5
 #: events per request the simulator makes over a few days (measured; the rate is set from it)
 EVENTS_PER_REQUEST = 6.0
 SERVICE_TOPICS = ("ticketing.sla", "feedback.surveys", "feedback.ratings", "notifications.outcomes")
+#: the fuzzers (development tests: pytest, Schemathesis), run with ``CANOPEE_FUZZ_CASES``
+FUZZ_TESTS = (
+    "tests/gateway/test_gateway_schemathesis.py",
+    "tests/shared/test_schemathesis_services.py",
+    "tests/chaos/test_kafka_fuzz.py",
+)
 
 
 @dataclass
@@ -68,6 +78,8 @@ class Settings:
     duplicates: float = 0.03
     late: float = 0.01
     faults: bool = True
+    fuzz_cases: int = 10_000
+    fuzz_only: bool = False
 
     @property
     def ports(self) -> dict[str, int]:
@@ -479,6 +491,69 @@ async def record(run: Run, sent: Sent, bus: BusReader, traffic_started: datetime
     }
 
 
+# --- the fuzzers -------------------------------------------------------------------------------
+async def fuzz(run_log: Callable[[str], None], settings: Settings) -> int:
+    """The fuzz tests (``FUZZ_TESTS``) with ``--fuzz-cases`` on the run's own Kafka and store (each
+    test on its own topics and databases); their figures printed from ``fuzz-report.jsonl``."""
+    report = settings.directory / "fuzz-report.jsonl"
+    report.unlink(missing_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CANOPEE_")}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "CANOPEE_KAFKA_BOOTSTRAP": f"127.0.0.1:{settings.kafka_port}",
+        "CANOPEE_MONGO_URL": f"mongodb://127.0.0.1:{settings.mongo_port}",
+        "CANOPEE_FUZZ_CASES": str(settings.fuzz_cases),
+        "CANOPEE_FUZZ_REPORT": str(report),
+    }
+    run_log(f"fuzzers: {settings.fuzz_cases} cases per HTTP API and per Kafka topic (log: fuzz.log)")
+    started = time.monotonic()
+    with (settings.directory / "fuzz.log").open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *FUZZ_TESTS,
+            env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        try:
+            code = await proc.wait()
+        except asyncio.CancelledError:
+            proc.terminate()
+            await proc.wait()
+            raise
+    print("Fuzzers:")
+    for line in report.read_text(encoding="utf-8").splitlines() if report.exists() else []:
+        print(f"  {line}")
+    verdict = "OK" if code == 0 else f"FAILED (pytest exit {code}; see {settings.directory / 'fuzz.log'})"
+    print(f"  {verdict} in {time.monotonic() - started:.0f} s")
+    return 0 if code == 0 else 1
+
+
+async def fuzz_only(settings: Settings) -> int:
+    """``--fuzz-only``: the private infrastructure, the fuzzers, nothing else."""
+    settings.directory.mkdir(parents=True, exist_ok=True)
+    _, infra_env = environment(settings)
+    started = time.monotonic()
+
+    def log(line: str) -> None:
+        print(f"[chaos {time.monotonic() - started:6.1f}s] {line}", flush=True)
+
+    async def infra(action: str) -> None:
+        proc = await asyncio.create_subprocess_exec(
+            "bash", str(ROOT / "deploy/local/infra.sh"), action,
+            env=infra_env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"infra.sh {action} failed: {out.decode(errors='replace')[-2000:]}")
+
+    try:
+        await infra("reset")
+        await infra("up")
+        log("infrastructure up")
+        return await fuzz(log, settings)
+    finally:
+        with contextlib.suppress(Exception):
+            await infra("down")
+
+
 # --- the run -----------------------------------------------------------------------------------
 def environment(settings: Settings) -> tuple[dict[str, str], dict[str, str]]:
     data = settings.directory / "infra"
@@ -607,9 +682,14 @@ async def chaos(settings: Settings, on_record: Callable[[dict[str, Any]], None] 
             print(f"FAILED: {len(verdict.problems)} differences")
             for line in verdict.problems:
                 print(f"  {line}")
-            return 1
-        print(f"OK in {time.monotonic() - run.started:.0f} s")
-        return 0
+        else:
+            print(f"OK in {time.monotonic() - run.started:.0f} s")
+        fuzzed = 0
+        if settings.fuzz_cases:
+            await bus.stop()
+            run.stop_all()
+            fuzzed = await fuzz(run.log, settings)
+        return 1 if verdict.problems or fuzzed else 0
     finally:
         await bus.stop()
         run.stop_all()
@@ -627,7 +707,7 @@ async def _until_signalled(settings: Settings) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, task.cancel)
     try:
-        return await chaos(settings)
+        return await (fuzz_only(settings) if settings.fuzz_only else chaos(settings))
     except asyncio.CancelledError:
         print("chaos: interrupted; what it started is stopped", file=sys.stderr)
         return 130
@@ -644,7 +724,11 @@ def _chaos(args: argparse.Namespace) -> int:
         base_port=args.base_port,
         seed=args.seed,
         faults=not args.no_faults,
+        fuzz_cases=args.fuzz_cases,
+        fuzz_only=args.fuzz_only,
     )
+    if settings.fuzz_only and not settings.fuzz_cases:
+        raise SystemExit("--fuzz-only needs --fuzz-cases above 0")
     return asyncio.run(_until_signalled(settings))
 
 
@@ -666,6 +750,14 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=18)
     parser.add_argument("--no-faults", action="store_true", help="the same run without the fault schedule")
+    parser.add_argument(
+        "--fuzz-cases",
+        type=int,
+        default=10_000,
+        help="after the checks, the fuzzers on the same infrastructure: generated requests per HTTP API and "
+        "hostile records per Kafka topic (default 10,000; 0: no fuzzing; needs the development tools)",
+    )
+    parser.add_argument("--fuzz-only", action="store_true", help="only the fuzzers, on the private infrastructure")
     parser.add_argument("--dir", default=".local/chaos", help="infrastructure data, logs and the recording")
     parser.set_defaults(func=_chaos)
 

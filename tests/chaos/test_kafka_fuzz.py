@@ -1,14 +1,13 @@
 """Hostile records on every topic each consuming service reads (``tools.chaos_fuzz``), on the real
 broker and store, each service running whole (``create_app``): no crash, every bad record in the
 service's dead-letter topic with a reason, and the good record that follows them on the same key is
-processed. ``CANOPEE_FUZZ_RECORDS`` records per topic (default 16 here: two of each kind; ``make
-chaos`` sends 10,000)."""
+processed. ``CANOPEE_FUZZ_CASES`` records per topic (``tests/support/fuzz.py``; default 16: two of
+each kind; ``make chaos`` sends 10,000)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import os
 import time
 from collections import Counter
 from typing import Any
@@ -28,12 +27,13 @@ from shared.bus import DLQ_REASON, DLQ_TOPIC
 from shared.events import CONTENT_TYPE, Topics
 from shared.store import make_client
 from tests.support import kafka as ks
+from tests.support.fuzz import cases, report
 from tests.support.http import running
 from tools.chaos_fuzz import KEY_PREFIX, KINDS, hostile_records, valid_event
 
 pytestmark = pytest.mark.integration
 
-COUNT = int(os.environ.get("CANOPEE_FUZZ_RECORDS", "16"))
+COUNT = cases(16)
 KEY = f"{KEY_PREFIX}REQ-GOOD"
 #: service → (settings class, app factory, topics it consumes, where its store keeps the good record)
 SERVICES: dict[str, tuple[Any, Any, tuple[str, ...], tuple[str, str]]] = {
@@ -76,10 +76,14 @@ async def test_hostile_records_are_dead_lettered_and_the_next_good_one_is_proces
     extra: dict[str, Any] = {"form_secret": "fuzz-form-secret-0123456789abcdef0123"} if service == "feedback" else {}
     settings = make_settings(settings_class, **extra)
     sent: Counter[str] = Counter()
+    started = time.monotonic()
     for topic in consumed:
         records = hostile_records(topic, COUNT, seed=7, key=KEY)
         sent.update(kind for kind, _ in records)
-        await ks.produce(infra["kafka"], settings.topic(topic), [raw for _, raw in records])
+        for at in range(0, COUNT, 1000):  # bounded batches: an eighth of them are huge strings
+            await ks.produce(infra["kafka"], settings.topic(topic), [raw for _, raw in records[at : at + 1000]])
+        del records
+    produced = time.monotonic() - started
     good = valid_event(Topics.OFFICE_REQUESTS, 999_999)
     good["id"], good["subject"], good["data"]["request_id"] = "GOOD-1", KEY, KEY
     ct = [("content-type", CONTENT_TYPE.encode())]
@@ -89,17 +93,28 @@ async def test_hostile_records_are_dead_lettered_and_the_next_good_one_is_proces
     assert set(sent) == set(KINDS)
 
     expected = COUNT * len(consumed)
+    # the waits grow with the records to get through (20 records/s at the least)
+    wait = 90 + expected / 20
     client = make_client(infra["mongo"])
     try:
         async with running(factory(settings), settings.http_port):
             want = {field: "GOOD-1" if field != "request_id" else KEY}
-            deadline = time.monotonic() + 90
+            deadline = time.monotonic() + wait
             while await client[settings.mongo_db][collection].find_one(want) is None:
                 assert time.monotonic() < deadline, f"{service} did not process the good record after the bad ones"
                 await asyncio.sleep(0.5)
-            dead = await _dead_letters(infra["kafka"], Topics.dlq(settings.group), expected, 60)
+            processed = time.monotonic() - started
+            dead = await _dead_letters(infra["kafka"], Topics.dlq(settings.group), expected, wait)
     finally:
         await client.close()
+    report(
+        f"kafka/{service}",
+        topics=len(consumed),
+        records_per_topic=COUNT,
+        dead_letters=len(dead),
+        produced_seconds=round(produced, 1),
+        good_record_processed_after_seconds=round(processed, 1),
+    )
     assert len(dead) == expected, f"{service}: {len(dead)} dead letters for {expected} hostile records"
     headers = [{k: v.decode(errors="replace") for k, v in r.headers} for r in dead]
     assert all(h.get(DLQ_REASON) for h in headers), "a dead letter without a reason"
