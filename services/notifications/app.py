@@ -63,7 +63,8 @@ def create_app(
                 attempts=settings.sms_attempts,
                 backoff=settings.sms_backoff_seconds,
             )
-        email = email_provider or SmtpEmailProvider(
+        # the SMTP connection pool is this instance's: its kept connections are closed at the stop
+        smtp = SmtpEmailProvider(
             host=settings.smtp_host,
             port=settings.smtp_port,
             sender=settings.smtp_from,
@@ -71,7 +72,9 @@ def create_app(
             username=settings.smtp_username,
             password=settings.smtp_password.get_secret_value() if settings.smtp_password else None,
             timeout=settings.smtp_timeout_seconds,
+            pool_size=settings.smtp_pool_size,
         )
+        email: EmailProvider = email_provider or smtp
         # the store's own client: a request without a reply (a store restarting after a crash) fails
         # after STORE_REPLY_SECONDS and is retried, instead of holding the sends behind it for ever
         store_client = make_client(settings.mongo_url, socket_timeout_ms=int(STORE_REPLY_SECONDS * 1000))
@@ -108,6 +111,7 @@ def create_app(
         finally:
             app.state.notifier = None
             await http.close()
+            await smtp.close()
             await store_client.close()
 
     app = FastAPI(title="Canopée notifications", version="1", lifespan=lifespan)

@@ -83,6 +83,8 @@ class NotificationsSettings(ServiceSettings):
     smtp_password: SecretStr | None = None
     smtp_from: str = "no-reply@canopee.example.org"
     smtp_timeout_seconds: float = Field(10.0, gt=0)
+    #: SMTP connections kept open and reused for the next mails (at most this many mails in flight)
+    smtp_pool_size: int = Field(4, ge=1, le=100)
     email_rate_per_second: float = Field(20.0, gt=0)
 
     # dispatcher of deferred and retried messages

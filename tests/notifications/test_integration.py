@@ -654,6 +654,10 @@ async def test_forty_at_risk_alerts_in_ten_minutes_make_one_digest_per_office_an
         env.clock.now = FRIDAY_MORNING + timedelta(minutes=30, seconds=1)
         await wait_for(lambda: len(env.smtp.messages) == 5)
         outcomes = await env.outcomes(81, settle=1.0)
+    # the five mails went over kept SMTP connections (sent at three moments, two at a time at
+    # most), each of which said goodbye at the service's stop
+    assert env.smtp.collector.connections <= 2
+    assert sorted(env.smtp.collector.quits) == sorted(set(env.smtp.collector.peers))
     digests = env.smtp.messages[1:]
     assert [m["To"] for m in digests] == ["astreinte@demo-nord.example.org", "astreinte@demo-sud.example.org"] * 2
     assert [len(listed(m)) for m in digests] == [16, 16, 4, 4]

@@ -21,7 +21,18 @@ _MONGO = re.compile(
     r"|bulk_write|delete_one|delete_many|aggregate|count_documents|find_one_and_update)\("
 )
 #: libraries that do I/O: never imported by a domain package
-_IO_MODULES = ("pymongo", "faststream", "aiokafka", "fastapi", "httpx", "aiohttp", "smtplib", "asyncio", "shared.store")
+_IO_MODULES = (
+    "pymongo",
+    "faststream",
+    "aiokafka",
+    "fastapi",
+    "httpx",
+    "aiohttp",
+    "smtplib",
+    "aiosmtplib",
+    "asyncio",
+    "shared.store",
+)
 
 
 def _sources(service: str) -> list[Path]:

@@ -119,3 +119,18 @@ def test_a_bad_retention_names_the_variable(
     with pytest.raises(ConfigError) as caught:
         load_settings(cls)
     assert caught.value.message.startswith(f"{variable}:")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "four", "1000"])
+def test_a_bad_smtp_pool_size_names_the_variable(monkeypatch: pytest.MonkeyPatch, value: str) -> None:
+    from services.notifications.settings import NotificationsSettings
+
+    variable = "CANOPEE_NOTIFICATIONS_SMTP_POOL_SIZE"
+    monkeypatch.setenv("CANOPEE_ADMIN_TOKEN", GOOD)
+    assert load_settings(NotificationsSettings).smtp_pool_size == 4
+    monkeypatch.setenv(variable, "8")
+    assert load_settings(NotificationsSettings).smtp_pool_size == 8
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(NotificationsSettings)
+    assert caught.value.message.startswith(f"{variable}:")

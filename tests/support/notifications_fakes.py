@@ -51,13 +51,27 @@ class _Collector:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
         self.envelopes: list[tuple[str, list[str]]] = []
+        #: the client's address and port (its connection) of each message
+        self.peers: list[Any] = []
+        #: the connections that said goodbye (QUIT)
+        self.quits: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         parsed = message_from_bytes(envelope.content, policy=policy.default)
         assert isinstance(parsed, EmailMessage)
         self.messages.append(parsed)
         self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        self.peers.append(session.peer)
         return "250 OK"
+
+    async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+        self.quits.append(session.peer)
+        return "221 Bye"
+
+    @property
+    def connections(self) -> int:
+        """How many connections carried the messages."""
+        return len(set(self.peers))
 
 
 class SmtpCatcher:

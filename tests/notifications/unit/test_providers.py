@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -174,6 +175,7 @@ async def test_a_mail_the_server_took_is_sent_even_when_its_goodbye_fails() -> N
 
     class RudeGoodbye(_Collector):
         async def handle_QUIT(self, server: Any, session: Any, envelope: Any) -> str:
+            await super().handle_QUIT(server, session, envelope)
             return "421 closing the channel"
 
     collector = RudeGoodbye()
@@ -185,6 +187,214 @@ async def test_a_mail_the_server_took_is_sent_even_when_its_goodbye_fails() -> N
         message_id = await smtp.send_email(
             to=["l@example.org"], sender_name="Office", subject="S", text="t", html="<p>t</p>", reference="N-8"
         )
+        await smtp.close()  # the kept connection says goodbye now: the rude answer changes nothing
     finally:
         controller.stop()
-    assert message_id is not None and len(collector.messages) == 1
+    assert message_id is not None and len(collector.messages) == 1 and collector.quits == collector.peers
+
+
+@contextlib.contextmanager
+def smtp_server(collector: Any, **server: Any) -> Iterator[int]:
+    """A real SMTP server (aiosmtpd, its own thread) on a free port; ``server``: its SMTP options."""
+    from aiosmtpd.controller import Controller
+
+    from tests.support.faults import free_port
+
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port, **server)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()
+
+
+def collector() -> Any:
+    from tests.support.notifications_fakes import _Collector
+
+    return _Collector()
+
+
+async def mail(smtp: SmtpEmailProvider, reference: str) -> str | None:
+    return await smtp.send_email(
+        to=["l@example.org"], sender_name="Office", subject="S", text="t", html="<p>t</p>", reference=reference
+    )
+
+
+def references(server: Any) -> list[str]:
+    return [m["X-Canopee-Reference"] for m in server.messages]
+
+
+async def test_a_mail_the_server_took_stays_sent_when_the_server_drops_the_connection_right_after() -> None:
+    """The server answers 250 to DATA and closes the connection at once: the mail is sent, and
+    the next one goes on a new connection (never a second copy of the first)."""
+
+    class Hangs(collector().__class__):  # type: ignore[misc]
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            status: str = await super().handle_DATA(server, session, envelope)
+            server.loop.call_later(0.05, server.transport.close)
+            return status
+
+    catcher = Hangs()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        assert await mail(smtp, "N-1") is not None
+        await asyncio.sleep(0.3)
+        assert await mail(smtp, "N-2") is not None
+        await smtp.close()
+    assert references(catcher) == ["N-1", "N-2"] and catcher.connections == 2
+
+
+async def test_sequential_mails_go_over_one_kept_connection() -> None:
+    catcher = collector()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        for n in range(10):
+            await mail(smtp, f"N-{n}")
+        await smtp.close()
+    assert references(catcher) == [f"N-{n}" for n in range(10)]
+    assert catcher.connections == 1 and smtp.connections_opened == 1
+    assert catcher.quits == catcher.peers[:1]  # said goodbye at close
+
+
+async def test_concurrent_mails_share_at_most_the_pool_size_of_connections() -> None:
+    catcher = collector()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5, pool_size=3)
+        ids = await asyncio.gather(*(mail(smtp, f"N-{n}") for n in range(40)))
+        await smtp.close()
+    assert len(set(ids)) == 40
+    assert sorted(references(catcher)) == sorted(f"N-{n}" for n in range(40))
+    assert 1 <= catcher.connections <= 3 and smtp.connections_opened == catcher.connections
+    assert sorted(catcher.quits) == sorted(set(catcher.peers))
+
+
+async def test_a_connection_the_server_closed_while_idle_is_replaced() -> None:
+    """The server drops connections idle for 0.3 s: the next mail goes out on a new one, once."""
+    catcher = collector()
+    with smtp_server(catcher, timeout=0.3) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        await mail(smtp, "N-1")
+        await asyncio.sleep(0.8)
+        await mail(smtp, "N-2")
+        await mail(smtp, "N-3")
+        await smtp.close()
+    assert references(catcher) == ["N-1", "N-2", "N-3"]
+    assert catcher.connections == 2
+
+
+@pytest.mark.parametrize("how", ["421", "silent close"])
+async def test_a_kept_connection_failing_its_first_command_is_replaced_once(how: str) -> None:
+    """The server takes one mail per connection: the second MAIL on a kept connection is answered
+    421 (or the connection is closed without a word, before the client notices). The mail goes
+    out on a new connection, exactly once, and no send fails."""
+    from tests.support.notifications_fakes import _Collector
+
+    class OneMailPerConnection(_Collector):
+        def __init__(self) -> None:
+            super().__init__()
+            self.mail_commands = 0
+
+        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            self.mail_commands += 1
+            if session.peer in self.peers:
+                if how == "421":
+                    return "421 one mail per connection"
+                server.transport.abort()
+                return "250 OK"  # never arrives
+            envelope.mail_from = address
+            envelope.mail_options.extend(options)
+            return "250 OK"
+
+    catcher = OneMailPerConnection()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        for n in range(3):
+            await mail(smtp, f"N-{n}")
+        await smtp.close()
+    assert references(catcher) == ["N-0", "N-1", "N-2"]
+    assert catcher.connections == 3 and catcher.mail_commands == 5
+
+
+async def test_a_new_connection_refused_at_mail_is_temporary_and_not_retried() -> None:
+    from tests.support.notifications_fakes import _Collector
+
+    class Busy(_Collector):
+        mail_commands = 0
+
+        async def handle_MAIL(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            self.mail_commands += 1
+            return "421 try again later"
+
+    catcher = Busy()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        with pytest.raises(TemporaryFailure, match="SMTP 421"):
+            await mail(smtp, "N-1")
+        await smtp.close()
+    assert catcher.mail_commands == 1 and catcher.messages == []
+
+
+async def test_refusals_map_to_permanent_failures_and_the_connection_is_kept() -> None:
+    from tests.support.notifications_fakes import _Collector
+
+    class Picky(_Collector):
+        async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+            if address.startswith("nobody@"):
+                return "550 no such user"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+        async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+            if b"spam" in envelope.content:
+                return "554 looks like spam"
+            return await super().handle_DATA(server, session, envelope)
+
+    catcher = Picky()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5)
+        with pytest.raises(PermanentFailure, match="every recipient refused"):
+            await smtp.send_email(
+                to=["nobody@example.org"], sender_name="O", subject="S", text="t", html="h", reference="N-1"
+            )
+        with pytest.raises(PermanentFailure, match="SMTP 554"):
+            await smtp.send_email(
+                to=["l@example.org"], sender_name="O", subject="spam", text="t", html="h", reference="N-2"
+            )
+        with pytest.raises(PermanentFailure, match="cannot go into a mail"):
+            await smtp.send_email(
+                to=["l@example.org>\r\nRCPT TO:<x@example.org"],
+                sender_name="O",
+                subject="S",
+                text="t",
+                html="h",
+                reference="N-3",
+            )
+        await mail(smtp, "N-4")
+        await smtp.close()
+    assert references(catcher) == ["N-4"] and smtp.connections_opened == 1
+
+
+async def test_an_unreachable_server_is_temporary() -> None:
+    from tests.support.faults import free_port
+
+    smtp = SmtpEmailProvider(host="127.0.0.1", port=free_port(), sender="no-reply@example.org", timeout=5)
+    with pytest.raises(TemporaryFailure, match="SMTP unavailable"):
+        await mail(smtp, "N-1")
+
+
+async def test_after_close_no_connection_is_kept_or_opened() -> None:
+    catcher = collector()
+    with smtp_server(catcher) as port:
+        smtp = SmtpEmailProvider(host="127.0.0.1", port=port, sender="no-reply@example.org", timeout=5, pool_size=2)
+        await asyncio.gather(mail(smtp, "N-1"), mail(smtp, "N-2"))
+        await smtp.close()
+        assert sorted(catcher.quits) == sorted(set(catcher.peers))
+        with pytest.raises(TemporaryFailure):
+            await mail(smtp, "N-3")
+    assert smtp.connections_opened == catcher.connections and len(catcher.messages) == 2
+
+
+def test_the_pool_has_at_least_one_connection() -> None:
+    with pytest.raises(ValueError, match="pool_size"):
+        SmtpEmailProvider(host="127.0.0.1", port=25, sender="no-reply@example.org", pool_size=0)
