@@ -1,5 +1,6 @@
 """``canopee report``: the monthly report of an office or the network as a French PDF, built from
-analytics' store (the same figures as ``/v1/kpis``; the analytics service need not run)."""
+analytics' store (the same figures as ``/v1/kpis``; the analytics service need not run); tenants'
+words are read from feedback as the service reads them (``CANOPEE_ANALYTICS_FEEDBACK_URL``/``_TOKEN``)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
+from services.analytics.feedback_words import words_source
 from services.analytics.handlers import Analytics
 from services.analytics.handlers.reports import MonthlyReports
 from services.analytics.report_pdf import render_pdf
@@ -38,7 +40,12 @@ async def build(office: str | None, month: date, settings: ReportSettings) -> tu
             contractor_min_repairs=settings.contractor_min_repairs,
         )
         reports = MonthlyReports(
-            offices, svc.office_indicators, svc.contractors, lambda r: render_pdf(r, Path(settings.report_font_dir))
+            offices,
+            svc.office_indicators,
+            svc.contractors,
+            lambda r: render_pdf(r, Path(settings.report_font_dir)),
+            words=words_source(settings),
+            word_excerpts=settings.report_word_excerpts,
         )
         data = await reports.pdf(office, month)
         return data, reports.last_seconds

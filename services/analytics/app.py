@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from services.analytics.api import STATIC, Sessions, router
+from services.analytics.feedback_words import words_source
 from services.analytics.handlers import Analytics, Clock, utc_now
 from services.analytics.handlers.contractors import ContractorIndicators
 from services.analytics.handlers.queries import Indicators
@@ -52,7 +53,16 @@ def create_app(settings: AnalyticsSettings | None = None, *, clock: Clock = utc_
         queries.set(svc.office_indicators)
         contractors.set(svc.contractors)
         render = functools.partial(render_pdf, font_dir=Path(settings.report_font_dir))
-        reports.set(MonthlyReports(offices, svc.office_indicators, svc.contractors, render))
+        reports.set(
+            MonthlyReports(
+                offices,
+                svc.office_indicators,
+                svc.contractors,
+                render,
+                words=words_source(settings),
+                word_excerpts=settings.report_word_excerpts,
+            )
+        )
         lag = LagProbe(
             settings.kafka_bootstrap,
             settings.topic_prefix,

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.analytics.domain.records import (
     AlertFact,
@@ -112,3 +112,14 @@ class RollupStore(Protocol):
 
 class AnalyticsStore(FactStore, RollupStore, Protocol):
     """Both stores of the service (one database)."""
+
+
+class WordsSource(Protocol):
+    """Where the monthly report reads tenants' words (feedback's API): read at report time, never kept."""
+
+    async def words(
+        self, office: str | None, since: datetime, until: datetime, limit: int
+    ) -> list[dict[str, Any]] | None:
+        """The entries of ``office`` (None: every office) over [since, until), newest first, at
+        most ``limit``; None when they could not be read."""
+        ...

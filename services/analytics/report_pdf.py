@@ -116,6 +116,8 @@ def render_pdf(report: Report, font_dir: Path = DEFAULT_FONT_DIR) -> bytes:
         _text(pdf, "Aucune réparation d'entreprise ce mois.")
     _heading(pdf, "Paroles de locataires")
     _text(pdf, report.words)
+    for excerpt in report.word_excerpts:
+        _text(pdf, f"• {excerpt}")
     _heading(pdf, "Alertes en retard")
     if report.alerts:
         _table(pdf, ["Alertes détracteurs du mois", "Nombre"], [list(a) for a in report.alerts], [120, 50])

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import ClassVar
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 
 from shared.settings import ServiceSettings
 
@@ -49,6 +49,25 @@ class AnalyticsSettings(ServiceSettings):
         missing = [n for n in ("DejaVuSans.ttf", "DejaVuSans-Bold.ttf") if not (Path(value) / n).is_file()]
         if missing:
             raise ValueError(f"{', '.join(missing)} not found in {value} (install fonts-dejavu-core)")
+        return value
+
+    #: feedback's base URL (its API, ``GET /v1/voice``): the monthly report then reads the month's
+    #: tenants' words from it when it is drawn (never stored); empty: the report says they are not
+    #: available
+    feedback_url: str = Field("", pattern=r"^(https?://[^\s/?#]+(/[^\s?#]*)?)?$")
+    #: the token analytics presents to feedback: an office's read-only key for that office's
+    #: report, feedback's admin token for the network's and every office's (required with the URL)
+    feedback_token: SecretStr | None = Field(None, validate_default=True)
+    #: how long the report waits for feedback's answer (then it says the words could not be read)
+    feedback_timeout_seconds: float = Field(5.0, gt=0, le=60)
+    #: how many of the month's most recent words the report quotes (masked, cut to 200 characters)
+    report_word_excerpts: int = Field(5, ge=0, le=20)
+
+    @field_validator("feedback_token")
+    @classmethod
+    def _feedback_token(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        if info.data.get("feedback_url") and (value is None or not value.get_secret_value().strip()):
+            raise ValueError("required when CANOPEE_ANALYTICS_FEEDBACK_URL is set (a token feedback accepts)")
         return value
 
     #: whether the dashboard's session cookie is marked Secure (set it behind HTTPS)

@@ -28,6 +28,7 @@ from tests.support.analytics_browser import chromium
 from tests.support.contractor_dataset import expected, generate
 from tests.support.http import running
 from tests.support.kafka import produce_events
+from tests.support.pdf import pdf_text
 
 pytestmark = pytest.mark.integration
 
@@ -50,10 +51,6 @@ async def wait_for_contractors(client: httpx.AsyncClient, history: Any, timeout:
             if asyncio.get_running_loop().time() > deadline:
                 raise
             await asyncio.sleep(0.5)
-
-
-def pdf_text(pdf: Path) -> str:
-    return subprocess.run(["pdftotext", "-layout", str(pdf), "-"], check=True, capture_output=True, text=True).stdout
 
 
 def row(text: str, label: str) -> list[str]:

@@ -33,6 +33,8 @@ NO_WORDS = (
     "Non disponible : le service d'analyse ne conserve aucun commentaire de locataire (données "
     "personnelles). Les verbatims, masqués, se consultent dans le service des enquêtes."
 )
+"""What the report says of tenants' words when it is not set to read them from feedback
+(``services.analytics.domain.words`` when it is)."""
 
 
 def fr(value: Any) -> str:
@@ -172,6 +174,8 @@ class Report:
     contractors: Sequence[Sequence[str]] = ()
     min_repairs: int = 0
     words: str = NO_WORDS
+    #: a few of the month's words, masked and cut short (read from feedback, never stored)
+    word_excerpts: Sequence[str] = ()
     alerts: Sequence[tuple[str, str]] = field(default_factory=tuple)
 
 
