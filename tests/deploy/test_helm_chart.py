@@ -373,6 +373,8 @@ SECURED = [
     "--set",
     "secrets.notificationsSmtpPassword.name=canopee-smtp",
     "--set",
+    "secrets.analyticsFeedbackToken.name=canopee-feedback-read",
+    "--set",
     "kafka.securityProtocol=SASL_SSL",
     "--set",
     "kafka.sasl.secret=kafka-user",
@@ -406,6 +408,8 @@ def test_secrets_come_from_secret_references_only(tools: None) -> None:
             assert "CANOPEE_ADMIN_TOKEN" not in env, "the gateway has no operator API: it gets no admin token"
     notifications = env_of(by_kind(objs, "Deployment")["canopee-notifications"])
     assert set(secret_fields(SETTINGS["notifications"])) <= set(notifications), "every notifications secret can be set"
+    analytics = env_of(by_kind(objs, "Deployment")["canopee-analytics"])
+    assert analytics["CANOPEE_ANALYTICS_FEEDBACK_TOKEN"]["valueFrom"]["secretKeyRef"]["name"] == "canopee-feedback-read"
 
 
 def test_secrets_can_be_read_from_files_and_never_sit_in_the_environment(tools: None) -> None:

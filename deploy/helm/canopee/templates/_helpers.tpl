@@ -102,6 +102,9 @@ The secrets one service reads, as a YAML list of {env, name, key, file}; call wi
 {{- if and (has .service (list "ticketing" "notifications")) $v.secrets.trackerSecret.name }}
 {{- $refs = append $refs (dict "env" "CANOPEE_TRACKER_SECRET" "name" $v.secrets.trackerSecret.name "key" $v.secrets.trackerSecret.key "file" true) }}
 {{- end }}
+{{- if and (eq .service "analytics") $v.secrets.analyticsFeedbackToken.name }}
+{{- $refs = append $refs (dict "env" "CANOPEE_ANALYTICS_FEEDBACK_TOKEN" "name" $v.secrets.analyticsFeedbackToken.name "key" $v.secrets.analyticsFeedbackToken.key "file" true) }}
+{{- end }}
 {{- if eq .service "notifications" }}
 {{- range $env, $ref := dict "CANOPEE_NOTIFICATIONS_WEBHOOK_SECRET" $v.secrets.notificationsWebhookSecret "CANOPEE_NOTIFICATIONS_SMS_TOKEN" $v.secrets.notificationsSmsToken "CANOPEE_NOTIFICATIONS_SMTP_PASSWORD" $v.secrets.notificationsSmtpPassword }}
 {{- if $ref.name }}
