@@ -1,7 +1,8 @@
 """Tenants' words in the monthly report, with a real feedback service and a real analytics service
 (real Kafka and FerretDB): feedback holds a few voice entries; ``GET /v1/reports/monthly`` draws a
 PDF whose text (pdftotext) quotes the office's words of the month, masked, and none of another
-office or month; a token feedback refuses for the network leaves the report whole, saying the
+office or month; with feedback's admin token the network's report has every office's words; a
+token feedback refuses for the network, or feedback stopped, leaves the report whole, saying the
 words could not be read; analytics' database holds none of the words."""
 
 from __future__ import annotations
@@ -115,10 +116,32 @@ async def test_the_report_quotes_the_month_words_from_feedback_masked(
             assert "n'ont pas pu être lues dans le service des enquêtes" in network
             assert "Alertes en retard" in network and "Technicien" not in network
 
-        # nothing of the words was kept by analytics
-        client = make_client(settings.mongo_url)
+        # the admin token: every office's words in the network's report
+        admin_settings = make_settings(AnalyticsSettings, feedback_url=feedback_url, feedback_token=ADMIN_TOKEN)
+        async with (
+            running(analytics_app(admin_settings), admin_settings.http_port) as base,
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120
+            ) as analytics,
+        ):
+            network = await report_text(analytics, tmp_path)
+            assert "3 paroles de locataires reçues ce mois, dont 1 traitée." in network
+            assert "Parole du sud" in network and "Parole d'avril" not in network
+            assert PHONE not in network and EMAIL not in network
+
+    # feedback stopped: the report is still drawn and says the words could not be read
+    async with (
+        running(analytics_app(admin_settings), admin_settings.http_port) as base,
+        httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}, timeout=120) as analytics,
+    ):
+        down = await report_text(analytics, tmp_path, office="demo-nord")
+        assert "n'ont pas pu être lues dans le service des enquêtes" in down and "Technicien" not in down
+
+    # nothing of the words was kept by analytics
+    for kept in (settings, admin_settings):
+        client = make_client(kept.mongo_url)
         try:
-            db = client[settings.database]
+            db = client[kept.database]
             for name in await db.list_collection_names():
                 async for doc in db[name].find({}):
                     dumped = repr(doc)
