@@ -177,6 +177,8 @@ def _surveys(rec: Doc, sent: list[Doc], service_events: list[Doc], v: Verdict) -
     ended: dict[tuple[str, str], datetime] = {}
     last_end: dict[tuple[str, str], datetime] = {}
     unreachable: set[tuple[str, str]] = set()
+    #: each tenant's preference over time: whether it was ``none`` from then on
+    preference: dict[tuple[str, str], list[tuple[datetime, bool]]] = defaultdict(list)
     for event in sorted(sent, key=lambda e: (when(e), str(e["id"]))):
         name, data, office = kind(event), event["data"], str(event["officeid"])
         if name == "request.opened":
@@ -188,14 +190,44 @@ def _surveys(rec: Doc, sent: list[Doc], service_events: list[Doc], v: Verdict) -
         elif name == "tenant.contact_updated":
             tenant = (office, str(data["tenant_ref"]))
             (unreachable.add if data.get("preferred_channel") == "none" else unreachable.discard)(tenant)
+            preference[tenant].append((when(event), data.get("preferred_channel") == "none"))
+
+    # what feedback knew when each ending reached it: ``sent`` is in the order the events were
+    # accepted; the tenant's preference then is the latest (by event time) accepted before
+    known: dict[tuple[str, str], tuple[datetime, bool]] = {}
+    unreachable_on_arrival: set[tuple[str, str]] = set()
+    for event in sent:
+        name, data, office = kind(event), event["data"], str(event["officeid"])
+        if name == "tenant.contact_updated":
+            tenant = (office, str(data["tenant_ref"]))
+            if tenant not in known or known[tenant][0] <= when(event):
+                known[tenant] = (when(event), data.get("preferred_channel") == "none")
+        elif name == "repair.done" or (name == "request.closed" and data.get("resolution") == "resolved"):
+            key = (office, str(data["request_id"]))
+            tenant = (office, tenant_of.get(key, ""))
+            if tenant in known and known[tenant][1]:
+                unreachable_on_arrival.add(key)
+
+    def unreachable_at(tenant: tuple[str, str], at: datetime) -> bool:
+        """Whether the tenant wanted nothing (``preferred_channel`` none) when the repair ended:
+        feedback decides on the contact it knows then, not on a later one."""
+        before = [none for t, none in preference.get(tenant, ()) if t <= at]
+        return bool(before) and before[-1]
+
     by_tenant: dict[tuple[str, str], list[datetime]] = defaultdict(list)
     for key, at in survey_time.items():
         if key in tenant_of:
             by_tenant[(key[0], tenant_of[key])].append(at)
     twice = {k: s for k, s in surveys.items() if len(s) > 1}
-    eligible = missing = capped = history = reordered = 0
+    eligible = missing = capped = history = reordered = late_preference = 0
     for key, end in ended.items():
-        if key not in tenant_of or (key[0], tenant_of[key]) in unreachable:
+        if key not in tenant_of:
+            continue
+        tenant = (key[0], tenant_of[key])
+        if tenant in unreachable or unreachable_at(tenant, end):
+            continue
+        if key in unreachable_on_arrival and key not in survey_time:
+            late_preference += 1  # the tenant's change of preference arrived after the ending
             continue
         if end < history_before and key in survey_time:
             # a live ending (a later closing) that arrived before the earlier, historical repair
@@ -223,6 +255,11 @@ def _surveys(rec: Doc, sent: list[Doc], service_events: list[Doc], v: Verdict) -
         v.say(
             f"surveys: {reordered} repairs older than the horizon surveyed because their later, live closing "
             "arrived first (out-of-order delivery; feedback decides on the ending it knows)"
+        )
+    if late_preference:
+        v.say(
+            f"surveys: {late_preference} repairs not surveyed because the tenant's new preference (from none) "
+            "arrived after the repair's ending (out-of-order delivery; feedback decides on the contact it knows)"
         )
     if twice:
         v.fail(f"surveys: {len(twice)} requests got more than one survey, e.g. {sorted(twice)[:3]}")

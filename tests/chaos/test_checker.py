@@ -187,3 +187,71 @@ def test_indicators_of_a_tiny_history_computed_by_hand() -> None:
     # the first rating per request counts: 5 (nps 10) for A, 2 (nps 7) for B
     assert total["csat"] == {"ratings": 2, "satisfied": 1, "pct": 50.0, "mean": 3.5}
     assert total["nps"] == {"answers": 2, "promoters": 1, "detractors": 0, "score": 50.0}
+
+
+def _surveys_recording(*sent: dict[str, Any], surveyed: bool = False) -> dict[str, Any]:
+    """One office's live events (the traffic started an hour after the last), and feedback's survey
+    for REQ-1 when ``surveyed``."""
+    started = max(datetime.fromisoformat(e["time"]) for e in sent) + timedelta(hours=1)
+    notes = []
+    if surveyed:
+        done = next(e for e in sent if e["type"] == full_type("repair.done"))
+        notes.append(
+            {
+                "id": "S-1",
+                "type": full_type("survey.requested"),
+                "time": done["time"],
+                "officeid": "demo-nord",
+                "subject": "REQ-1",
+                "data": {"request_id": "REQ-1", "survey_id": "SRV-1"},
+            }
+        )
+    totals = expected_totals(list(sent), notes, ["demo-nord"])
+    return {
+        "offices": ["demo-nord"],
+        "traffic_started": started.isoformat(),
+        "horizon_hours": 48,
+        "sent": list(sent),
+        "stored": {service: sorted(keys) for service, keys in expected_keys(list(sent)).items()},
+        "sms": [],
+        "mails": [],
+        "service_events": notes,
+        "dead_letters": [],
+        "expected_dead_letters": 0,
+        "kpis": {"offices": {"demo-nord": {"total": totals["demo-nord"]}}, "network": {"total": totals["network"]}},
+    }
+
+
+def _survey_problems(rec: dict[str, Any]) -> list[str]:
+    return [p for p in check(rec).problems if p.startswith("surveys")]
+
+
+def test_a_repair_of_a_reachable_tenant_without_survey_fails_and_one_of_an_unreachable_tenant_does_not() -> None:
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    contact = _event(1, "tenant.contact_updated", t, tenant_ref="T-1", preferred_channel="email")
+    opened = _event(
+        2,
+        "request.opened",
+        t + timedelta(minutes=5),
+        request_id="REQ-1",
+        tenant_ref="T-1",
+        category="repair",
+        channel="web",
+        urgency="U3",
+    )
+    done = _event(3, "repair.done", t + timedelta(hours=3), request_id="REQ-1", first_visit=True)
+    assert _survey_problems(_surveys_recording(contact, opened, done)) == ["surveys: 1 eligible repairs got no survey"]
+    assert _survey_problems(_surveys_recording(contact, opened, done, surveyed=True)) == []
+    # the tenant wanted nothing when the repair ended, and chose e-mail afterwards: nothing was due
+    none = _event(1, "tenant.contact_updated", t, tenant_ref="T-1", preferred_channel="none")
+    later = _event(4, "tenant.contact_updated", t + timedelta(hours=5), tenant_ref="T-1", preferred_channel="email")
+    assert _survey_problems(_surveys_recording(none, opened, done, later)) == []
+    # ... but e-mail chosen before the ending, accepted in order: the survey was due
+    before = _event(4, "tenant.contact_updated", t + timedelta(hours=1), tenant_ref="T-1", preferred_channel="email")
+    assert _survey_problems(_surveys_recording(none, opened, before, done)) == [
+        "surveys: 1 eligible repairs got no survey"
+    ]
+    # chosen before the ending but accepted after it (out-of-order delivery): reported apart
+    rec = _surveys_recording(none, opened, done, before)
+    assert _survey_problems(rec) == []
+    assert any("arrived after the repair's ending" in line for line in check(rec).lines)
