@@ -49,6 +49,8 @@ if TYPE_CHECKING:  # the fakes need aiosmtpd, a development tool: imported when 
 SERVICES = ("gateway", "ticketing", "notifications", "feedback", "analytics")
 CONSUMERS = ("ticketing", "notifications", "feedback", "analytics")
 OFFICES = ("demo-nord", "demo-sud", "demo-est", "demo-ouest")
+#: homes managed per office (the offices file's ``housing_stock``: indicators per 1,000 homes)
+HOUSING_STOCK = dict(zip(OFFICES, (18_500, 9_200, 31_000, 6_400), strict=True))
 ROOT = Path(__file__).resolve().parent.parent
 PARIS = ZoneInfo("Europe/Paris")
 HORIZON_HOURS = 48.0
@@ -184,6 +186,7 @@ api_key_sha256 = ["{hash_key(f"{office}-demo-key")}"]
 alert_emails = ["astreinte@{office}.example.org"]
 manager_emails = ["direction@{office}.example.org"]
 history_horizon_hours = {HORIZON_HOURS}
+housing_stock = {HOUSING_STOCK[office]}
 
 [office.quiet_hours]
 start = "00:00:00"
@@ -473,6 +476,7 @@ async def record(run: Run, sent: Sent, bus: BusReader, traffic_started: datetime
     first = min(datetime.fromisoformat(e["time"]) for e in events)
     return {
         "offices": list(OFFICES),
+        "housing_stock": dict(HOUSING_STOCK),
         "traffic_started": traffic_started.isoformat(),
         "horizon_hours": HORIZON_HOURS,
         "sent": events,

@@ -290,7 +290,7 @@ def _dead_letters(rec: Doc, v: Verdict) -> None:
 
 def _kpis(rec: Doc, sent: list[Doc], service_events: list[Doc], v: Verdict) -> None:
     offices: list[str] = rec["offices"]
-    expected = expected_totals(sent, service_events, offices)
+    expected = expected_totals(sent, service_events, offices, rec.get("housing_stock"))
     kpis = rec["kpis"]
     actual = {o: kpis["offices"].get(o, {}).get("total") for o in offices}
     actual["network"] = kpis["network"]["total"]

@@ -28,6 +28,11 @@ STAGES = ("first_response", "intervention", "resolution")
 URGENT_HOURS = {"U1": 4.0, "U2": 24.0}
 U3_WORKING_DAYS = 5
 TRANSFER_WORKING_DAYS = 30
+#: DOMAIN.md: a complaint is answered within 10 working days (on-hold time excluded)
+COMPLAINT_WORKING_DAYS = 10
+FOLLOWUP_CHANNELS = ("phone", "counter", "visit", "letter")
+#: the acknowledgement that carries the tenant's tracker link (services/notifications templates)
+TRACKER_TEMPLATE = "request_opened_tracker"
 PARIS = ZoneInfo("Europe/Paris")
 
 
@@ -88,6 +93,7 @@ class _Bucket:
     backlog: int = 0
     digital: int = 0
     covered: int = 0
+    tracked: int = 0
     reassigned: int = 0
     first_response: list[float] = field(default_factory=list)
     repair: dict[str, list[float]] = field(default_factory=lambda: {"U1": [], "U2": [], "U3": [], "none": []})
@@ -107,6 +113,17 @@ class _Bucket:
     sms_segments: int = 0
     transfers: int = 0
     transfers_in_time: int = 0
+    #: alerts acknowledged or past their deadline, and of them acknowledged within 48 hours
+    loop_due: int = 0
+    loop_within: int = 0
+    #: complaints (``complaint: true`` on the opening): opened, answered, in time, clocks
+    complaints: int = 0
+    complaints_answered: int = 0
+    complaints_in_time: int = 0
+    complaint_response: list[float] = field(default_factory=list)
+    complaint_resolution: list[float] = field(default_factory=list)
+    #: follow-ups done in person: "channel|outcome" → count
+    in_person: Counter[str] = field(default_factory=Counter)
 
     def add(self, other: _Bucket) -> None:
         for name, value in vars(other).items():
@@ -146,6 +163,7 @@ class _Bucket:
             "backlog": self.backlog,
             "digital_share_pct": _pct(self.digital, self.opened),
             "follow_up_coverage_pct": _pct(self.covered, self.opened),
+            "status_available_pct": _pct(self.tracked, self.opened),
             "reassigned": {"count": self.reassigned, "pct": _pct(self.reassigned, self.opened)},
             "first_response": _durations(self.first_response),
             "repair_time": {"all": _durations(every), **{u: _durations(self.repair[u]) for u in ("U1", "U2", "U3")}},
@@ -185,7 +203,29 @@ class _Bucket:
                 "answered": self.surveys_answered,
                 "rate_pct": _pct(self.surveys_answered, self.surveys_sent),
             },
-            "closed_loop": {"alerts": self.alerts, "acknowledged_within_48h_pct": None},
+            "closed_loop": {
+                "alerts": self.alerts,
+                "due": self.loop_due,
+                "acknowledged_within_48h": self.loop_within,
+                "acknowledged_within_48h_pct": _pct(self.loop_within, self.loop_due),
+            },
+            "complaints": {
+                "opened": self.complaints,
+                "answered": self.complaints_answered,
+                "answered_in_time": self.complaints_in_time,
+                "answered_in_time_pct": _pct(self.complaints_in_time, self.complaints_answered),
+                "unanswered": self.complaints - self.complaints_answered,
+                "first_answer": _durations(self.complaint_response),
+                "resolved": len(self.complaint_resolution),
+                "resolution": _durations(self.complaint_resolution),
+            },
+            "follow_ups_in_person": {
+                "done": sum(self.in_person.values()),
+                "reached": sum(n for k, n in self.in_person.items() if k.endswith("|reached")),
+                "by_channel": {
+                    ch: sum(n for k, n in self.in_person.items() if k.startswith(ch + "|")) for ch in FOLLOWUP_CHANNELS
+                },
+            },
             "notifications": {ch: {o: counts[o] for o in OUTCOMES} for ch, counts in self.notifications.items()},
             "sms_segments": self.sms_segments,
             "transfer_answered_in_time": {
@@ -233,9 +273,11 @@ def _requests(office_events: list[Doc]) -> dict[tuple[str, str], _Request]:
     return requests
 
 
-def expected_totals(office_events: list[Doc], service_events: list[Doc], offices: list[str]) -> Doc:
+def expected_totals(
+    office_events: list[Doc], service_events: list[Doc], offices: list[str], stock: dict[str, int] | None = None
+) -> Doc:
     """``{office: total, ..., "network": total}`` as ``/v1/kpis`` should answer for a range covering
-    every event."""
+    every event; with the offices' housing ``stock``, the figures per 1,000 homes too."""
     buckets: dict[str, _Bucket] = {o: _Bucket() for o in offices}
     calendar = calendar_for(PARIS, time(8, 0), time(18, 0), None)
     day = calendar.working_days(1).total_seconds()
@@ -257,6 +299,12 @@ def expected_totals(office_events: list[Doc], service_events: list[Doc], offices
         str(n["cause_id"])
         for n in notes.values()
         if n["recipient"] == "tenant" and n["outcome"] in ("sent", "delivered")
+    }
+    # acknowledgements that carried the tenant's tracker link
+    tracked_causes = {
+        str(n["cause_id"])
+        for n in notes.values()
+        if n["recipient"] == "tenant" and n["outcome"] in ("sent", "delivered") and n["template"] == TRACKER_TEMPLATE
     }
     for note in notes.values():
         b = buckets.setdefault(str(note["office"]), _Bucket())
@@ -290,6 +338,7 @@ def expected_totals(office_events: list[Doc], service_events: list[Doc], offices
         b.by_channel[channel] += 1
         b.digital += channel in DIGITAL
         b.covered += str(r.opened["id"]) in covered_causes
+        b.tracked += str(r.opened["id"]) in tracked_causes
         b.reassigned += len(r.assignees) > 1
         b.backlog += r.is_open
         if r.responded is not None:
@@ -312,6 +361,14 @@ def expected_totals(office_events: list[Doc], service_events: list[Doc], offices
                 worked = _working(calendar, opened_at, r.repaired, r)
                 b.within["non_emergency"][0] += 1
                 b.within["non_emergency"][1] += worked <= U3_WORKING_DAYS * day
+        if data.get("complaint") is True:
+            b.complaints += 1
+            if r.responded is not None and r.responded >= opened_at:
+                b.complaints_answered += 1
+                b.complaints_in_time += _working(calendar, opened_at, r.responded, r) <= COMPLAINT_WORKING_DAYS * day
+                b.complaint_response.append((r.responded - opened_at).total_seconds())
+            if r.first_closed is not None:
+                b.complaint_resolution.append((r.first_closed - opened_at).total_seconds())
         if category == "transfer":
             if r.answered is not None:
                 b.transfers += 1
@@ -345,13 +402,62 @@ def expected_totals(office_events: list[Doc], service_events: list[Doc], offices
         b.surveys_answered += (office, survey) in answered
     for office, _ in alerts:
         buckets.setdefault(office, _Bucket()).alerts += 1
+    # the closed loop: an alert is due once acknowledged or past its deadline (feedback says which)
+    subject_of = {
+        str(e["id"]): (str(e["officeid"]), str(e["subject"]))
+        for e in service_events
+        if kind(e) == "feedback.detractor_alert"
+    }
+    acknowledged: dict[tuple[str, str], bool] = {}
+    overdue: set[tuple[str, str]] = set()
+    for event in _ordered(
+        [e for e in service_events if kind(e) in ("feedback.alert_acknowledged", "feedback.alert_overdue")]
+    ):
+        alert = subject_of.get(str(event["data"].get("alert_id")))
+        if alert is None:
+            continue
+        if kind(event) == "feedback.alert_overdue":
+            overdue.add(alert)
+        else:
+            acknowledged.setdefault(alert, bool(event["data"].get("within_deadline")))
+    for alert in alerts:
+        b = buckets.setdefault(alert[0], _Bucket())
+        b.loop_due += alert in acknowledged or alert in overdue
+        b.loop_within += acknowledged.get(alert, False)
+    # follow-ups done in person by office agents, once per task
+    done = {
+        (str(e["officeid"]), str(e["data"]["followup_id"])): e
+        for e in _ordered([e for e in service_events if kind(e) == "followup.done"])
+    }
+    for (office, _), event in done.items():
+        data = event["data"]
+        buckets.setdefault(office, _Bucket()).in_person[f"{data['channel']}|{data['outcome']}"] += 1
 
     network = _Bucket()
     for bucket in buckets.values():
         network.add(bucket)
     totals = {office: bucket.result() for office, bucket in buckets.items()}
     totals["network"] = network.result()
+    if stock is not None:
+        homes: dict[str, int | None] = {o: stock.get(o) for o in offices}
+        homes["network"] = sum(h for h in homes.values() if h) if all(homes.values()) else None
+        for scope, total in totals.items():
+            total["per_1000_homes"] = _per_1000_homes(total, homes.get(scope))
     return totals
+
+
+def _per_1000_homes(total: Doc, homes: int | None) -> Doc:
+    def per(count: float | None) -> float | None:
+        return None if count is None or not homes else round(1000 * count / homes, 2)
+
+    breaches = sum(int(s["count"]) for s in total["sla_breaches"].values())
+    return {
+        "homes": homes,
+        "opened": per(total["volume"]["opened"]),
+        "breaches": per(breaches),
+        "complaints": per(total["complaints"]["opened"]),
+        "detractors": per(total["closed_loop"]["alerts"]),
+    }
 
 
 def _working(calendar: Any, start: datetime, end: datetime, r: _Request) -> float:

@@ -255,3 +255,69 @@ def test_a_repair_of_a_reachable_tenant_without_survey_fails_and_one_of_an_unrea
     rec = _surveys_recording(none, opened, done, before)
     assert _survey_problems(rec) == []
     assert any("arrived after the repair's ending" in line for line in check(rec).lines)
+
+
+def _service(n: int, kind: str, at: datetime, subject: str, **data: Any) -> dict[str, Any]:
+    return {"id": f"S-{n}", "type": full_type(kind), "time": at.isoformat(), "officeid": "demo-nord"} | {
+        "subject": subject,
+        "data": data,
+    }
+
+
+def test_closed_loop_complaints_follow_ups_tracker_and_per_1000_homes_computed_by_hand() -> None:
+    t = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday, 10:00 in Paris
+    h = timedelta(hours=1)
+    office = [
+        # a complaint answered (assigned) 2 h after, closed a day after; another never answered
+        _event(
+            1, "request.opened", t, request_id="A", tenant_ref="T1", category="repair", channel="web", complaint=True
+        ),
+        _event(2, "request.assigned", t + 2 * h, request_id="A", assignee_kind="agent", assignee_ref="A1"),
+        _event(3, "request.closed", t + 24 * h, request_id="A", resolution="resolved"),
+        _event(
+            4, "request.opened", t, request_id="B", tenant_ref="T2", category="repair", channel="phone", complaint=True
+        ),
+        _event(5, "request.opened", t, request_id="C", tenant_ref="T3", category="repair", channel="phone"),
+    ]
+    acknowledgement = _note(1, office[0]) | {"id": "N-1-sent"}
+    acknowledgement["data"] = acknowledgement["data"] | {"template": "request_opened_tracker"}
+    service = [
+        acknowledgement,
+        # three alerts: one acknowledged in time, one overdue, one still within its 48 hours
+        _service(10, "feedback.detractor_alert", t + h, "SRV-1", score=1),
+        _service(11, "feedback.detractor_alert", t + h, "SRV-2", score=2),
+        _service(12, "feedback.detractor_alert", t + h, "SRV-3", score=1),
+        _service(13, "feedback.alert_acknowledged", t + 5 * h, "SRV-1", alert_id="S-10", within_deadline=True),
+        _service(14, "feedback.alert_overdue", t + 49 * h, "SRV-2", alert_id="S-11"),
+        # follow-ups in person: one task done twice (counted once), another by letter
+        _service(20, "followup.done", t + 3 * h, "F-1", followup_id="F-1", channel="phone", outcome="reached"),
+        _service(21, "followup.done", t + 3 * h, "F-1", followup_id="F-1", channel="phone", outcome="reached"),
+        _service(22, "followup.done", t + 4 * h, "F-2", followup_id="F-2", channel="letter", outcome="unreachable"),
+    ]
+    totals = expected_totals(office, service, ["demo-nord"], {"demo-nord": 2_000})
+    total = totals["demo-nord"]
+    assert total["closed_loop"] == {
+        "alerts": 3,
+        "due": 2,
+        "acknowledged_within_48h": 1,
+        "acknowledged_within_48h_pct": 50.0,
+    }
+    complaints = total["complaints"]
+    assert (complaints["opened"], complaints["answered"], complaints["answered_in_time"]) == (2, 1, 1)
+    assert (complaints["unanswered"], complaints["resolved"]) == (1, 1)
+    assert complaints["first_answer"] == {"n": 1, "median_hours": 2.0, "p90_hours": 2.0}
+    assert complaints["resolution"] == {"n": 1, "median_hours": 24.0, "p90_hours": 24.0}
+    assert total["follow_ups_in_person"] == {
+        "done": 2,
+        "reached": 1,
+        "by_channel": {"phone": 1, "counter": 0, "visit": 0, "letter": 1},
+    }
+    assert total["status_available_pct"] == round(100 / 3, 2)  # A's acknowledgement carried the link
+    assert total["per_1000_homes"] == {
+        "homes": 2000,
+        "opened": 1.5,
+        "breaches": 0.0,
+        "complaints": 1.0,
+        "detractors": 1.5,
+    }
+    assert totals["network"]["per_1000_homes"]["homes"] == 2000
