@@ -123,7 +123,8 @@ def fuzz_stateful(base_url: str, spec: dict[str, Any], headers: dict[str, str], 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
             case.validate_response(response, checks=[not_a_server_error])
 
-    Machine.run(settings=hypothesis_settings(scenarios))
+    # derandomized: the same scenarios every run (a random draw can miss every flow in 20 of them)
+    Machine.run(settings=hypothesis_settings(scenarios, derandomize=True))
     return figures
 
 
