@@ -26,8 +26,11 @@ SESSION_COOKIE = "canopee_analytics_session"
 
 PeriodParam = Annotated[Literal["day", "week", "month"], Query()]
 ByParam = Annotated[Literal["office", "contractor"], Query()]
-From = Annotated[date | None, Query(alias="from")]
-To = Annotated[date | None, Query(alias="to")]
+#: the dates a query may name (those of the monthly report): a default range counted back from a
+#: date near year 1 would fall out of the calendar
+FIRST_DAY, LAST_DAY = date(1900, 1, 1), date(2199, 12, 31)
+From = Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)]
+To = Annotated[date | None, Query(alias="to", ge=FIRST_DAY, le=LAST_DAY)]
 
 
 class Sessions(SignedSessions):

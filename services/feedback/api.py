@@ -8,7 +8,7 @@ does not exist.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Self
 from urllib.parse import parse_qs, urlsplit
 
@@ -51,6 +51,7 @@ from shared.sessions import SESSION_SECONDS
 from shared.web_security import public_page
 
 VOICE_COOKIE = vpage.SESSION_COOKIE
+VOICE_FIRST, VOICE_LAST = datetime(1900, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC)
 
 #: the form's anti-forgery cookie: SameSite=Strict, so another site's form post arrives without it
 CSRF_COOKIE = "canopee_survey"
@@ -186,8 +187,10 @@ class VoiceParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     office: str | None = Field(None, pattern=r"^[a-z0-9-]{2,40}$")
-    since: AwareDatetime | None = None
-    until: AwareDatetime | None = None
+    #: between 1900 and 2199 (a default span counted back from a date near year 1 would fall out of
+    #: the calendar)
+    since: AwareDatetime | None = Field(None, ge=VOICE_FIRST, le=VOICE_LAST)
+    until: AwareDatetime | None = Field(None, ge=VOICE_FIRST, le=VOICE_LAST)
     score_min: int | None = Field(None, ge=1, le=5)
     score_max: int | None = Field(None, ge=1, le=5)
     category: Category | None = None

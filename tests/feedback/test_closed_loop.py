@@ -205,6 +205,9 @@ async def test_tenants_words_are_listed_for_their_office_handled_and_erased(
         assert [w["id"] for w in by_category.json()] == [sms["id"]]
         bad = await client.get("/v1/voice", params={"score_min": 9}, headers=NORD)
         assert bad.status_code == 422 and bad.headers["content-type"].startswith("application/problem+json")
+        # a date near year 1 is refused, not counted back out of the calendar
+        ancient = await client.get("/v1/voice", params={"until": "0001-01-01T00:00:00Z"}, headers=NORD)
+        assert ancient.status_code == 422 and "until" in ancient.text
         # handled with a short action, once
         done = await client.post(f"/v1/voice/{sms['id']}/handled", json={"action": "Rappel fait"}, headers=NORD)
         assert done.status_code == 200 and done.json()["status"] == "handled"
