@@ -1,8 +1,9 @@
 """Analytics benchmark, against the real MongoDB-wire store (``CANOPEE_MONGO_URL``):
 
 1. ingest: events applied per second by one instance (store the events, refold the touched
-   facts, record their days, mark the days dirty) against a raw baseline of plain ``insert_many``
-   of the same documents in batches of the same size, in the same run; then the time to compute
+   facts, record their days, mark the days dirty) against, in the same run, a baseline of one
+   ``insert_one`` per event of its document (the goal: at least half of it) and the raw bulk rate
+   of ``insert_many`` of the same documents in batches of the same size; then the time to compute
    the rollups of every changed day, and a query over them;
 2. query: latency of one office's indicators over one year with 200,000 requests. The stored
    documents are built in Python with the service's own code (``fold`` of generated events, then
@@ -96,6 +97,13 @@ async def ingest(url: str) -> None:
         for i in range(0, len(docs), BATCH):
             await raw.insert_many([dict(d) for d in docs[i : i + BATCH]], ordered=False)
         raw_s = time.perf_counter() - started
+        # the goal's baseline: one insert_one per event of the document analytics must keep of it
+        # (the event itself; its fact, days and dirty marks come on top)
+        single = db["single_baseline"]
+        started = time.perf_counter()
+        for d in docs:
+            await single.insert_one(dict(d))
+        single_s = time.perf_counter() - started
 
         redelivery_started = time.perf_counter()
         for i in range(0, len(events), BATCH):
@@ -107,8 +115,10 @@ async def ingest(url: str) -> None:
             f"  service (store events, refold facts, days, dirty marks): {n / service_s:,.0f} events/s"
             f" ({service_s:.1f} s)"
         )
-        print(f"  raw baseline (insert_many of the same documents): {n / raw_s:,.0f} docs/s ({raw_s:.1f} s)")
-        print(f"  ratio service/raw: {raw_s / service_s:.2f}")
+        print(f"  baseline, insert_one of each event's document: {len(docs) / single_s:,.0f} docs/s ({single_s:.1f} s)")
+        print(f"  ratio service/insert_one: {single_s / service_s:.2f} (goal >= 0.5; same {len(docs)} kept events)")
+        print(f"  raw bulk (insert_many of the same documents): {len(docs) / raw_s:,.0f} docs/s ({raw_s:.1f} s)")
+        print(f"  ratio service/insert_many: {raw_s / service_s:.2f}")
         print(f"  full redelivery of the same events (all duplicates): {n / redelivery_s:,.0f} events/s")
         print(f"  rollups of the {days} changed office-days: {rollup_s:.1f} s ({rollup_s / days * 1000:,.0f} ms/day)")
         print(f"  then 4 offices, 17 weeks, by week: {query_s * 1000:,.0f} ms")
