@@ -134,11 +134,20 @@ async def run() -> None:
                 while await contacts.count_documents({}) < total:
                     await asyncio.sleep(0.2)
                 # throughput: a backlog of request.opened, decided and handed to the provider
+                cpu = time.process_time()
                 started = time.perf_counter()
                 await _produce(producer, settings.topic("office.requests"), [_opened(n, tag) for n in range(count)])
                 await _wait(lambda: len(sms.received) >= count, 300)
                 elapsed = time.perf_counter() - started
                 throughput = len(sms.received) / elapsed
+                if os.environ.get("CANOPEE_BENCH_NOTIF_TRACE"):
+                    first = sms.arrivals[0] - started
+                    steps = [
+                        round(sms.arrivals[min(len(sms.arrivals) - 1, k)] - started, 2)
+                        for k in range(0, count, count // 10)
+                    ]
+                    print(f"trace: first SMS after {first:.2f} s; every tenth: {steps}")
+                    print(f"trace: CPU of this process {time.process_time() - cpu:.2f} s in {elapsed:.2f} s")
                 print(f"notifications, one instance (decide + SMS API):   {throughput:8.0f} msg/s  ({count} messages)")
                 print(f"baseline (plain HTTP POSTs to the local SMS API): {baseline:8.0f} req/s")
                 print(f"ratio to the POSTs                                {throughput / baseline:8.2f}")

@@ -12,6 +12,7 @@ GSM7_BASIC = frozenset(
 )
 #: GSM 03.38 extension table (escape + character: two septets each)
 GSM7_EXTENSION = frozenset("^{}\\[~]|€\f")
+_GSM7 = GSM7_BASIC | GSM7_EXTENSION
 
 #: letters and signs outside GSM-7 that French text uses, and their GSM-7 stand-ins
 #: (é, è, à, ù, É, Ç… are in GSM-7 and are kept)
@@ -67,7 +68,7 @@ class SmsText:
 
 
 def is_gsm7(text: str) -> bool:
-    return all(ch in GSM7_BASIC or ch in GSM7_EXTENSION for ch in text)
+    return _GSM7.issuperset(text)
 
 
 def rewrite_for_gsm7(text: str) -> str:
@@ -78,7 +79,8 @@ def rewrite_for_gsm7(text: str) -> str:
 def measure(text: str) -> SmsText:
     """Encoding and segments: GSM-7 160 per single SMS / 153 per part; UCS-2 70 / 67."""
     if is_gsm7(text):
-        units = sum(2 if ch in GSM7_EXTENSION else 1 for ch in text)
+        # one septet each, and one more for each character of the extension table (escape)
+        units = len(text) + sum(text.count(ch) for ch in GSM7_EXTENSION.intersection(text))
         single, part, encoding = 160, 153, "GSM-7"
     else:
         units = len(text.encode("utf-16-le")) // 2
