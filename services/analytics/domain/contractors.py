@@ -64,6 +64,19 @@ class Cell:
     #: (home digest, category, repair instant) of repairs whose repeat is decided at query time
     candidates: list[tuple[str, str, datetime]] = field(default_factory=list)
 
+    def add_repair(self, f: RequestFact) -> None:
+        """Count the repair of ``f`` (its target, time and first visit; repeats apart)."""
+        self.repairs += 1
+        if f.within_target is not None and f.urgency in ("U1", "U2", "U3"):
+            within = self.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
+            within[0] += 1
+            within[1] += bool(f.within_target)
+        if f.repair_seconds is not None:
+            self.times.append(float(f.repair_seconds))
+        if f.first_visit is not None:
+            self.first_visit[0] += 1
+            self.first_visit[1] += bool(f.first_visit)
+
     def merge(self, other: Cell) -> None:
         self.names.update(other.names)
         self.repairs += other.repairs
@@ -192,16 +205,7 @@ def compute_contractors(query: ContractorQuery, requests: Iterable[RequestFact],
         if f.contractor_name:
             cell.names[f.contractor_name] += missed + repaired
         if repaired:
-            cell.repairs += 1
-            if f.within_target is not None and f.urgency in ("U1", "U2", "U3"):
-                within = cell.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
-                within[0] += 1
-                within[1] += bool(f.within_target)
-            if f.repair_seconds is not None:
-                cell.times.append(float(f.repair_seconds))
-            if f.first_visit is not None:
-                cell.first_visit[0] += 1
-                cell.first_visit[1] += bool(f.first_visit)
+            cell.add_repair(f)
             cell.repeats += is_repeat(f, later)
         cell.missed += missed
     for s in {s.key: s for s in surveys if s.office in wanted}.values():
@@ -275,16 +279,7 @@ def contractor_day(
         if f.contractor_name:
             cell.names[f.contractor_name] += missed + repaired
         if repaired:
-            cell.repairs += 1
-            if f.within_target is not None and f.urgency in ("U1", "U2", "U3"):
-                within = cell.within["emergency" if f.urgency in ("U1", "U2") else "non_emergency"]
-                within[0] += 1
-                within[1] += bool(f.within_target)
-            if f.repair_seconds is not None:
-                cell.times.append(float(f.repair_seconds))
-            if f.first_visit is not None:
-                cell.first_visit[0] += 1
-                cell.first_visit[1] += bool(f.first_visit)
+            cell.add_repair(f)
             if f.reopened:
                 cell.repeats += 1
             elif f.housing and f.category and f.repair_done_at is not None:
