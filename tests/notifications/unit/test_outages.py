@@ -98,10 +98,9 @@ async def test_an_outcome_the_store_cannot_take_is_kept_and_the_message_never_se
     assert sent[0]["to"] in (PHONE, [EMAIL])
 
 
-async def test_leases_of_sends_in_progress_are_renewed_and_taken_over_only_from_a_gone_instance() -> None:
-    w = world(lease_seconds=5)
-    other = Notifier(**_init_only(w.notifier), store=w.store)  # a second instance
-    await w.consume(w.contact())
+async def sending_to_a_slow_provider(w: World) -> tuple[asyncio.Event, list[str]]:
+    """A request opened while the SMS provider holds its answer until the event returned is set;
+    returns once the send has reached the provider (the references it got are in the list)."""
     hold = asyncio.Event()
     calls: list[str] = []
 
@@ -114,6 +113,14 @@ async def test_leases_of_sends_in_progress_are_renewed_and_taken_over_only_from_
     w.notifier.sender.sms = Slow()
     await w.notifier.handle_batch(batch(w, w.opened()))
     await until(lambda: len(calls) == 1)
+    return hold, calls
+
+
+async def test_leases_of_sends_in_progress_are_renewed_and_taken_over_only_from_a_gone_instance() -> None:
+    w = world(lease_seconds=5)
+    other = Notifier(**_init_only(w.notifier), store=w.store)  # a second instance
+    await w.consume(w.contact())
+    hold, calls = await sending_to_a_slow_provider(w)
     for _ in range(6):  # a slow provider: the lease is renewed every second by its holder
         w.clock.now += timedelta(seconds=2)
         assert await w.notifier.renew_leases() in (0, 1)
@@ -185,18 +192,7 @@ async def test_a_lease_renewal_meeting_the_record_of_the_outcome_never_puts_the_
     w.notifier = Notifier(**_init_only(w.notifier), store=store)
     w.store = store
     await w.consume(w.contact())
-    hold = asyncio.Event()
-    calls: list[str] = []
-
-    class Slow:
-        async def send_sms(self, *, to: str, sender: str, text: str, reference: str) -> str | None:
-            calls.append(reference)
-            await hold.wait()
-            return "sms-slow"
-
-    w.notifier.sender.sms = Slow()
-    await w.notifier.handle_batch(batch(w, w.opened()))
-    await until(lambda: len(calls) == 1)
+    hold, calls = await sending_to_a_slow_provider(w)
     w.clock.now += timedelta(seconds=3)  # past half the lease: due for renewal
     renewal = asyncio.create_task(w.notifier.renew_leases())
     await store.renewing.wait()
