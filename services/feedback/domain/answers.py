@@ -4,7 +4,7 @@ request for an office rating without a survey), the events they produce, the pag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -149,6 +149,21 @@ def plan_answer(answer: Answer, *, at: datetime, now: datetime, office: Office, 
         )
         events.append(raised)
     return AnswerPlan(key, answer, at, tuple(events), alert)
+
+
+def plan_answers(
+    ratings: Sequence[tuple[Answer, datetime]], *, now: datetime, office: Callable[[str], Office]
+) -> list[AnswerPlan]:
+    """A run of ratings read from the topic, each with the time it was given, read ``now``
+    (``office``: an office's rules by id): one plan per answer key, the first of the run winning,
+    in the run's order, exactly as ``plan_answer`` one at a time (never published again). Whether
+    an answer was stored before the run is the store's to say (the first insert wins)."""
+    plans: dict[str, AnswerPlan] = {}
+    for answer, at in ratings:
+        key = answer_key(answer.office, answer.survey_id, answer.request_id)
+        if key not in plans:
+            plans[key] = plan_answer(answer, at=at, now=now, office=office(answer.office), publish=False)
+    return list(plans.values())
 
 
 def lowest_axis(answer: CampaignAnswer) -> int | None:
