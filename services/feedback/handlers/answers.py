@@ -6,10 +6,13 @@ now; an SMS: its reply's time; the topic: the event's time); an alert about an a
 office's history horizon is recorded and emitted but marked historical.
 
 Each use case loads what it needs, plans with ``domain.answers``, then writes and publishes once.
+A run of ratings read from the topic is one use case (``on_ratings``): one read of the surveys
+they name, one insert of the answers, one write per kind of record, one publish.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.feedback.domain.alerts import Alert
@@ -21,6 +24,7 @@ from services.feedback.domain.answers import (
     UnparsedReply,
     page_outcome,
     plan_answer,
+    plan_answers,
     plan_campaign_answer,
     sms_answer,
 )
@@ -97,6 +101,67 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
         comment=d.comment,
     )
     await record_answer(deps, answer, publish=False, at=event.time)
+
+
+def _rating(event: SatisfactionRated, survey_id: str | None) -> Answer:
+    d = event.data
+    return Answer(
+        office=event.officeid,
+        tenant_ref=d.tenant_ref,
+        score=d.score,
+        channel=d.channel.value,
+        survey_id=survey_id,
+        request_id=d.request_id,
+        nps=d.nps,
+        comment=d.comment,
+    )
+
+
+async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
+    """A run of consecutive ratings of a consumed batch, in bulk, recorded as ``on_satisfaction_rated``
+    one after the other would: the first answer per survey (or request) wins, within the run and
+    against what is stored; each answer recorded by this call marks its survey answered, counts,
+    keeps its words and raises its alert and event.
+
+    An answer stored before (a redelivered batch, our own answer read back, a crash after the
+    answer's insert) counts nothing again; its survey's mark, its alert and the alert's event are
+    written again, each once (by id), which completes what a crash may have left undone (its words
+    are not written again: a voice entry deleted since, by the retention purge, stays deleted)."""
+    if not events:
+        return
+    wanted = {
+        survey_id_for(e.officeid, e.data.request_id)
+        for e in events
+        if e.data.survey_id is None and e.data.request_id is not None
+    }
+    known = await deps.store.surveys_of(sorted(wanted))
+
+    def named(event: SatisfactionRated) -> str | None:
+        if event.data.survey_id is not None or event.data.request_id is None:
+            return event.data.survey_id
+        sid = survey_id_for(event.officeid, event.data.request_id)
+        return sid if sid in known else None
+
+    now = deps.clock()
+    plans = plan_answers([(_rating(e, named(e)), e.time) for e in events], now=now, office=deps.office)
+    added = await deps.store.add_answers([(p.id, p.answer, p.at) for p in plans])
+    first = [p for p in plans if p.id in added]
+    earlier = await deps.store.stored_answers([p.id for p in plans if p.id not in added])
+    again = [
+        plan_answer(answer, at=at, now=now, office=deps.office(answer.office), publish=False)
+        for answer, at in earlier.values()
+    ]
+    await deps.store.mark_all_answered([p.answer.survey_id for p in first + again if p.answer.survey_id is not None])
+    for p in first:
+        deps.metrics.answers.labels(p.answer.office, p.answer.channel, str(p.answer.score)).inc()
+    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in first])
+    alerts = [p.alert for p in first + again if p.alert is not None]
+    raised = await deps.store.add_alerts(alerts) if alerts else set()
+    for alert in alerts:
+        if alert.id in raised:
+            outcome = "history" if alert.historical else "raised"
+            deps.metrics.alerts.labels(alert.office, "rating", outcome).inc()
+    await deps.outbox.emit([e for p in first + again for e in p.events])
 
 
 async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:

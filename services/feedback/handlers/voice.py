@@ -5,6 +5,7 @@ channel and category; staff list them and mark one handled with a short action."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.feedback.domain.answers import Answer, CampaignAnswer, UnparsedReply
@@ -35,15 +36,32 @@ async def _keep(deps: Deps, entry: VoiceEntry) -> None:
 
 async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) -> None:
     """The comment of a first answer to a survey after a request (or of an office rating)."""
+    entry = await answer_entry(deps, answer_id, answer, at)
+    if entry is not None:
+        await _keep(deps, entry)
+
+
+async def on_answers(deps: Deps, answers: Sequence[tuple[str, Answer, datetime]]) -> None:
+    """``on_answer`` of each first answer, their entries kept in one write."""
+    entries = [e for a in answers if (e := await answer_entry(deps, *a)) is not None]
+    if entries:
+        kept = await deps.store.add_voices(entries)
+        for entry in entries:
+            if entry.id in kept:
+                deps.metrics.voice.labels(entry.office, entry.kind.value).inc()
+
+
+async def answer_entry(deps: Deps, answer_id: str, answer: Answer, at: datetime) -> VoiceEntry | None:
+    """The voice entry of an answer's comment (None: no words), linked to its request."""
     if not has_words(answer.comment):
-        return
+        return None
     assert answer.comment is not None
     request_id, category = answer.request_id, None
     if request_id is None:
         request_id, category = await _linked(deps, answer.office, answer.tenant_ref, answer.comment)
     elif category is None:
         category = await deps.store.request_category(answer.office, request_id)
-    entry = voice_entry(
+    return voice_entry(
         answer_id,
         office=answer.office,
         tenant_ref=answer.tenant_ref,
@@ -56,7 +74,6 @@ async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) ->
         survey_id=answer.survey_id,
         category=category,
     )
-    await _keep(deps, entry)
 
 
 async def on_campaign_answer(deps: Deps, answer_id: str, answer: CampaignAnswer, at: datetime) -> None:
