@@ -189,20 +189,23 @@ async def test_a_batch_in_bulk_writes_and_publishes_what_it_would_event_by_event
     assert published(bulk.publisher) == published(single.publisher)
 
 
-async def test_a_batch_re_applied_after_a_crash_completes_the_survey_and_the_alert(
+async def test_a_batch_re_applied_after_a_crash_completes_the_survey_the_words_and_the_alert(
     worlds: tuple[World, World],
 ) -> None:
     world, _ = worlds
     await apply(world.deps, repair("REQ-A", "T-A"))
     sid = survey_id_for(NORD, "REQ-A")
     at = T0 + timedelta(hours=1, minutes=30)
-    rated = rating("REQ-A", "T-A", 1, at, survey_id=sid)
-    # a crash right after the answer's insert: no survey mark, no alert, nothing counted or published
-    stored = Answer(NORD, "T-A", 1, "phone", survey_id=sid, request_id="REQ-A")
+    rated = rating("REQ-A", "T-A", 1, at, survey_id=sid, comment="toujours en panne")
+    # a crash right after the answer's insert: no survey mark, no words, no alert, nothing counted
+    # or published
+    stored = Answer(NORD, "T-A", 1, "phone", survey_id=sid, request_id="REQ-A", comment="toujours en panne")
     assert await world.deps.store.add_answer(f"survey|{sid}", stored, at)
     await apply(world.deps, [rated])
     survey = await world.deps.store.survey(sid)
     assert survey is not None and survey.answered and not survey.pending_reminder
+    [words] = (await contents(world.db))["voice"]
+    assert (words["survey_id"], words["text"], words["at"]) == (sid, "toujours en panne", at)
     [alert] = await world.deps.store.alerts(NORD, open_only=True)
     assert alert.survey_id == sid and alert.created_at == at
     assert [e.type for e in world.publisher.published if e.type != full_type("survey.requested")] == [
@@ -214,8 +217,15 @@ async def test_a_batch_re_applied_after_a_crash_completes_the_survey_and_the_ale
         (("office", NORD), ("origin", "rating"), ("outcome", "raised")),
     )
     assert metrics[raised] == 1
+    assert metrics[("canopee_feedback_voice_entries_total", (("kind", "survey"), ("office", NORD)))] == 1
     assert not any(name == "canopee_feedback_answers_total" for name, _ in metrics)  # not counted again
     # once more: nothing more
     before = (len(world.publisher.published), metrics, await contents(world.db))
     await apply(world.deps, [rated])
     assert (len(world.publisher.published), counted(world.registry), await contents(world.db)) == before
+    # the tenant erased, then the batch again: nothing of the tenant comes back
+    await world.deps.store.erase_tenant(NORD, "T-A")
+    erased = (len(world.publisher.published), counted(world.registry), await contents(world.db))
+    assert erased[2]["voice"] == []
+    await apply(world.deps, [rated])
+    assert (len(world.publisher.published), counted(world.registry), await contents(world.db)) == erased

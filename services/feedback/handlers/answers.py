@@ -123,10 +123,12 @@ async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
     against what is stored; each answer recorded by this call marks its survey answered, counts,
     keeps its words and raises its alert and event.
 
-    An answer stored before (a redelivered batch, our own answer read back, a crash after the
-    answer's insert) counts nothing again; its survey's mark, its alert and the alert's event are
-    written again, each once (by id), which completes what a crash may have left undone (its words
-    are not written again: a voice entry deleted since, by the retention purge, stays deleted)."""
+    An answer stored before (a redelivered batch, our own answer read back, a store failure or a
+    crash after the answers' insert: the batch is applied again) is not counted again; its survey's
+    mark, its words, its alert and the alert's event are written again as stored, each once (by id):
+    what a failure left undone is completed, what was done stays as it is (an erased tenant's
+    answer has no words left; words older than the voice retention but younger than the comment
+    retention may come back once, until the next purge)."""
     if not events:
         return
     wanted = {
@@ -154,7 +156,7 @@ async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
     await deps.store.mark_all_answered([p.answer.survey_id for p in first + again if p.answer.survey_id is not None])
     for p in first:
         deps.metrics.answers.labels(p.answer.office, p.answer.channel, str(p.answer.score)).inc()
-    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in first])
+    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in first + again])
     alerts = [p.alert for p in first + again if p.alert is not None]
     raised = await deps.store.add_alerts(alerts) if alerts else set()
     for alert in alerts:

@@ -42,7 +42,7 @@ async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) ->
 
 
 async def on_answers(deps: Deps, answers: Sequence[tuple[str, Answer, datetime]]) -> None:
-    """``on_answer`` of each first answer, their entries kept in one write."""
+    """``on_answer`` of each answer, their entries kept in one write (each once, by id)."""
     entries = [e for a in answers if (e := await answer_entry(deps, *a)) is not None]
     if entries:
         kept = await deps.store.add_voices(entries)
