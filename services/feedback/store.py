@@ -250,6 +250,35 @@ def _answer(doc: Document) -> Answer:
     )
 
 
+def _campaign_answer_doc(answer_id: str, answer: CampaignAnswer, at: datetime) -> Document:
+    return {
+        "_id": answer_id,
+        "office": answer.office,
+        "tenant_ref": answer.tenant_ref,
+        "campaign_id": answer.campaign_id,
+        "survey_id": answer.survey_id,
+        "request_id": None,
+        "axes": answer.axes,
+        "nps": answer.nps,
+        "comment": answer.comment,
+        "channel": answer.channel,
+        "at": at,
+    }
+
+
+def _campaign_answer(doc: Document) -> CampaignAnswer:
+    return CampaignAnswer(
+        office=doc["office"],
+        tenant_ref=doc["tenant_ref"],
+        campaign_id=doc["campaign_id"],
+        survey_id=doc["survey_id"],
+        axes=dict(doc["axes"]),
+        channel=doc["channel"],
+        nps=doc.get("nps"),
+        comment=doc.get("comment"),
+    )
+
+
 def _alert(doc: Document) -> Alert:
     return Alert(
         id=doc["_id"],
@@ -513,20 +542,17 @@ class FeedbackMongoStore:
         return {doc["_id"]: (_answer(doc), doc["at"]) async for doc in cursor}
 
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
-        doc = {
-            "_id": answer_id,
-            "office": answer.office,
-            "tenant_ref": answer.tenant_ref,
-            "campaign_id": answer.campaign_id,
-            "survey_id": answer.survey_id,
-            "request_id": None,
-            "axes": answer.axes,
-            "nps": answer.nps,
-            "comment": answer.comment,
-            "channel": answer.channel,
-            "at": at,
-        }
-        return await insert_once(self.db, ANSWERS, doc)
+        return await insert_once(self.db, ANSWERS, _campaign_answer_doc(answer_id, answer, at))
+
+    async def add_campaign_answers(self, answers: Sequence[tuple[str, CampaignAnswer, datetime]]) -> set[str]:
+        docs = [_campaign_answer_doc(answer_id, answer, at) for answer_id, answer, at in answers]
+        return await _insert_new(self.db, ANSWERS, docs)
+
+    async def stored_campaign_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[CampaignAnswer, datetime]]:
+        if not answer_ids:
+            return {}
+        cursor = self.db[ANSWERS].find({"_id": {"$in": list(answer_ids)}, "axes": {"$exists": True}})
+        return {doc["_id"]: (_campaign_answer(doc), doc["at"]) async for doc in cursor}
 
     async def purge_words(self, before: datetime) -> int:
         """Comments of answers and alerts recorded before ``before`` dropped, unparsed replies

@@ -221,6 +221,13 @@ class MemoryFeedbackStore:
         found = {i: self.answers.get(i) for i in answer_ids}
         return {i: (a, self.answered_at[i]) for i, a in found.items() if isinstance(a, Answer)}
 
+    async def add_campaign_answers(self, answers: Sequence[tuple[str, CampaignAnswer, datetime]]) -> set[str]:
+        return {answer_id for answer_id, answer, at in answers if await self.add_campaign_answer(answer_id, answer, at)}
+
+    async def stored_campaign_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[CampaignAnswer, datetime]]:
+        found = {i: self.answers.get(i) for i in answer_ids}
+        return {i: (a, self.answered_at[i]) for i, a in found.items() if isinstance(a, CampaignAnswer)}
+
     async def purge_words(self, before: datetime) -> int:
         changed = 0
         for aid, answer in list(self.answers.items()):

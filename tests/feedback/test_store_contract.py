@@ -286,6 +286,24 @@ async def test_answers_alerts_and_words_in_bulk_each_once_as_one_by_one(store: F
     assert await store.voice("VOX-A") == a and await store.voice("VOX-B") == b
 
 
+async def test_campaign_answers_in_bulk_each_once_as_one_by_one(store: FeedbackStore) -> None:
+    first = CampaignAnswer(NORD, "T-1", "CMP-1", "SRC-1", {"keys": 5, "team": 2}, nps=9, comment="bien")
+    assert await store.add_campaign_answer("survey|SRC-1", first, T0)
+    later = T0 + timedelta(hours=1)
+    other = CampaignAnswer(NORD, "T-2", "CMP-1", "SRC-2", {"keys": 1}, channel="paper")
+    added = await store.add_campaign_answers(
+        [("survey|SRC-1", replace(first, axes={"keys": 1}), later), ("survey|SRC-2", other, later)]
+    )
+    assert added == {"survey|SRC-2"}
+    assert await store.add_campaign_answers([]) == set()
+    assert await store.add_answer("survey|SRV-1", Answer(NORD, "T-3", 4, "web", survey_id="SRV-1"), T0)
+    stored = await store.stored_campaign_answers(["survey|SRC-1", "survey|SRC-2", "survey|SRV-1", "survey|404"])
+    assert stored == {"survey|SRC-1": (first, T0), "survey|SRC-2": (other, later)}
+    assert await store.stored_campaign_answers([]) == {}
+    scores = sorted(await store.campaign_scores("CMP-1"), key=lambda s: s.nps or 0)
+    assert scores == [CampaignScores(NORD, {"keys": 1}, None), CampaignScores(NORD, {"keys": 5, "team": 2}, 9)]
+
+
 async def test_surveys_read_and_marked_answered_in_bulk(store: FeedbackStore) -> None:
     for sid in ("SRV-1", "SRV-2", "SRV-3"):
         await store.create_survey(survey(sid, tenant=f"T-{sid}"), week=1)
