@@ -35,6 +35,7 @@ from services.feedback.domain.answers import (
     plan_answer,
     plan_answers,
     plan_campaign_answer,
+    plan_campaign_answers,
     sms_answer,
     sms_score,
 )
@@ -143,6 +144,7 @@ __all__ = [
     "plan_answer",
     "plan_answers",
     "plan_campaign_answer",
+    "plan_campaign_answers",
     "plan_survey",
     "redact",
     "reminders_to_send",

@@ -218,6 +218,19 @@ def plan_campaign_answer(
     return CampaignAnswerPlan(key, answer, at, tuple(events), alert)
 
 
+def plan_campaign_answers(
+    answers: Sequence[tuple[CampaignAnswer, datetime]], *, now: datetime, office: Callable[[str], Office]
+) -> list[CampaignAnswerPlan]:
+    """A run of campaign answers read from the topic, as ``plan_answers``: one plan per survey, the
+    first of the run winning, in the run's order, never published again."""
+    plans: dict[str, CampaignAnswerPlan] = {}
+    for answer, at in answers:
+        key = answer_key(answer.office, answer.survey_id, None)
+        if key not in plans:
+            plans[key] = plan_campaign_answer(answer, at=at, now=now, office=office(answer.office), publish=False)
+    return list(plans.values())
+
+
 def sms_answer(
     event_id: str, office: str, tenant_ref: str, text: str, survey: Survey | None, at: datetime
 ) -> Answer | UnparsedReply:

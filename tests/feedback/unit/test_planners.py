@@ -28,6 +28,7 @@ from services.feedback.domain import (
     plan_answer,
     plan_answers,
     plan_campaign_answer,
+    plan_campaign_answers,
     plan_survey,
     reminders_to_send,
     sms_answer,
@@ -196,6 +197,17 @@ def test_a_run_of_ratings_is_planned_first_per_survey_or_request_in_order_as_one
     assert [e.type for p in plans for e in p.events] == [full_type("feedback.detractor_alert")] * 2
     assert plans[2].alert is not None and plans[2].alert.historical
     assert plan_answers([], now=NOW, office=offices.__getitem__) == []
+
+
+def test_a_run_of_campaign_answers_is_planned_first_per_survey_as_one_by_one() -> None:
+    low = CampaignAnswer("demo-nord", "T-1", "CMP-1", "SRC-1", {"keys": 2, "team": 5}, channel="paper")
+    again = replace(low, axes={"keys": 5})
+    happy = CampaignAnswer("demo-nord", "T-2", "CMP-1", "SRC-2", {"team": 4})
+    run = [(low, NOW), (happy, NOW), (again, NOW)]
+    plans = plan_campaign_answers(run, now=NOW, office=lambda _: NORD)
+    assert [p.id for p in plans] == ["survey|SRC-1", "survey|SRC-2"]
+    assert plans == [plan_campaign_answer(a, at=at, now=NOW, office=NORD, publish=False) for a, at in run[:2]]
+    assert [e.type for p in plans for e in p.events] == [full_type("feedback.detractor_alert")]
 
 
 def test_a_campaign_answer_is_published_from_our_page_only() -> None:
