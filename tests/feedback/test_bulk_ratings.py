@@ -2,13 +2,13 @@
 MongoDB-wire store and outbox: the same documents, metrics, alerts and events as the same batch
 applied event by event (``HANDLERS``), with duplicates inside the batch, answers stored before it
 and a redelivery of the whole batch; and a batch re-applied after a crash between the answer's
-insert and the rest completes what is missing."""
+insert and the rest completes what is missing. The same for campaign answers."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +18,7 @@ from bson import ObjectId
 from prometheus_client import CollectorRegistry
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.feedback.domain import Answer, survey_id_for
+from services.feedback.domain import Answer, CampaignAnswer, Survey, survey_id_for
 from services.feedback.handlers import HANDLERS, answers, apply
 from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Deps
@@ -229,3 +229,69 @@ async def test_a_batch_re_applied_after_a_crash_completes_the_survey_the_words_a
     assert erased[2]["voice"] == []
     await apply(world.deps, [rated])
     assert (len(world.publisher.published), counted(world.registry), await contents(world.db)) == erased
+
+
+def answered(sid: str, tenant: str, axes: dict[str, int], at: datetime, **data: Any) -> CloudEvent:
+    fields: dict[str, Any] = {"campaign_id": "CMP-1", "survey_id": sid, "tenant_ref": tenant, "axes": axes}
+    fields |= {"nps": None, "comment": None, "channel": "paper"} | data
+    return event("campaign.answered", sid, at, **fields)
+
+
+def campaign_survey(sid: str, tenant: str) -> Survey:
+    return Survey(sid, NORD, tenant, T0, T0 + timedelta(days=30), campaign_id="CMP-1", invited=True)
+
+
+async def test_campaign_answers_in_bulk_as_event_by_event_and_completed_after_a_crash(
+    worlds: tuple[World, World],
+) -> None:
+    bulk, single = worlds
+    at = T0 + timedelta(hours=1)
+    page = CampaignAnswer(NORD, "T-2", "CMP-1", "SRC-2", {"keys": 1}, comment="bof")
+    crashed = CampaignAnswer(NORD, "T-5", "CMP-1", "SRC-5", {"team": 2}, channel="paper", comment="toujours rien")
+    batch = [
+        answered("SRC-1", "T-1", {"keys": 2, "team": 5}, at, comment="pas de nouvelles depuis"),
+        answered("SRC-2", "T-2", {"keys": 5}, at),  # answered on our page before the batch
+        answered("SRC-3", "T-3", {"mission": 4}, at),
+        answered("SRC-1", "T-1", {"keys": 5}, at),  # twice in the run: the first wins
+        rating("REQ-X", "T-9", 4, at),
+        answered("SRC-3", "T-3", {"mission": 1}, at),  # in another run: the first still wins
+        answered("SRC-4", "T-4", {"posture": 1}, T0 - timedelta(days=5)),  # historical alert
+        answered("SRC-5", "T-5", {"team": 2}, at, comment="toujours rien"),
+    ]
+    for world, run in ((bulk, apply), (single, one_by_one)):
+        await world.deps.store.add_surveys([campaign_survey(f"SRC-{k}", f"T-{k}") for k in range(1, 6)])
+        assert await answers.record_campaign_answer(world.deps, page, publish=True, at=at)
+        await run(world.deps, batch)
+    assert await contents(bulk.db) == await contents(single.db)
+    assert counted(bulk.registry) == counted(single.registry)
+    assert published(bulk.publisher) == published(single.publisher)
+    stored = await contents(bulk.db)
+    assert {a["_id"]: a.get("axes") for a in stored["answers"]} == {
+        "survey|SRC-1": {"keys": 2, "team": 5},
+        "survey|SRC-2": {"keys": 1},
+        "survey|SRC-3": {"mission": 4},
+        "survey|SRC-4": {"posture": 1},
+        "survey|SRC-5": {"team": 2},
+        f"request|{NORD}|REQ-X": None,
+    }
+    assert all(s["answered"] for s in stored["surveys"])
+    assert len(stored["alerts"]) == 4 and len(stored["voice"]) == 3
+
+    # a redelivery changes nothing
+    marks = (len(bulk.publisher.published), counted(bulk.registry), stored)
+    await apply(bulk.deps, batch)
+    assert (len(bulk.publisher.published), counted(bulk.registry), await contents(bulk.db)) == marks
+
+    # a crash after the insert of SRC-6's answer: the batch again completes the rest, once
+    await single.deps.store.add_surveys([campaign_survey("SRC-6", "T-6")])
+    assert await single.deps.store.add_campaign_answer("survey|SRC-6", replace(crashed, survey_id="SRC-6"), at)
+    late = answered("SRC-6", "T-6", {"team": 2}, at, comment="toujours rien")
+    alerts_before = len(await single.deps.store.alerts(NORD, open_only=False))
+    await apply(single.deps, [late])
+    survey = await single.deps.store.survey("SRC-6")
+    assert survey is not None and survey.answered
+    assert len(await single.deps.store.alerts(NORD, open_only=False)) == alerts_before + 1
+    assert [v for v in (await contents(single.db))["voice"] if v["survey_id"] == "SRC-6"] != []
+    after = (len(single.publisher.published), counted(single.registry), await contents(single.db))
+    await apply(single.deps, [late])
+    assert (len(single.publisher.published), counted(single.registry), await contents(single.db)) == after

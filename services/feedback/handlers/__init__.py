@@ -8,8 +8,8 @@
 - ``tenants``: consent, contact channels, erasure.
 
 ``HANDLERS`` maps each consumed event type to its handler; ``apply`` runs a consumed batch in order,
-each run of consecutive events of a type in ``BULK`` by its bulk use case (one set of writes for the
-run), every other event by its handler.
+each run of consecutive events of a type in ``BULK`` (ratings, campaign answers) by its bulk use
+case (one set of writes for the run), every other event by its handler.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ HANDLERS: dict[str, Handler] = {
 #: of its handler applied to each in turn
 BULK: dict[str, BulkHandler] = {
     "satisfaction.rated": answers.on_ratings,
+    "campaign.answered": answers.on_campaign_answers,
 }
 
 #: the full type names the consumer subscribes to

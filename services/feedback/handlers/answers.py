@@ -6,8 +6,9 @@ now; an SMS: its reply's time; the topic: the event's time); an alert about an a
 office's history horizon is recorded and emitted but marked historical.
 
 Each use case loads what it needs, plans with ``domain.answers``, then writes and publishes once.
-A run of ratings read from the topic is one use case (``on_ratings``): one read of the surveys
-they name, one insert of the answers, one write per kind of record, one publish.
+A run of ratings (of campaign answers) read from the topic is one use case (``on_ratings``,
+``on_campaign_answers``): one read of the surveys they name, one insert of the answers, one write
+per kind of record, one publish.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from datetime import datetime
 from services.feedback.domain.alerts import Alert
 from services.feedback.domain.answers import (
     Answer,
+    AnswerPlan,
     CampaignAnswer,
+    CampaignAnswerPlan,
     OpenSurvey,
     PageOutcome,
     UnparsedReply,
@@ -26,6 +29,7 @@ from services.feedback.domain.answers import (
     plan_answer,
     plan_answers,
     plan_campaign_answer,
+    plan_campaign_answers,
     sms_answer,
 )
 from services.feedback.domain.surveys import survey_id_for, token_hash
@@ -90,17 +94,7 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
     if survey_id is None and d.request_id is not None:
         survey = await deps.store.survey(survey_id_for(event.officeid, d.request_id))
         survey_id = survey.id if survey is not None else None
-    answer = Answer(
-        office=event.officeid,
-        tenant_ref=d.tenant_ref,
-        score=d.score,
-        channel=d.channel.value,
-        survey_id=survey_id,
-        request_id=d.request_id,
-        nps=d.nps,
-        comment=d.comment,
-    )
-    await record_answer(deps, answer, publish=False, at=event.time)
+    await record_answer(deps, _rating(event, survey_id), publish=False, at=event.time)
 
 
 def _rating(event: SatisfactionRated, survey_id: str | None) -> Answer:
@@ -153,22 +147,14 @@ async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
         plan_answer(answer, at=at, now=now, office=deps.office(answer.office), publish=False)
         for answer, at in earlier.values()
     ]
-    await deps.store.mark_all_answered([p.answer.survey_id for p in first + again if p.answer.survey_id is not None])
     for p in first:
         deps.metrics.answers.labels(p.answer.office, p.answer.channel, str(p.answer.score)).inc()
-    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in first + again])
-    alerts = [p.alert for p in first + again if p.alert is not None]
-    raised = await deps.store.add_alerts(alerts) if alerts else set()
-    for alert in alerts:
-        if alert.id in raised:
-            outcome = "history" if alert.historical else "raised"
-            deps.metrics.alerts.labels(alert.office, "rating", outcome).inc()
-    await deps.outbox.emit([e for p in first + again for e in p.events])
+    await _follow_up(deps, [*first, *again], "rating")
 
 
-async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
+def _campaign_answer(event: CampaignAnswered) -> CampaignAnswer:
     d = event.data
-    answer = CampaignAnswer(
+    return CampaignAnswer(
         office=event.officeid,
         tenant_ref=d.tenant_ref,
         campaign_id=d.campaign_id,
@@ -178,7 +164,44 @@ async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
         nps=d.nps,
         comment=d.comment,
     )
-    await record_campaign_answer(deps, answer, publish=False, at=event.time)
+
+
+async def on_campaign_answers(deps: Deps, events: Sequence[CampaignAnswered]) -> None:
+    """A run of consecutive campaign answers of a consumed batch, in bulk, as ``on_ratings``: as
+    ``on_campaign_answered`` one after the other, and an answer found stored completes its survey
+    mark, words, alert and event."""
+    if not events:
+        return
+    now = deps.clock()
+    plans = plan_campaign_answers([(_campaign_answer(e), e.time) for e in events], now=now, office=deps.office)
+    added = await deps.store.add_campaign_answers([(p.id, p.answer, p.at) for p in plans])
+    first = [p for p in plans if p.id in added]
+    earlier = await deps.store.stored_campaign_answers([p.id for p in plans if p.id not in added])
+    again = [
+        plan_campaign_answer(answer, at=at, now=now, office=deps.office(answer.office), publish=False)
+        for answer, at in earlier.values()
+    ]
+    for p in first:
+        deps.metrics.campaign_answers.labels(p.answer.office, p.answer.channel).inc()
+    await _follow_up(deps, [*first, *again], "campaign")
+
+
+async def _follow_up(deps: Deps, plans: Sequence[AnswerPlan | CampaignAnswerPlan], origin: str) -> None:
+    """What recorded answers entail, one write each: their surveys marked answered, their words,
+    their alerts (counted when new), their events."""
+    await deps.store.mark_all_answered([p.answer.survey_id for p in plans if p.answer.survey_id is not None])
+    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in plans])
+    alerts = [p.alert for p in plans if p.alert is not None]
+    raised = await deps.store.add_alerts(alerts) if alerts else set()
+    for alert in alerts:
+        if alert.id in raised:
+            outcome = "history" if alert.historical else "raised"
+            deps.metrics.alerts.labels(alert.office, origin, outcome).inc()
+    await deps.outbox.emit([e for p in plans for e in p.events])
+
+
+async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
+    await record_campaign_answer(deps, _campaign_answer(event), publish=False, at=event.time)
 
 
 async def on_sms_replied(deps: Deps, event: SmsReplied) -> None:

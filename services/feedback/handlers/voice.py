@@ -41,9 +41,17 @@ async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) ->
         await _keep(deps, entry)
 
 
-async def on_answers(deps: Deps, answers: Sequence[tuple[str, Answer, datetime]]) -> None:
-    """``on_answer`` of each answer, their entries kept in one write (each once, by id)."""
-    entries = [e for a in answers if (e := await answer_entry(deps, *a)) is not None]
+async def on_answers(deps: Deps, answers: Sequence[tuple[str, Answer | CampaignAnswer, datetime]]) -> None:
+    """``on_answer`` (``on_campaign_answer``) of each answer, their entries kept in one write (each
+    once, by id)."""
+    entries = []
+    for answer_id, answer, at in answers:
+        if isinstance(answer, Answer):
+            entry = await answer_entry(deps, answer_id, answer, at)
+        else:
+            entry = await campaign_entry(deps, answer_id, answer, at)
+        if entry is not None:
+            entries.append(entry)
     if entries:
         kept = await deps.store.add_voices(entries)
         for entry in entries:
@@ -78,11 +86,19 @@ async def answer_entry(deps: Deps, answer_id: str, answer: Answer, at: datetime)
 
 async def on_campaign_answer(deps: Deps, answer_id: str, answer: CampaignAnswer, at: datetime) -> None:
     """The comment of a first campaign answer; its score is the lowest axis rated."""
+    entry = await campaign_entry(deps, answer_id, answer, at)
+    if entry is not None:
+        await _keep(deps, entry)
+
+
+async def campaign_entry(deps: Deps, answer_id: str, answer: CampaignAnswer, at: datetime) -> VoiceEntry | None:
+    """The voice entry of a campaign answer's comment (None: no words), linked to the request it
+    names."""
     if not has_words(answer.comment):
-        return
+        return None
     assert answer.comment is not None
     request_id, category = await _linked(deps, answer.office, answer.tenant_ref, answer.comment)
-    entry = voice_entry(
+    return voice_entry(
         answer_id,
         office=answer.office,
         tenant_ref=answer.tenant_ref,
@@ -96,7 +112,6 @@ async def on_campaign_answer(deps: Deps, answer_id: str, answer: CampaignAnswer,
         campaign_id=answer.campaign_id,
         category=category,
     )
-    await _keep(deps, entry)
 
 
 async def on_reply(deps: Deps, reply: UnparsedReply) -> None:
