@@ -25,6 +25,7 @@ from services.feedback.domain.answers import (
     OpenSurvey,
     PageOutcome,
     UnparsedReply,
+    answer_key,
     page_outcome,
     plan_answer,
     plan_answers,
@@ -94,6 +95,8 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
     if survey_id is None and d.request_id is not None:
         survey = await deps.store.survey(survey_id_for(event.officeid, d.request_id))
         survey_id = survey.id if survey is not None else None
+        if survey_id is not None and await deps.store.stored_answers([answer_key(event.officeid, None, d.request_id)]):
+            survey_id = None  # stored under its request before the survey existed: the same answer
     await record_answer(deps, _rating(event, survey_id), publish=False, at=event.time)
 
 
@@ -131,10 +134,22 @@ async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
         if e.data.survey_id is None and e.data.request_id is not None
     }
     known = await deps.store.surveys_of(sorted(wanted))
+    # a rating stored under its request before its survey existed, then delivered again once the
+    # survey is there, is the same answer: it keeps its request's key (else it would count twice)
+    by_request = {
+        answer_key(e.officeid, None, e.data.request_id)
+        for e in events
+        if e.data.survey_id is None
+        and e.data.request_id is not None
+        and survey_id_for(e.officeid, e.data.request_id) in known
+    }
+    stored_by_request = await deps.store.stored_answers(sorted(by_request))
 
     def named(event: SatisfactionRated) -> str | None:
         if event.data.survey_id is not None or event.data.request_id is None:
             return event.data.survey_id
+        if answer_key(event.officeid, None, event.data.request_id) in stored_by_request:
+            return None
         sid = survey_id_for(event.officeid, event.data.request_id)
         return sid if sid in known else None
 
