@@ -71,6 +71,10 @@ class SurveyStore(Protocol):
 
     async def survey(self, survey_id: str) -> Survey | None: ...
 
+    async def surveys_of(self, survey_ids: Sequence[str]) -> dict[str, Survey]:
+        """The surveys among ``survey_ids`` that exist, by id (one read)."""
+        ...
+
     async def survey_by_token_hash(self, digest: str) -> Survey | None: ...
 
     async def latest_open_survey(self, office: str, tenant_ref: str, now: datetime) -> Survey | None:
@@ -97,13 +101,33 @@ class SurveyStore(Protocol):
 
     async def mark_answered(self, survey_id: str) -> None: ...
 
+    async def mark_all_answered(self, survey_ids: Sequence[str]) -> None:
+        """``mark_answered`` of each, in one write."""
+        ...
+
 
 class AnswerStore(Protocol):
     async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
         """Record an answer under its id; False when one is recorded already (the first wins)."""
         ...
 
+    async def add_answers(self, answers: Sequence[tuple[str, Answer, datetime]]) -> set[str]:
+        """``add_answer`` of each (distinct ids), in one write: the ids recorded by this call."""
+        ...
+
+    async def stored_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[Answer, datetime]]:
+        """The ratings recorded under these ids (campaign answers left out), with their time."""
+        ...
+
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool: ...
+
+    async def add_campaign_answers(self, answers: Sequence[tuple[str, CampaignAnswer, datetime]]) -> set[str]:
+        """``add_campaign_answer`` of each (distinct ids), in one write: the ids recorded by this call."""
+        ...
+
+    async def stored_campaign_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[CampaignAnswer, datetime]]:
+        """The campaign answers recorded under these ids (ratings left out), with their time."""
+        ...
 
     async def add_unparsed(self, reply: UnparsedReply) -> None: ...
 
@@ -112,6 +136,10 @@ class AnswerStore(Protocol):
 
 class AlertStore(Protocol):
     async def add_alert(self, alert: Alert) -> bool: ...
+
+    async def add_alerts(self, alerts: Sequence[Alert]) -> set[str]:
+        """``add_alert`` of each (distinct ids), in one write: the ids recorded by this call."""
+        ...
 
     async def alert(self, alert_id: str) -> Alert | None: ...
 
@@ -151,6 +179,10 @@ class VoiceStore(Protocol):
 
     async def add_voice(self, entry: VoiceEntry) -> bool:
         """Insert an entry under its id; False when it is there already."""
+        ...
+
+    async def add_voices(self, entries: Sequence[VoiceEntry]) -> set[str]:
+        """``add_voice`` of each (distinct ids), in one write: the ids recorded by this call."""
         ...
 
     async def voice(self, entry_id: str) -> VoiceEntry | None: ...

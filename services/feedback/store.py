@@ -95,6 +95,13 @@ async def insert_once(db: AsyncDatabase[Document], collection: str, doc: Documen
     return True
 
 
+async def _insert_new(db: AsyncDatabase[Document], collection: str, docs: list[Document]) -> set[str]:
+    """Insert ``docs`` (distinct ``_id``s) in one unordered write; the ids this call inserted (the
+    others existed: ``insert_once`` of each)."""
+    lost = await insert_many_once(db[collection], docs)
+    return {doc["_id"] for k, doc in enumerate(docs) if k not in lost}
+
+
 # --- documents <-> records ------------------------------------------------------------------------
 
 
@@ -209,6 +216,67 @@ _ALERT_FIELDS = (
     "action",
     "overdue",
 )
+
+
+def _alert_doc(alert: Alert) -> Document:
+    return {"_id": alert.id} | {f: getattr(alert, f) for f in _ALERT_FIELDS}
+
+
+def _answer_doc(answer_id: str, answer: Answer, at: datetime) -> Document:
+    return {
+        "_id": answer_id,
+        "office": answer.office,
+        "tenant_ref": answer.tenant_ref,
+        "survey_id": answer.survey_id,
+        "request_id": answer.request_id,
+        "score": answer.score,
+        "nps": answer.nps,
+        "comment": answer.comment,
+        "channel": answer.channel,
+        "at": at,
+    }
+
+
+def _answer(doc: Document) -> Answer:
+    return Answer(
+        office=doc["office"],
+        tenant_ref=doc["tenant_ref"],
+        score=doc["score"],
+        channel=doc["channel"],
+        survey_id=doc.get("survey_id"),
+        request_id=doc.get("request_id"),
+        nps=doc.get("nps"),
+        comment=doc.get("comment"),
+    )
+
+
+def _campaign_answer_doc(answer_id: str, answer: CampaignAnswer, at: datetime) -> Document:
+    return {
+        "_id": answer_id,
+        "office": answer.office,
+        "tenant_ref": answer.tenant_ref,
+        "campaign_id": answer.campaign_id,
+        "survey_id": answer.survey_id,
+        "request_id": None,
+        "axes": answer.axes,
+        "nps": answer.nps,
+        "comment": answer.comment,
+        "channel": answer.channel,
+        "at": at,
+    }
+
+
+def _campaign_answer(doc: Document) -> CampaignAnswer:
+    return CampaignAnswer(
+        office=doc["office"],
+        tenant_ref=doc["tenant_ref"],
+        campaign_id=doc["campaign_id"],
+        survey_id=doc["survey_id"],
+        axes=dict(doc["axes"]),
+        channel=doc["channel"],
+        nps=doc.get("nps"),
+        comment=doc.get("comment"),
+    )
 
 
 def _alert(doc: Document) -> Alert:
@@ -449,38 +517,42 @@ class FeedbackMongoStore:
     async def mark_answered(self, survey_id: str) -> None:
         await self.db[SURVEYS].update_one({"_id": survey_id}, {"$set": {"answered": True, "pending_reminder": False}})
 
+    async def mark_all_answered(self, survey_ids: Sequence[str]) -> None:
+        if survey_ids:
+            await self._set_surveys(list(survey_ids), {"answered": True, "pending_reminder": False})
+
+    async def surveys_of(self, survey_ids: Sequence[str]) -> dict[str, Survey]:
+        if not survey_ids:
+            return {}
+        return {doc["_id"]: _survey(doc) async for doc in self.db[SURVEYS].find({"_id": {"$in": list(survey_ids)}})}
+
     # --- answers -------------------------------------------------------------------------------
 
     async def add_answer(self, answer_id: str, answer: Answer, at: datetime) -> bool:
-        doc = {
-            "_id": answer_id,
-            "office": answer.office,
-            "tenant_ref": answer.tenant_ref,
-            "survey_id": answer.survey_id,
-            "request_id": answer.request_id,
-            "score": answer.score,
-            "nps": answer.nps,
-            "comment": answer.comment,
-            "channel": answer.channel,
-            "at": at,
-        }
-        return await insert_once(self.db, ANSWERS, doc)
+        return await insert_once(self.db, ANSWERS, _answer_doc(answer_id, answer, at))
+
+    async def add_answers(self, answers: Sequence[tuple[str, Answer, datetime]]) -> set[str]:
+        docs = [_answer_doc(answer_id, answer, at) for answer_id, answer, at in answers]
+        return await _insert_new(self.db, ANSWERS, docs)
+
+    async def stored_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[Answer, datetime]]:
+        if not answer_ids:
+            return {}
+        cursor = self.db[ANSWERS].find({"_id": {"$in": list(answer_ids)}, "axes": {"$exists": False}})
+        return {doc["_id"]: (_answer(doc), doc["at"]) async for doc in cursor}
 
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
-        doc = {
-            "_id": answer_id,
-            "office": answer.office,
-            "tenant_ref": answer.tenant_ref,
-            "campaign_id": answer.campaign_id,
-            "survey_id": answer.survey_id,
-            "request_id": None,
-            "axes": answer.axes,
-            "nps": answer.nps,
-            "comment": answer.comment,
-            "channel": answer.channel,
-            "at": at,
-        }
-        return await insert_once(self.db, ANSWERS, doc)
+        return await insert_once(self.db, ANSWERS, _campaign_answer_doc(answer_id, answer, at))
+
+    async def add_campaign_answers(self, answers: Sequence[tuple[str, CampaignAnswer, datetime]]) -> set[str]:
+        docs = [_campaign_answer_doc(answer_id, answer, at) for answer_id, answer, at in answers]
+        return await _insert_new(self.db, ANSWERS, docs)
+
+    async def stored_campaign_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[CampaignAnswer, datetime]]:
+        if not answer_ids:
+            return {}
+        cursor = self.db[ANSWERS].find({"_id": {"$in": list(answer_ids)}, "axes": {"$exists": True}})
+        return {doc["_id"]: (_campaign_answer(doc), doc["at"]) async for doc in cursor}
 
     async def purge_words(self, before: datetime) -> int:
         """Comments of answers and alerts recorded before ``before`` dropped, unparsed replies
@@ -510,7 +582,10 @@ class FeedbackMongoStore:
     # --- alerts --------------------------------------------------------------------------------
 
     async def add_alert(self, alert: Alert) -> bool:
-        return await insert_once(self.db, ALERTS, {"_id": alert.id} | {f: getattr(alert, f) for f in _ALERT_FIELDS})
+        return await insert_once(self.db, ALERTS, _alert_doc(alert))
+
+    async def add_alerts(self, alerts: Sequence[Alert]) -> set[str]:
+        return await _insert_new(self.db, ALERTS, [_alert_doc(a) for a in alerts])
 
     async def alert(self, alert_id: str) -> Alert | None:
         doc = await self.db[ALERTS].find_one({"_id": alert_id})
@@ -555,6 +630,9 @@ class FeedbackMongoStore:
 
     async def add_voice(self, entry: VoiceEntry) -> bool:
         return await insert_once(self.db, VOICE, _voice_doc(entry))
+
+    async def add_voices(self, entries: Sequence[VoiceEntry]) -> set[str]:
+        return await _insert_new(self.db, VOICE, [_voice_doc(e) for e in entries])
 
     async def voice(self, entry_id: str) -> VoiceEntry | None:
         doc = await self.db[VOICE].find_one({"_id": entry_id})

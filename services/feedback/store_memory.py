@@ -134,6 +134,9 @@ class MemoryFeedbackStore:
     async def survey(self, survey_id: str) -> Survey | None:
         return self.surveys.get(survey_id)
 
+    async def surveys_of(self, survey_ids: Sequence[str]) -> dict[str, Survey]:
+        return {sid: self.surveys[sid] for sid in survey_ids if sid in self.surveys}
+
     async def survey_by_token_hash(self, digest: str) -> Survey | None:
         link = self.links.get(digest)
         return None if link is None else self.surveys.get(link.survey_id)
@@ -191,6 +194,10 @@ class MemoryFeedbackStore:
         if survey_id in self.surveys:
             self.surveys[survey_id] = replace(self.surveys[survey_id], answered=True, pending_reminder=False)
 
+    async def mark_all_answered(self, survey_ids: Sequence[str]) -> None:
+        for sid in survey_ids:
+            await self.mark_answered(sid)
+
     # --- answers -------------------------------------------------------------------------------
 
     def _add_answer(self, answer_id: str, answer: Answer | CampaignAnswer) -> bool:
@@ -206,6 +213,20 @@ class MemoryFeedbackStore:
     async def add_campaign_answer(self, answer_id: str, answer: CampaignAnswer, at: datetime) -> bool:
         self.answered_at.setdefault(answer_id, at)
         return self._add_answer(answer_id, answer)
+
+    async def add_answers(self, answers: Sequence[tuple[str, Answer, datetime]]) -> set[str]:
+        return {answer_id for answer_id, answer, at in answers if await self.add_answer(answer_id, answer, at)}
+
+    async def stored_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[Answer, datetime]]:
+        found = {i: self.answers.get(i) for i in answer_ids}
+        return {i: (a, self.answered_at[i]) for i, a in found.items() if isinstance(a, Answer)}
+
+    async def add_campaign_answers(self, answers: Sequence[tuple[str, CampaignAnswer, datetime]]) -> set[str]:
+        return {answer_id for answer_id, answer, at in answers if await self.add_campaign_answer(answer_id, answer, at)}
+
+    async def stored_campaign_answers(self, answer_ids: Sequence[str]) -> dict[str, tuple[CampaignAnswer, datetime]]:
+        found = {i: self.answers.get(i) for i in answer_ids}
+        return {i: (a, self.answered_at[i]) for i, a in found.items() if isinstance(a, CampaignAnswer)}
 
     async def purge_words(self, before: datetime) -> int:
         changed = 0
@@ -239,6 +260,9 @@ class MemoryFeedbackStore:
             return False
         self.alert_records[alert.id] = alert
         return True
+
+    async def add_alerts(self, alerts: Sequence[Alert]) -> set[str]:
+        return {alert.id for alert in alerts if await self.add_alert(alert)}
 
     async def alert(self, alert_id: str) -> Alert | None:
         return self.alert_records.get(alert_id)
@@ -307,6 +331,9 @@ class MemoryFeedbackStore:
             return False
         self.voice_records[entry.id] = entry
         return True
+
+    async def add_voices(self, entries: Sequence[VoiceEntry]) -> set[str]:
+        return {entry.id for entry in entries if await self.add_voice(entry)}
 
     async def purge_voice(self, before: datetime) -> int:
         old = [k for k, entry in self.voice_records.items() if entry.at < before]

@@ -257,6 +257,69 @@ async def test_the_first_answer_wins_and_campaign_scores_are_read_back(store: Fe
     assert scores == [CampaignScores("demo-nord", {"keys": 5, "team": 3}, 9), CampaignScores("demo-sud", {}, None)]
 
 
+async def test_answers_alerts_and_words_in_bulk_each_once_as_one_by_one(store: FeedbackStore) -> None:
+    """The bulk writes of a run of ratings: ``add_*`` of each, the ids recorded by this call."""
+    first = Answer(NORD, "T-1", 4, "web", survey_id="SRV-1", request_id="REQ-1", nps=9, comment="bien")
+    assert await store.add_answer("survey|SRV-1", first, T0)
+    later = T0 + timedelta(hours=1)
+    other = Answer(NORD, "T-2", 2, "phone", request_id="REQ-2")
+    added = await store.add_answers(
+        [("survey|SRV-1", replace(first, score=1), later), (f"request|{NORD}|REQ-2", other, later)]
+    )
+    assert added == {f"request|{NORD}|REQ-2"}
+    assert await store.add_answers([]) == set()
+    campaign_answer = CampaignAnswer(NORD, "T-3", "CMP-1", "SRC-1", {"keys": 1})
+    assert await store.add_campaign_answer("survey|SRC-1", campaign_answer, T0)
+    stored = await store.stored_answers(["survey|SRV-1", f"request|{NORD}|REQ-2", "survey|SRC-1", "survey|404"])
+    assert stored == {"survey|SRV-1": (first, T0), f"request|{NORD}|REQ-2": (other, later)}
+    assert await store.stored_answers([]) == {}
+
+    assert await store.add_alert(alert("ALR-1"))
+    assert await store.add_alerts([alert("ALR-1", tenant="T-9"), alert("ALR-2")]) == {"ALR-2"}
+    assert [(a.id, a.tenant_ref) for a in await store.alerts(NORD, open_only=True)] == [
+        ("ALR-1", "T-1"),
+        ("ALR-2", "T-1"),
+    ]
+    a, b = words("VOX-A", T0), words("VOX-B", later, score=2)
+    assert await store.add_voice(a)
+    assert await store.add_voices([replace(a, text="autre"), b]) == {"VOX-B"}
+    assert await store.voice("VOX-A") == a and await store.voice("VOX-B") == b
+
+
+async def test_campaign_answers_in_bulk_each_once_as_one_by_one(store: FeedbackStore) -> None:
+    first = CampaignAnswer(NORD, "T-1", "CMP-1", "SRC-1", {"keys": 5, "team": 2}, nps=9, comment="bien")
+    assert await store.add_campaign_answer("survey|SRC-1", first, T0)
+    later = T0 + timedelta(hours=1)
+    other = CampaignAnswer(NORD, "T-2", "CMP-1", "SRC-2", {"keys": 1}, channel="paper")
+    added = await store.add_campaign_answers(
+        [("survey|SRC-1", replace(first, axes={"keys": 1}), later), ("survey|SRC-2", other, later)]
+    )
+    assert added == {"survey|SRC-2"}
+    assert await store.add_campaign_answers([]) == set()
+    assert await store.add_answer("survey|SRV-1", Answer(NORD, "T-3", 4, "web", survey_id="SRV-1"), T0)
+    stored = await store.stored_campaign_answers(["survey|SRC-1", "survey|SRC-2", "survey|SRV-1", "survey|404"])
+    assert stored == {"survey|SRC-1": (first, T0), "survey|SRC-2": (other, later)}
+    assert await store.stored_campaign_answers([]) == {}
+    scores = sorted(await store.campaign_scores("CMP-1"), key=lambda s: s.nps or 0)
+    assert scores == [CampaignScores(NORD, {"keys": 1}, None), CampaignScores(NORD, {"keys": 5, "team": 2}, 9)]
+
+
+async def test_surveys_read_and_marked_answered_in_bulk(store: FeedbackStore) -> None:
+    for sid in ("SRV-1", "SRV-2", "SRV-3"):
+        await store.create_survey(survey(sid, tenant=f"T-{sid}"), week=1)
+    found = await store.surveys_of(["SRV-1", "SRV-3", "SRV-404"])
+    assert found == {"SRV-1": survey("SRV-1", tenant="T-SRV-1"), "SRV-3": survey("SRV-3", tenant="T-SRV-3")}
+    assert await store.surveys_of([]) == {}
+    await store.mark_all_answered(["SRV-1", "SRV-2", "SRV-404"])
+    await store.mark_all_answered([])
+    states = {sid: await store.survey(sid) for sid in ("SRV-1", "SRV-2", "SRV-3")}
+    assert {sid: (s.answered, s.pending_reminder) for sid, s in states.items() if s is not None} == {
+        "SRV-1": (True, False),
+        "SRV-2": (True, False),
+        "SRV-3": (False, True),
+    }
+
+
 async def test_alerts_once_per_answer_listed_oldest_first_and_acknowledged(store: FeedbackStore) -> None:
     assert await store.add_alert(alert("ALR-2", T0 + timedelta(minutes=1)))
     assert await store.add_alert(alert("ALR-1", T0))

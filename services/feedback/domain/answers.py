@@ -4,7 +4,7 @@ request for an office rating without a survey), the events they produce, the pag
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -151,6 +151,21 @@ def plan_answer(answer: Answer, *, at: datetime, now: datetime, office: Office, 
     return AnswerPlan(key, answer, at, tuple(events), alert)
 
 
+def plan_answers(
+    ratings: Sequence[tuple[Answer, datetime]], *, now: datetime, office: Callable[[str], Office]
+) -> list[AnswerPlan]:
+    """A run of ratings read from the topic, each with the time it was given, read ``now``
+    (``office``: an office's rules by id): one plan per answer key, the first of the run winning,
+    in the run's order, exactly as ``plan_answer`` one at a time (never published again). Whether
+    an answer was stored before the run is the store's to say (the first insert wins)."""
+    plans: dict[str, AnswerPlan] = {}
+    for answer, at in ratings:
+        key = answer_key(answer.office, answer.survey_id, answer.request_id)
+        if key not in plans:
+            plans[key] = plan_answer(answer, at=at, now=now, office=office(answer.office), publish=False)
+    return list(plans.values())
+
+
 def lowest_axis(answer: CampaignAnswer) -> int | None:
     """The campaign answer's lowest axis rating (None: no axis rated)."""
     return min(answer.axes.values(), default=None)
@@ -201,6 +216,19 @@ def plan_campaign_answer(
         )
         events.append(raised)
     return CampaignAnswerPlan(key, answer, at, tuple(events), alert)
+
+
+def plan_campaign_answers(
+    answers: Sequence[tuple[CampaignAnswer, datetime]], *, now: datetime, office: Callable[[str], Office]
+) -> list[CampaignAnswerPlan]:
+    """A run of campaign answers read from the topic, as ``plan_answers``: one plan per survey, the
+    first of the run winning, in the run's order, never published again."""
+    plans: dict[str, CampaignAnswerPlan] = {}
+    for answer, at in answers:
+        key = answer_key(answer.office, answer.survey_id, None)
+        if key not in plans:
+            plans[key] = plan_campaign_answer(answer, at=at, now=now, office=office(answer.office), publish=False)
+    return list(plans.values())
 
 
 def sms_answer(

@@ -7,12 +7,15 @@
 - ``alerts``: detractor alerts, their acknowledgement, the open-alerts gauge;
 - ``tenants``: consent, contact channels, erasure.
 
-``HANDLERS`` maps each consumed event type to its handler; ``apply`` runs a consumed batch in order.
+``HANDLERS`` maps each consumed event type to its handler; ``apply`` runs a consumed batch in order,
+each run of consecutive events of a type in ``BULK`` (ratings, campaign answers) by its bulk use
+case (one set of writes for the run), every other event by its handler.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from itertools import groupby
 from typing import Any
 
 from services.feedback.handlers import answers, surveys, tenants
@@ -20,6 +23,7 @@ from services.feedback.ports import Deps
 from shared.events import CloudEvent, full_type, short_type
 
 Handler = Callable[[Deps, Any], Awaitable[None]]
+BulkHandler = Callable[[Deps, Sequence[Any]], Awaitable[None]]
 
 #: consumed event type (short name) → its handler
 HANDLERS: dict[str, Handler] = {
@@ -34,13 +38,26 @@ HANDLERS: dict[str, Handler] = {
     "sms.replied": answers.on_sms_replied,
 }
 
+#: consumed event type → the use case of a run of consecutive events of that type, with the effects
+#: of its handler applied to each in turn
+BULK: dict[str, BulkHandler] = {
+    "satisfaction.rated": answers.on_ratings,
+    "campaign.answered": answers.on_campaign_answers,
+}
+
 #: the full type names the consumer subscribes to
 CONSUMED_TYPES = [full_type(t) for t in HANDLERS]
 
 
 async def apply(deps: Deps, events: Sequence[CloudEvent]) -> None:
-    """Apply a batch of events in order (every step is idempotent)."""
-    for event in events:
-        handler = HANDLERS.get(short_type(event.type))
+    """Apply a batch of events in order (every step is idempotent): a run of consecutive events of
+    a bulk type at once, any other event on its own."""
+    for kind, run in groupby(events, key=lambda e: short_type(e.type)):
+        bulk = BULK.get(kind)
+        if bulk is not None:
+            await bulk(deps, list(run))
+            continue
+        handler = HANDLERS.get(kind)
         if handler is not None:
-            await handler(deps, event)
+            for event in run:
+                await handler(deps, event)

@@ -6,22 +6,31 @@ now; an SMS: its reply's time; the topic: the event's time); an alert about an a
 office's history horizon is recorded and emitted but marked historical.
 
 Each use case loads what it needs, plans with ``domain.answers``, then writes and publishes once.
+A run of ratings (of campaign answers) read from the topic is one use case (``on_ratings``,
+``on_campaign_answers``): one read of the surveys they name, one insert of the answers, one write
+per kind of record, one publish.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.feedback.domain.alerts import Alert
 from services.feedback.domain.answers import (
     Answer,
+    AnswerPlan,
     CampaignAnswer,
+    CampaignAnswerPlan,
     OpenSurvey,
     PageOutcome,
     UnparsedReply,
+    answer_key,
     page_outcome,
     plan_answer,
+    plan_answers,
     plan_campaign_answer,
+    plan_campaign_answers,
     sms_answer,
 )
 from services.feedback.domain.surveys import survey_id_for, token_hash
@@ -86,7 +95,14 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
     if survey_id is None and d.request_id is not None:
         survey = await deps.store.survey(survey_id_for(event.officeid, d.request_id))
         survey_id = survey.id if survey is not None else None
-    answer = Answer(
+        if survey_id is not None and await deps.store.stored_answers([answer_key(event.officeid, None, d.request_id)]):
+            survey_id = None  # stored under its request before the survey existed: the same answer
+    await record_answer(deps, _rating(event, survey_id), publish=False, at=event.time)
+
+
+def _rating(event: SatisfactionRated, survey_id: str | None) -> Answer:
+    d = event.data
+    return Answer(
         office=event.officeid,
         tenant_ref=d.tenant_ref,
         score=d.score,
@@ -96,12 +112,64 @@ async def on_satisfaction_rated(deps: Deps, event: SatisfactionRated) -> None:
         nps=d.nps,
         comment=d.comment,
     )
-    await record_answer(deps, answer, publish=False, at=event.time)
 
 
-async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
+async def on_ratings(deps: Deps, events: Sequence[SatisfactionRated]) -> None:
+    """A run of consecutive ratings of a consumed batch, in bulk, recorded as ``on_satisfaction_rated``
+    one after the other would: the first answer per survey (or request) wins, within the run and
+    against what is stored; each answer recorded by this call marks its survey answered, counts,
+    keeps its words and raises its alert and event.
+
+    An answer stored before (a redelivered batch, our own answer read back, a store failure or a
+    crash after the answers' insert: the batch is applied again) is not counted again; its survey's
+    mark, its words, its alert and the alert's event are written again as stored, each once (by id):
+    what a failure left undone is completed, what was done stays as it is (an erased tenant's
+    answer has no words left; words older than the voice retention but younger than the comment
+    retention may come back once, until the next purge)."""
+    if not events:
+        return
+    wanted = {
+        survey_id_for(e.officeid, e.data.request_id)
+        for e in events
+        if e.data.survey_id is None and e.data.request_id is not None
+    }
+    known = await deps.store.surveys_of(sorted(wanted))
+    # a rating stored under its request before its survey existed, then delivered again once the
+    # survey is there, is the same answer: it keeps its request's key (else it would count twice)
+    by_request = {
+        answer_key(e.officeid, None, e.data.request_id)
+        for e in events
+        if e.data.survey_id is None
+        and e.data.request_id is not None
+        and survey_id_for(e.officeid, e.data.request_id) in known
+    }
+    stored_by_request = await deps.store.stored_answers(sorted(by_request))
+
+    def named(event: SatisfactionRated) -> str | None:
+        if event.data.survey_id is not None or event.data.request_id is None:
+            return event.data.survey_id
+        if answer_key(event.officeid, None, event.data.request_id) in stored_by_request:
+            return None
+        sid = survey_id_for(event.officeid, event.data.request_id)
+        return sid if sid in known else None
+
+    now = deps.clock()
+    plans = plan_answers([(_rating(e, named(e)), e.time) for e in events], now=now, office=deps.office)
+    added = await deps.store.add_answers([(p.id, p.answer, p.at) for p in plans])
+    first = [p for p in plans if p.id in added]
+    earlier = await deps.store.stored_answers([p.id for p in plans if p.id not in added])
+    again = [
+        plan_answer(answer, at=at, now=now, office=deps.office(answer.office), publish=False)
+        for answer, at in earlier.values()
+    ]
+    for p in first:
+        deps.metrics.answers.labels(p.answer.office, p.answer.channel, str(p.answer.score)).inc()
+    await _follow_up(deps, [*first, *again], "rating")
+
+
+def _campaign_answer(event: CampaignAnswered) -> CampaignAnswer:
     d = event.data
-    answer = CampaignAnswer(
+    return CampaignAnswer(
         office=event.officeid,
         tenant_ref=d.tenant_ref,
         campaign_id=d.campaign_id,
@@ -111,7 +179,44 @@ async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
         nps=d.nps,
         comment=d.comment,
     )
-    await record_campaign_answer(deps, answer, publish=False, at=event.time)
+
+
+async def on_campaign_answers(deps: Deps, events: Sequence[CampaignAnswered]) -> None:
+    """A run of consecutive campaign answers of a consumed batch, in bulk, as ``on_ratings``: as
+    ``on_campaign_answered`` one after the other, and an answer found stored completes its survey
+    mark, words, alert and event."""
+    if not events:
+        return
+    now = deps.clock()
+    plans = plan_campaign_answers([(_campaign_answer(e), e.time) for e in events], now=now, office=deps.office)
+    added = await deps.store.add_campaign_answers([(p.id, p.answer, p.at) for p in plans])
+    first = [p for p in plans if p.id in added]
+    earlier = await deps.store.stored_campaign_answers([p.id for p in plans if p.id not in added])
+    again = [
+        plan_campaign_answer(answer, at=at, now=now, office=deps.office(answer.office), publish=False)
+        for answer, at in earlier.values()
+    ]
+    for p in first:
+        deps.metrics.campaign_answers.labels(p.answer.office, p.answer.channel).inc()
+    await _follow_up(deps, [*first, *again], "campaign")
+
+
+async def _follow_up(deps: Deps, plans: Sequence[AnswerPlan | CampaignAnswerPlan], origin: str) -> None:
+    """What recorded answers entail, one write each: their surveys marked answered, their words,
+    their alerts (counted when new), their events."""
+    await deps.store.mark_all_answered([p.answer.survey_id for p in plans if p.answer.survey_id is not None])
+    await voice.on_answers(deps, [(p.id, p.answer, p.at) for p in plans])
+    alerts = [p.alert for p in plans if p.alert is not None]
+    raised = await deps.store.add_alerts(alerts) if alerts else set()
+    for alert in alerts:
+        if alert.id in raised:
+            outcome = "history" if alert.historical else "raised"
+            deps.metrics.alerts.labels(alert.office, origin, outcome).inc()
+    await deps.outbox.emit([e for p in plans for e in p.events])
+
+
+async def on_campaign_answered(deps: Deps, event: CampaignAnswered) -> None:
+    await record_campaign_answer(deps, _campaign_answer(event), publish=False, at=event.time)
 
 
 async def on_sms_replied(deps: Deps, event: SmsReplied) -> None:

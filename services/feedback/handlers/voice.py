@@ -5,6 +5,7 @@ channel and category; staff list them and mark one handled with a short action."
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from services.feedback.domain.answers import Answer, CampaignAnswer, UnparsedReply
@@ -35,15 +36,40 @@ async def _keep(deps: Deps, entry: VoiceEntry) -> None:
 
 async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) -> None:
     """The comment of a first answer to a survey after a request (or of an office rating)."""
+    entry = await answer_entry(deps, answer_id, answer, at)
+    if entry is not None:
+        await _keep(deps, entry)
+
+
+async def on_answers(deps: Deps, answers: Sequence[tuple[str, Answer | CampaignAnswer, datetime]]) -> None:
+    """``on_answer`` (``on_campaign_answer``) of each answer, their entries kept in one write (each
+    once, by id)."""
+    entries = []
+    for answer_id, answer, at in answers:
+        if isinstance(answer, Answer):
+            entry = await answer_entry(deps, answer_id, answer, at)
+        else:
+            entry = await campaign_entry(deps, answer_id, answer, at)
+        if entry is not None:
+            entries.append(entry)
+    if entries:
+        kept = await deps.store.add_voices(entries)
+        for entry in entries:
+            if entry.id in kept:
+                deps.metrics.voice.labels(entry.office, entry.kind.value).inc()
+
+
+async def answer_entry(deps: Deps, answer_id: str, answer: Answer, at: datetime) -> VoiceEntry | None:
+    """The voice entry of an answer's comment (None: no words), linked to its request."""
     if not has_words(answer.comment):
-        return
+        return None
     assert answer.comment is not None
     request_id, category = answer.request_id, None
     if request_id is None:
         request_id, category = await _linked(deps, answer.office, answer.tenant_ref, answer.comment)
     elif category is None:
         category = await deps.store.request_category(answer.office, request_id)
-    entry = voice_entry(
+    return voice_entry(
         answer_id,
         office=answer.office,
         tenant_ref=answer.tenant_ref,
@@ -56,16 +82,23 @@ async def on_answer(deps: Deps, answer_id: str, answer: Answer, at: datetime) ->
         survey_id=answer.survey_id,
         category=category,
     )
-    await _keep(deps, entry)
 
 
 async def on_campaign_answer(deps: Deps, answer_id: str, answer: CampaignAnswer, at: datetime) -> None:
     """The comment of a first campaign answer; its score is the lowest axis rated."""
+    entry = await campaign_entry(deps, answer_id, answer, at)
+    if entry is not None:
+        await _keep(deps, entry)
+
+
+async def campaign_entry(deps: Deps, answer_id: str, answer: CampaignAnswer, at: datetime) -> VoiceEntry | None:
+    """The voice entry of a campaign answer's comment (None: no words), linked to the request it
+    names."""
     if not has_words(answer.comment):
-        return
+        return None
     assert answer.comment is not None
     request_id, category = await _linked(deps, answer.office, answer.tenant_ref, answer.comment)
-    entry = voice_entry(
+    return voice_entry(
         answer_id,
         office=answer.office,
         tenant_ref=answer.tenant_ref,
@@ -79,7 +112,6 @@ async def on_campaign_answer(deps: Deps, answer_id: str, answer: CampaignAnswer,
         campaign_id=answer.campaign_id,
         category=category,
     )
-    await _keep(deps, entry)
 
 
 async def on_reply(deps: Deps, reply: UnparsedReply) -> None:

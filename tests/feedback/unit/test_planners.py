@@ -26,7 +26,9 @@ from services.feedback.domain import (
     invitation_id,
     page_outcome,
     plan_answer,
+    plan_answers,
     plan_campaign_answer,
+    plan_campaign_answers,
     plan_survey,
     reminders_to_send,
     sms_answer,
@@ -173,6 +175,39 @@ def test_an_answer_plans_its_event_and_a_detractor_alert() -> None:
         Answer("demo-nord", "T-1", 4, "sms", survey_id="SRV-1"), at=NOW, now=NOW, office=NORD, publish=False
     )
     assert happy.events == () and happy.alert is None
+
+
+def test_a_run_of_ratings_is_planned_first_per_survey_or_request_in_order_as_one_by_one() -> None:
+    short = Office(id="demo-sud", name="Sud", history_horizon_hours=1)
+    offices = {"demo-nord": NORD, "demo-sud": short}
+    r1 = Answer("demo-nord", "T-1", 1, "phone", request_id="REQ-1", comment="rappelez-moi")
+    r1_again = replace(r1, score=5)  # the same request: the first of the run wins
+    s1 = Answer("demo-nord", "T-2", 4, "web", survey_id="SRV-1", request_id="REQ-2")
+    s1_other = Answer("demo-nord", "T-2", 2, "sms", survey_id="SRV-1")  # the same survey, another request
+    sud = Answer("demo-sud", "T-3", 2, "phone", request_id="REQ-1")  # the same request id, another office
+    earlier = NOW - timedelta(hours=2)
+    run = [(r1, NOW), (s1, NOW), (r1_again, NOW), (sud, earlier), (s1_other, NOW)]
+    plans = plan_answers(run, now=NOW, office=offices.__getitem__)
+    assert [p.id for p in plans] == ["request|demo-nord|REQ-1", "survey|SRV-1", "request|demo-sud|REQ-1"]
+    one_by_one = [
+        plan_answer(a, at=at, now=NOW, office=offices[a.office], publish=False) for a, at in (run[0], run[1], run[3])
+    ]
+    assert plans == one_by_one
+    # never published again; the other office's horizon decides its alert
+    assert [e.type for p in plans for e in p.events] == [full_type("feedback.detractor_alert")] * 2
+    assert plans[2].alert is not None and plans[2].alert.historical
+    assert plan_answers([], now=NOW, office=offices.__getitem__) == []
+
+
+def test_a_run_of_campaign_answers_is_planned_first_per_survey_as_one_by_one() -> None:
+    low = CampaignAnswer("demo-nord", "T-1", "CMP-1", "SRC-1", {"keys": 2, "team": 5}, channel="paper")
+    again = replace(low, axes={"keys": 5})
+    happy = CampaignAnswer("demo-nord", "T-2", "CMP-1", "SRC-2", {"team": 4})
+    run = [(low, NOW), (happy, NOW), (again, NOW)]
+    plans = plan_campaign_answers(run, now=NOW, office=lambda _: NORD)
+    assert [p.id for p in plans] == ["survey|SRC-1", "survey|SRC-2"]
+    assert plans == [plan_campaign_answer(a, at=at, now=NOW, office=NORD, publish=False) for a, at in run[:2]]
+    assert [e.type for p in plans for e in p.events] == [full_type("feedback.detractor_alert")]
 
 
 def test_a_campaign_answer_is_published_from_our_page_only() -> None:

@@ -3,13 +3,15 @@ integration tests drive through Kafka and the real store."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from services.feedback.domain import (
+    Answer,
     CampaignSpec,
     CampaignStatus,
     PageOutcome,
@@ -170,6 +172,31 @@ async def test_sms_and_page_answers_once_and_a_detractor_raises_one_alert(world:
     assert await answers.web_answer(world.deps, tokens["T-2"], 4, 9, "bien") is PageOutcome.ALREADY
     assert await answers.web_answer(world.deps, "A" * 43, 4, None, None) is PageOutcome.INVALID
     assert len(world.publisher.of("satisfaction.rated")) == 2
+
+
+async def test_each_run_of_ratings_is_written_at_once_in_the_batchs_order(world: World) -> None:
+    calls: list[list[str]] = []
+    add_answers = world.store.add_answers
+
+    async def spy(answers_: Sequence[tuple[str, Answer, datetime]]) -> set[str]:
+        calls.append([a[0] for a in answers_])
+        return await add_answers(answers_)
+
+    world.store.add_answers = spy  # type: ignore[method-assign,assignment]
+
+    def rated(rid: str, score: int) -> CloudEvent:
+        fields: dict[str, Any] = {"request_id": rid, "survey_id": None, "tenant_ref": "T-1", "score": score}
+        fields["channel"] = "phone"
+        return event("satisfaction.rated", rid, T0 + timedelta(hours=1), **fields)
+
+    batch = [rated("REQ-1", 4), rated("REQ-2", 5), rated("REQ-1", 1), *repair("REQ-3", "T-3"), rated("REQ-3", 2)]
+    await apply(world.deps, batch)
+    sid = survey_id_for("demo-nord", "REQ-3")
+    # two runs: the repair between them made the survey the second run's rating answers
+    assert calls == [["request|demo-nord|REQ-1", "request|demo-nord|REQ-2"], [f"survey|{sid}"]]
+    assert world.store.surveys[sid].answered
+    assert [a.score for a in world.store.answers.values() if isinstance(a, Answer)] == [4, 5, 2]
+    assert world.alerts("rating", "raised") == 1
 
 
 # --- live or history ------------------------------------------------------------------------------
