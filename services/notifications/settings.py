@@ -94,7 +94,7 @@ class NotificationsSettings(ServiceSettings):
     #: delay before the dispatcher retries a message whose provider was unavailable
     retry_later_seconds: float = Field(60.0, gt=0)
     #: subjects of one consumed batch handled at the same time
-    concurrency: int = Field(32, ge=1, le=1000)
+    concurrency: int = Field(128, ge=1, le=1000)
     #: messages handed to the providers at the same time while the consumer goes on
     send_concurrency: int = Field(128, ge=1, le=10_000)
     #: at stop, how long sends in progress are given to finish (the rest go out after their lease)
