@@ -11,9 +11,12 @@ import base64
 import hashlib
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-from shared.http import Caller
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from shared.http import Caller, Problem
 
 #: how long a staff page's login lasts
 SESSION_SECONDS = 8 * 3600
@@ -46,3 +49,43 @@ class Sessions:
             return None
         office, read = who.removesuffix("+read"), who.endswith("+read")
         return Caller(office=None if office == "admin" else office, read_only=read)
+
+
+async def sign_in(
+    request: Request,
+    token: str,
+    auth: Callable[[Request], Awaitable[Caller]],
+    sessions: Sessions,
+    *,
+    cookie: str,
+    location: str,
+    secure: bool,
+) -> Response | None:
+    """A staff page's login form: ``token`` checked by ``auth`` as the same request with that bearer
+    token would be (its client, for the limit of failed attempts); a redirect to ``location`` with
+    the page's signed session cookie, or None when the token is refused (the page answers with its
+    own form and message)."""
+    headers = [(k, v) for k, v in request.scope["headers"] if k != b"authorization"]
+    headers.append((b"authorization", f"Bearer {token.strip()}".encode()))
+    try:
+        caller = await auth(Request({**request.scope, "headers": headers}))
+    except Problem:
+        return None
+    response = RedirectResponse(location, status_code=303)
+    response.set_cookie(
+        cookie,
+        sessions.issue(caller),
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+    return response
+
+
+def sign_out(*, cookie: str, location: str) -> Response:
+    """A staff page's logout: back to ``location`` without the session cookie."""
+    response = RedirectResponse(location, status_code=303)
+    response.delete_cookie(cookie, path="/")
+    return response

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Form, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from services.analytics.domain.indicators import NETWORK
 from services.analytics.export import contractors_csv, to_csv
@@ -18,8 +18,8 @@ from services.analytics.handlers.queries import Indicators
 from services.analytics.handlers.reports import MonthlyReports
 from shared.http import Caller, Problem
 from shared.offices import Offices
-from shared.sessions import SESSION_SECONDS
 from shared.sessions import Sessions as SignedSessions
+from shared.sessions import sign_in, sign_out
 
 STATIC = Path(__file__).resolve().parent / "static"
 SESSION_COOKIE = "canopee_analytics_session"
@@ -163,28 +163,16 @@ def router(
 
     @api.post("/dashboard/login", include_in_schema=False)
     async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
-        probe = _with_bearer(request, token)
-        try:
-            caller = await auth(probe)
-        except Problem:
-            return HTMLResponse(_page("login.html").replace("<!--error-->", _LOGIN_ERROR), status_code=401)
-        response = RedirectResponse("/dashboard", status_code=303)
-        response.set_cookie(
-            SESSION_COOKIE,
-            sessions.issue(caller),
-            max_age=SESSION_SECONDS,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookie,
-            path="/",
+        signed = await sign_in(
+            request, token, auth, sessions, cookie=SESSION_COOKIE, location="/dashboard", secure=secure_cookie
         )
-        return response
+        if signed is None:
+            return HTMLResponse(_page("login.html").replace("<!--error-->", _LOGIN_ERROR), status_code=401)
+        return signed
 
     @api.post("/dashboard/logout", include_in_schema=False)
     async def logout() -> Response:
-        response = RedirectResponse("/dashboard", status_code=303)
-        response.delete_cookie(SESSION_COOKIE, path="/")
-        return response
+        return sign_out(cookie=SESSION_COOKIE, location="/dashboard")
 
     return api
 
@@ -194,14 +182,6 @@ _LOGIN_ERROR = '<p class="error" role="alert">Jeton inconnu.</p>'
 
 def _page(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
-
-
-def _with_bearer(request: Request, token: str) -> Request:
-    scope = dict(request.scope)
-    headers = [(k, v) for k, v in scope["headers"] if k != b"authorization"]
-    headers.append((b"authorization", f"Bearer {token.strip()}".encode()))
-    scope["headers"] = headers
-    return Request(scope)
 
 
 def _csv(result: dict[str, Any]) -> Response:

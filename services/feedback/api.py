@@ -47,7 +47,7 @@ from services.feedback.handlers import alerts, answers, campaigns, voice
 from services.feedback.ports import Deps
 from shared.events import Axis, Category
 from shared.http import Caller, Problem
-from shared.sessions import SESSION_SECONDS
+from shared.sessions import sign_in, sign_out
 from shared.web_security import public_page
 
 VOICE_COOKIE = vpage.SESSION_COOKIE
@@ -525,29 +525,15 @@ def router(
         if cross_site(request):
             return _html(page.forbidden_page(), 403)
         values = parse_qs((await request.body())[:MAX_FORM_BYTES].decode("utf-8", "replace"))
-        token = values.get("token", [""])[0].strip()
-        probe = Request({**request.scope, "headers": [(b"authorization", f"Bearer {token}".encode())]})
-        try:
-            caller = await auth(probe)
-        except Problem:
-            return _html(vpage.login_page(error=True), 401)
-        response = RedirectResponse("/voice", status_code=303)
-        response.set_cookie(
-            VOICE_COOKIE,
-            sessions.issue(caller),
-            max_age=SESSION_SECONDS,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookie,
-            path="/",
+        token = values.get("token", [""])[0]
+        signed = await sign_in(
+            request, token, auth, sessions, cookie=VOICE_COOKIE, location="/voice", secure=secure_cookie
         )
-        return response
+        return signed if signed is not None else _html(vpage.login_page(error=True), 401)
 
     @api.post("/voice/logout", include_in_schema=False)
     async def voice_logout() -> Response:
-        response = RedirectResponse("/voice", status_code=303)
-        response.delete_cookie(VOICE_COOKIE, path="/")
-        return response
+        return sign_out(cookie=VOICE_COOKIE, location="/voice")
 
     @api.post("/voice/{entry_id}/handled", include_in_schema=False)
     async def voice_page_handled(entry_id: str, request: Request) -> Response:

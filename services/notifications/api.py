@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from shared.events import FollowupChannel, FollowupOutcome
 from shared.http import Caller, Problem
 from shared.observability import mask_personal_data
-from shared.sessions import SESSION_SECONDS
+from shared.sessions import sign_in, sign_out
 from shared.webhooks import Refusal, parse_secrets, signed_headers, verify
 
 from .domain.followups import Followup, FollowupStatus
@@ -277,28 +277,14 @@ def followups_router(
 
     @router.post("/followups/login", include_in_schema=False)
     async def login(request: Request, token: Annotated[str, Form()] = "") -> Response:
-        probe = Request({**request.scope, "headers": [(b"authorization", f"Bearer {token}".encode())]})
-        try:
-            caller = await auth(probe)
-        except Problem:
-            return HTMLResponse(login_page(error=True), status_code=401)
-        response = RedirectResponse("/followups", status_code=303)
-        response.set_cookie(
-            FOLLOWUPS_COOKIE,
-            sessions.issue(caller),
-            max_age=SESSION_SECONDS,
-            httponly=True,
-            samesite="strict",
-            secure=secure_cookie,
-            path="/",
+        signed = await sign_in(
+            request, token, auth, sessions, cookie=FOLLOWUPS_COOKIE, location="/followups", secure=secure_cookie
         )
-        return response
+        return signed if signed is not None else HTMLResponse(login_page(error=True), status_code=401)
 
     @router.post("/followups/logout", include_in_schema=False)
     async def logout() -> Response:
-        response = RedirectResponse("/followups", status_code=303)
-        response.delete_cookie(FOLLOWUPS_COOKIE, path="/")
-        return response
+        return sign_out(cookie=FOLLOWUPS_COOKIE, location="/followups")
 
     @router.post("/followups/{task_id}/done", include_in_schema=False)
     async def close_from_page(

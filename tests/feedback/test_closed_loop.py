@@ -219,6 +219,12 @@ async def test_tenants_words_are_listed_for_their_office_handled_and_erased(
         assert [w["id"] for w in new_only] == [rated["id"]]
         # the French page: a login form, then the list with a session cookie
         assert "Jeton de l'agence" in (await client.get("/voice")).text
+        wrong = await client.post("/voice/login", data={"token": "demo-nord-wrong-key"})
+        assert (
+            wrong.status_code == 401
+            and "Jeton de l'agence" in wrong.text
+            and not client.cookies.get("canopee_voice_session")
+        )
         login = await client.post("/voice/login", data={"token": "demo-nord-demo-key"})
         assert login.status_code == 303
         page = await client.get("/voice")

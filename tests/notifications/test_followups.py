@@ -139,6 +139,9 @@ async def test_a_tenant_without_a_digital_channel_is_followed_up_once_and_erased
 
     # the office's page, signed in with the office's token like the dashboard, shows whom to call
     assert "Jeton de votre agence" in (await client.get("/followups")).text
+    wrong = await client.post("/followups/login", data={"token": "demo-nord-wrong-key"})
+    assert wrong.status_code == 401 and "Jeton de votre agence" in wrong.text
+    assert not client.cookies.get("canopee_followups_session")
     login = await client.post("/followups/login", data={"token": "demo-nord-demo-key"})
     assert login.status_code == 303
     page = await client.get("/followups")
