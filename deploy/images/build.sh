@@ -153,6 +153,10 @@ if [[ "$WHAT" == all || "$WHAT" == previous ]]; then
   timed "image $MAILCATCHER_IMAGE" build_mailcatcher
 fi
 [[ "$WHAT" == previous ]] && timed "image $PREVIOUS_IMAGE" build_previous
-podman image prune --force >/dev/null # dangling layers of earlier builds
+# dangling layers of earlier builds; a build interrupted earlier may leave a buildah working
+# container holding one (`podman ps --external`): the layer stays, the images built are fine
+if ! podman image prune --force >/dev/null 2>&1; then
+  say "some dangling layers are still held by a working container of an interrupted build (podman ps --external); kept"
+fi
 say "images built in $((SECONDS - t_start)) s:"
 podman images --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' | grep -F 'localhost/canopee' || true
