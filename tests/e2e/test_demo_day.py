@@ -105,8 +105,10 @@ def sms_api(received: list[dict[str, Any]]) -> Starlette:
 
 @contextlib.asynccontextmanager
 async def services(
-    env: dict[str, str], ports: dict[str, int], logs: Path, names: Sequence[str] = SERVICES
+    env: dict[str, str], ports: dict[str, int], logs: Path, names: Sequence[str] = SERVICES, ready_seconds: float = 90
 ) -> AsyncIterator[None]:
+    """The services ``names`` as processes (``canopee run``), each given ``ready_seconds`` to answer
+    ready; stopped with SIGTERM (then killed after 30 s) at the end."""
     processes: dict[str, subprocess.Popen[bytes]] = {}
     handles = []
     try:
@@ -118,7 +120,7 @@ async def services(
             )
         async with httpx.AsyncClient(timeout=2) as client:
             for name in names:
-                deadline = time.monotonic() + 90
+                deadline = time.monotonic() + ready_seconds
                 while True:
                     if processes[name].poll() is not None:
                         pytest.fail(f"{name} stopped: {(logs / f'{name}.log').read_text()[-2000:]}")
@@ -134,7 +136,7 @@ async def services(
             process.terminate()
         for process in processes.values():
             try:
-                process.wait(timeout=20)
+                process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
         for handle in handles:
@@ -149,7 +151,7 @@ async def eventually(probe: Any, timeout: float, what: str) -> Any:
         if last:
             return last
         await asyncio.sleep(0.5)
-    pytest.fail(f"{what} did not happen in {timeout} s (last: {str(last)[:500]})")
+    pytest.fail(f"{what} did not happen in {timeout} s (last: {str(last)[:1500]})")
 
 
 def opened_in(kpis: dict[str, Any], office: str) -> int:

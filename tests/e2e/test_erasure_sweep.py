@@ -10,7 +10,6 @@ and never in a dead letter or in anything published after the erasure."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import html
 import json
 import os
@@ -19,7 +18,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -32,7 +30,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from shared.store import make_client
 from shared.webhooks import signed_headers
 from tests.conftest import ADMIN_TOKEN, free_port
-from tests.e2e.test_demo_day import SERVICES, SURVEY_LINK, offices_file, sms_api, smtp_server
+from tests.e2e.test_demo_day import SERVICES, SURVEY_LINK, eventually, offices_file, services, sms_api, smtp_server
 from tests.support.http import running
 
 pytestmark = pytest.mark.e2e
@@ -41,44 +39,6 @@ OFFICE = "demo-nord"
 OFFICE_KEY = {"Authorization": f"Bearer {OFFICE}-demo-key"}
 ADMIN = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 WEBHOOK_SECRET = "whsec_" + "ZTJlLWVyYXN1cmUtd2ViaG9vay1zZWNyZXQtMDEyMw=="
-
-
-@contextlib.asynccontextmanager
-async def services(env: dict[str, str], ports: dict[str, int], logs: Path) -> AsyncIterator[None]:
-    """The five services as processes (``canopee run``), each given minutes to be ready (the test
-    machine may be busy)."""
-    processes: dict[str, subprocess.Popen[bytes]] = {}
-    handles = []
-    try:
-        for name in SERVICES:
-            handle = (logs / f"{name}.log").open("wb")
-            handles.append(handle)
-            processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "tools.cli", "run", name], env=env, stdout=handle, stderr=subprocess.STDOUT
-            )
-        async with httpx.AsyncClient(timeout=5) as client:
-            for name in SERVICES:
-                deadline = time.monotonic() + 300
-                while True:
-                    if processes[name].poll() is not None:
-                        pytest.fail(f"{name} stopped: {(logs / f'{name}.log').read_text()[-2000:]}")
-                    with contextlib.suppress(httpx.HTTPError):
-                        if (await client.get(f"http://127.0.0.1:{ports[name]}/health/ready")).status_code == 200:
-                            break
-                    if time.monotonic() > deadline:
-                        pytest.fail(f"{name} not ready: {(logs / f'{name}.log').read_text()[-2000:]}")
-                    await asyncio.sleep(0.5)
-        yield
-    finally:
-        for process in processes.values():
-            process.terminate()
-        for process in processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-        for handle in handles:
-            handle.close()
 
 
 def _event(kind: str, subject: str, at: datetime, data: dict[str, Any]) -> dict[str, Any]:
@@ -185,17 +145,6 @@ def record_type(record: Any) -> str:
         return "?"
 
 
-async def eventually(probe: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last: Any = None
-    while time.monotonic() < deadline:
-        last = await probe()
-        if last:
-            return last
-        await asyncio.sleep(0.5)
-    pytest.fail(f"{what} did not happen in {timeout} s (last: {str(last)[:1500]})")
-
-
 async def test_an_erased_tenant_is_found_in_no_database_and_in_no_record_after_the_erasure(
     infra: dict[str, str], topics: str, tmp_path: Path
 ) -> None:
@@ -277,7 +226,7 @@ async def test_an_erased_tenant_is_found_in_no_database_and_in_no_record_after_t
     with smtp_server(smtp_port):
         async with (
             running(sms_api(received), sms_port),
-            services(env, ports, tmp_path),
+            services(env, ports, tmp_path, ready_seconds=300),  # minutes: the test machine may be busy
             httpx.AsyncClient(timeout=10) as client,
         ):
             gateway = f"http://127.0.0.1:{ports['gateway']}/v1/events"
