@@ -9,7 +9,8 @@ alone (requests of a Sunday: every message decided and deferred, none sent) agai
 Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (backlog, default 1500), ``CANOPEE_BENCH_NOTIF_RATE``
 (events/s, default 200, the issue's steady rate), ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20) and
 ``CANOPEE_BENCH_NOTIF_BURST`` (messages deferred from a Sunday to Monday 08:00, then dispatched;
-default 1000).
+default 1000). ``CANOPEE_BENCH_NOTIF_TRACE=1`` also prints when the backlog's SMS arrived and the CPU
+time the benchmark process spent on it.
 """
 
 from __future__ import annotations
