@@ -39,6 +39,8 @@ class Webhooks:
             existing = await store.get(reference)
             if existing is None:
                 return "unknown"
+            if existing.status is Status.SENT:
+                continue  # recorded as sent between the two reads: apply the receipt now
             if existing.status is not Status.SENDING:
                 return "ignored"
             if attempt + 1 < RECEIPT_ATTEMPTS:

@@ -188,6 +188,23 @@ async def test_a_failed_delivery_receipt_falls_back_and_stop_withdraws_consent()
     assert contact is not None and contact.sms_consent is False
 
 
+async def test_a_receipt_arriving_while_the_send_is_recorded_is_applied() -> None:
+    w = world()
+    await w.consume(w.contact())
+    await w.consume(w.opened())
+    [message] = w.store.messages.values()
+    w.store.messages[message.id] = replace(message, status=Status.SENDING)  # the record is being written
+    read = w.store.get
+
+    async def recorded_meanwhile(notification_id: str) -> Any:
+        w.store.messages[message.id] = message  # written between the receipt's two reads
+        return await read(notification_id)
+
+    w.store.get = recorded_meanwhile  # type: ignore[method-assign]
+    assert await w.notifier.delivery_receipt(message.id, True, None) == "delivered"
+    assert w.bus.kinds()[-1] == "notification.delivered"
+
+
 async def test_erasure_suppresses_what_waits_and_masks_the_log() -> None:
     w = world(SUNDAY)
     await w.consume(w.contact())
