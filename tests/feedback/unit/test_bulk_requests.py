@@ -97,15 +97,25 @@ def closed(rid: str, resolution: str = "resolved", at: datetime = T0 + timedelta
     return event("request.closed", rid, at, request_id=rid, resolution=resolution)
 
 
-async def prepare(world: World) -> None:
+async def prepare(deps: Deps) -> None:
     """Before the batch: a tenant without any channel; a survey of T-4 two days ago (capped in the
     batch); REQ-S surveyed already (the batch redelivers its events); REQ-P opened only."""
-    await world.store.set_contact(NORD, "T-NONE", TenantContact(preferred_none=True, has_phone=True, has_email=False))
+    await deps.store.set_contact(NORD, "T-NONE", TenantContact(preferred_none=True, has_phone=True, has_email=False))
     earlier = T0 - timedelta(days=2)
     week = Survey("SRV-EARLIER", NORD, "T-4", earlier, earlier + timedelta(days=14), request_id="REQ-0")
-    assert await world.store.create_survey(week, 1) is not None
-    await apply(world.deps, [opened("REQ-S", "T-S"), done("REQ-S")])
-    await apply(world.deps, [opened("REQ-P", "T-P", category="common_areas")])
+    assert await deps.store.create_survey(week, 1) is not None
+    await apply(deps, [opened("REQ-S", "T-S"), done("REQ-S")])
+    await apply(deps, [opened("REQ-P", "T-P", category="common_areas")])
+
+
+def shuffled(seed: int) -> list[CloudEvent]:
+    """The batch shuffled, with duplicates, and a tenant event in the middle (two runs)."""
+    rng = random.Random(seed)
+    events = batch()
+    events += rng.sample(events, 6)  # duplicates (a redelivered part)
+    rng.shuffle(events)
+    events.insert(len(events) // 2, event("tenant.consent_changed", "T-X", T0, tenant_ref="T-X", channel="sms"))
+    return events
 
 
 def batch() -> list[CloudEvent]:
@@ -145,15 +155,10 @@ def batch() -> list[CloudEvent]:
 
 @pytest.mark.parametrize("seed", range(12))
 async def test_a_shuffled_batch_in_bulk_stores_publishes_and_counts_as_one_by_one(seed: int) -> None:
-    rng = random.Random(seed)
-    events = batch()
-    events += rng.sample(events, 6)  # duplicates (a redelivered part)
-    rng.shuffle(events)
-    # a tenant event in the middle breaks the run in two
-    events.insert(len(events) // 2, event("tenant.consent_changed", "T-X", T0, tenant_ref="T-X", channel="sms"))
+    events = shuffled(seed)
     bulk, single = World(), World()
     for world in (bulk, single):
-        await prepare(world)
+        await prepare(world.deps)
     await apply(bulk.deps, events)
     await one_by_one(single.deps, events)
     assert bulk.state() == single.state()
