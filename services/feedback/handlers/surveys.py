@@ -79,7 +79,12 @@ async def on_request_events(deps: Deps, events: Sequence[RequestEvent]) -> None:
     one ``invite`` of them all. A decision not to survey is counted by the completing event only.
 
     A redelivered run finds its requests noted and its surveys made: the notes change nothing, the
-    surveys are invited again (what was published is not published again)."""
+    surveys are invited again (what was published is not published again). The requests are read
+    before the write, not locked: a request's events share its partition (the record key is the
+    subject), so one instance at a time applies them, and the instance that takes a partition over
+    replays the batch in progress with the request's earlier events. Two instances surveying two
+    requests of one tenant at once still make one survey: the tenant's week is claimed by a unique
+    insert (``create_surveys``), the loser counts ``capped``."""
     noted = [(e, *_note(e)) for e in events]
     changes = await deps.store.note_requests([(e.officeid, e.data.request_id, note) for e, note, _ in noted])
     steps = [
