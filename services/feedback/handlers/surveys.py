@@ -5,7 +5,9 @@ replay): then the request is known as repaired and the decision counted (``histo
 surveyed.
 
 Load the request's survey context (``store``), decide with ``domain.surveys.plan_survey``, then
-write the survey and publish its invitation through the outbox. ``invite`` is also how reminders and
+write the survey and publish its invitation through the outbox: one event at a time
+(``survey_after_request``), or a run of request events read from the topic at once, with the same
+effects (``on_request_events``: a few bulk reads and writes for the whole run). ``invite`` is also how reminders and
 campaign invitations go out.
 
 A survey link's token is random and only its hash is stored: the plaintext lives in the outbox copy
