@@ -7,10 +7,14 @@ MongoDB-wire store (``CANOPEE_KAFKA_BOOTSTRAP``, ``CANOPEE_MONGO_URL``):
 2. ratings recorded per second through the consumer (office ``satisfaction.rated`` produced to
    Kafka, counted in the store) against a raw baseline of plain inserts of the same documents, in
    the same run;
-3. campaign invitations sent per second by the pacing loop.
+3. requests surveyed per second through the consumer (``request.opened`` then ``repair.done`` of
+   each request produced to Kafka, counted as surveys in the store) against a raw baseline of
+   single-document writes of what the service writes per request (its request, cap claim, survey,
+   link, outbox event), in the same run;
+4. campaign invitations sent per second by the pacing loop.
 
-Sizes: ``CANOPEE_BENCH_FEEDBACK_SURVEYS`` (300), ``_RATINGS`` (5000), ``_TENANTS`` (500),
-``_CONCURRENCY`` (16), ``_SECONDS`` (5, per wrk run).
+Sizes: ``CANOPEE_BENCH_FEEDBACK_SURVEYS`` (300), ``_RATINGS`` (5000), ``_REQUESTS`` (2000),
+``_TENANTS`` (500), ``_CONCURRENCY`` (16), ``_SECONDS`` (5, per wrk run).
 """
 
 from __future__ import annotations
@@ -32,16 +36,18 @@ import aiohttp
 import httpx
 
 from services.feedback import domain
-from services.feedback.store import ANSWERS, INDEXES, FeedbackMongoStore
+from services.feedback.store import ANSWERS, INDEXES, SURVEYS, FeedbackMongoStore
 from shared.bus import all_topics, create_topics
 from shared.events import CONTENT_TYPE, Topics, full_type
 from shared.store import ensure_indexes, make_client
 from tests.support.kafka import produce
+from tests.support.samples import sample
 
 BOOTSTRAP = os.environ.get("CANOPEE_KAFKA_BOOTSTRAP", "127.0.0.1:9092")
 MONGO = os.environ.get("CANOPEE_MONGO_URL", "mongodb://127.0.0.1:27017")
 SURVEYS_N = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_SURVEYS", "300"))
 RATINGS_N = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_RATINGS", "5000"))
+REQUESTS_N = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_REQUESTS", "2000"))
 TENANTS_N = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_TENANTS", "500"))
 CONCURRENCY = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_CONCURRENCY", "16"))
 SECONDS = int(os.environ.get("CANOPEE_BENCH_FEEDBACK_SECONDS", "5"))
@@ -186,6 +192,36 @@ async def raw_baseline(db: Any, n: int) -> tuple[float, float]:
     return one, many
 
 
+def request_events(i: int, run: str) -> list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]]:
+    """``request.opened`` then ``repair.done`` of one request (keyed by the request: one partition)."""
+    request, now = f"REQ-Q{run}-{i:07d}", datetime.now(UTC)  # live: within the office's history horizon
+    records: list[tuple[bytes | None, bytes, list[tuple[str, bytes]]]] = []
+    for kind, data, at in (
+        ("request.opened", {"tenant_ref": f"T-Q{i:06d}"}, now - timedelta(hours=1)),
+        ("repair.done", {}, now),
+    ):
+        event = sample(kind, request_id=request, **data)
+        event |= {"id": f"bench-{run}-{kind}-{i:09d}", "subject": request, "time": at.isoformat()}
+        record = (request.encode(), json.dumps(event).encode(), [("content-type", CONTENT_TYPE.encode())])
+        records.append(record)
+    return records
+
+
+async def raw_request_baseline(db: Any, n: int) -> float:
+    """Requests per second written the plainest way: per request, one ``insert_one`` of each
+    document the service writes for it (request, cap claim, survey, link, outbox event)."""
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    for i in range(n):
+        who = {"office": OFFICE, "tenant_ref": f"T-RAW{i:06d}"}
+        await db["raw_requests"].insert_one({"_id": f"{OFFICE}|RAW-{i}", "request_id": f"RAW-{i}", **who, "at": now})
+        await db["raw_cap_claims"].insert_one(who | {"week": 1, "survey_id": f"SRV-RAW-{i}"})
+        await db["raw_surveys"].insert_one({"_id": f"SRV-RAW-{i}", **who, "created_at": now, "invited": True})
+        await db["raw_tokens"].insert_one({"_id": f"token-{i}", "survey_id": f"SRV-RAW-{i}", **who})
+        await db["raw_outbox"].insert_one({"_id": f"event-{i}", "event": "{}" * 200, "at": now})
+    return n / (time.perf_counter() - started)
+
+
 async def run() -> None:
     run_id = uuid.uuid4().hex[:8]
     prefix, database, port = f"bfb{run_id}.", f"bfb{run_id}_feedback", free_port()
@@ -246,6 +282,24 @@ async def run() -> None:
             f"office ratings through the consumer: {RATINGS_N} in {elapsed:.1f} s = {rated:.0f}/s; "
             f"raw baseline insert_one {one:.0f}/s, insert_many(500) {many:.0f}/s; "
             f"ratings/s / insert_one/s = {rated / one:.2f} (goal >= 0.5)",
+            flush=True,
+        )
+
+        records = [r for i in range(REQUESTS_N) for r in request_events(i, run_id)]
+        expected = await db[SURVEYS].count_documents({}) + REQUESTS_N
+        started = time.perf_counter()
+        await produce(BOOTSTRAP, prefix + Topics.OFFICE_REQUESTS, records)
+        while await db[SURVEYS].count_documents({}) < expected:
+            if time.perf_counter() - started > 300:
+                raise TimeoutError("requests not all surveyed in 300 s")
+            await asyncio.sleep(0.2)
+        elapsed = time.perf_counter() - started
+        one = await raw_request_baseline(db, REQUESTS_N)
+        surveyed = REQUESTS_N / elapsed
+        print(
+            f"requests surveyed through the consumer (opened + repair.done each): {REQUESTS_N} in {elapsed:.1f} s "
+            f"= {surveyed:.0f} requests/s ({2 * surveyed:.0f} events/s); raw baseline of single-document "
+            f"writes (5 per request) {one:.0f} requests/s; requests/s / raw requests/s = {surveyed / one:.2f}",
             flush=True,
         )
 

@@ -5,7 +5,7 @@ bundles them for the handlers."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -19,6 +19,7 @@ from services.feedback.domain import (
     CampaignStatus,
     Link,
     OfficeCounts,
+    Request,
     RequestNote,
     Survey,
     SurveyContext,
@@ -40,6 +41,10 @@ DEFAULT_OFFICE = Office(id="default", name="default")
 
 class TenantStore(Protocol):
     async def tenant(self, office: str, tenant_ref: str) -> TenantState: ...
+
+    async def tenant_states(self, tenants: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TenantState]:
+        """``tenant`` of each (office, tenant ref), in one read."""
+        ...
 
     async def tenants_of(self, office: str) -> dict[str, TenantState]:
         """Every tenant of an office known from tenant events (a campaign's selection)."""
@@ -67,6 +72,23 @@ class SurveyStore(Protocol):
     async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
         """Claim the tenant's ``week`` for the survey, then insert it: None when another survey holds
         the week (capped); else the stored survey and whether this call inserted it."""
+        ...
+
+    async def note_requests(self, notes: Sequence[tuple[str, str, RequestNote]]) -> list[tuple[Request, Request]]:
+        """Merge what each event says into its request (office, request id, note), in order, in one
+        ordered write: per note, the request before and after it (as ``survey_context`` one by one)."""
+        ...
+
+    async def last_surveys_at(
+        self, tenants: Sequence[tuple[str, str]], other_than: Collection[str] = ()
+    ) -> dict[tuple[str, str], datetime]:
+        """Per (office, tenant ref) with one, when its latest survey after a request was created
+        (campaigns and the surveys ``other_than`` do not count), in one read."""
+        ...
+
+    async def create_surveys(self, planned: Sequence[tuple[Survey, int]]) -> dict[str, tuple[Survey, bool] | None]:
+        """``create_survey`` of each (survey, week) — distinct surveys, distinct tenant weeks — in a
+        few bulk writes: by survey id, None (capped) or the stored survey and whether it is new."""
         ...
 
     async def survey(self, survey_id: str) -> Survey | None: ...

@@ -16,11 +16,11 @@ plaintext exists only inside the ``survey.requested`` event in the outbox until 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import ReturnDocument
+from pymongo import ReturnDocument, UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -330,6 +330,40 @@ def _voice(doc: Document) -> VoiceEntry:
     )
 
 
+def _note_update(office: str, request_id: str, note: RequestNote) -> dict[str, Any]:
+    """The update that merges what one event says into a request's document."""
+    fields: dict[str, Any] = {}
+    if note.tenant_ref is not None:
+        fields["tenant_ref"] = note.tenant_ref
+    if note.opened_at is not None:
+        fields["opened_at"] = note.opened_at
+    if note.repaired:
+        fields["repaired"] = True
+    if note.trigger:
+        fields["trigger"] = True
+    if note.category is not None:
+        fields["category"] = note.category
+    if note.closed:
+        fields["closed"] = True
+    update: dict[str, Any] = {"$setOnInsert": {"office": office, "request_id": request_id}}
+    if fields:
+        update["$set"] = fields
+    if note.ended_at is not None:  # the earliest end is kept, whatever the arrival order
+        update["$min"] = {"ended_at": note.ended_at}
+    return update
+
+
+def _request(office: str, request_id: str, doc: Document) -> Request:
+    tenant_ref = doc.get("tenant_ref")
+    return Request(
+        office,
+        request_id,
+        tenant_ref if isinstance(tenant_ref, str) else None,
+        bool(doc.get("trigger")),
+        doc.get("ended_at"),
+    )
+
+
 class FeedbackMongoStore:
     """The collections of the feedback service (implements ``ports.FeedbackStore``)."""
 
@@ -340,34 +374,39 @@ class FeedbackMongoStore:
 
     async def _note_request(self, office: str, request_id: str, note: RequestNote) -> tuple[Request, Request]:
         """Merge what the event says into the request: the request before and after."""
-        fields: dict[str, Any] = {}
-        if note.tenant_ref is not None:
-            fields["tenant_ref"] = note.tenant_ref
-        if note.opened_at is not None:
-            fields["opened_at"] = note.opened_at
-        if note.repaired:
-            fields["repaired"] = True
-        if note.trigger:
-            fields["trigger"] = True
-        if note.category is not None:
-            fields["category"] = note.category
-        update: dict[str, Any] = {"$set": fields, "$setOnInsert": {"office": office, "request_id": request_id}}
-        if note.ended_at is not None:  # the earliest end is kept, whatever the arrival order
-            update["$min"] = {"ended_at": note.ended_at}
         doc = await self.db[REQUESTS].find_one_and_update(
-            {"_id": f"{office}|{request_id}"}, update, upsert=True, return_document=ReturnDocument.BEFORE
+            {"_id": f"{office}|{request_id}"},
+            _note_update(office, request_id, note),
+            upsert=True,
+            return_document=ReturnDocument.BEFORE,
         )
-        before = Request(office, request_id)
-        if doc is not None:
-            tenant_ref = doc.get("tenant_ref")
-            before = Request(
-                office,
-                request_id,
-                tenant_ref if isinstance(tenant_ref, str) else None,
-                bool(doc.get("trigger")),
-                doc.get("ended_at"),
-            )
+        before = Request(office, request_id) if doc is None else _request(office, request_id, doc)
         return before, before.noted(note)
+
+    async def note_requests(self, notes: Sequence[tuple[str, str, RequestNote]]) -> list[tuple[Request, Request]]:
+        """``_note_request`` of each in turn: one read of the requests before, one ordered bulk write
+        of every note; the requests after each note are merged in memory by ``Request.noted``."""
+        if not notes:
+            return []
+        ids = sorted({f"{office}|{rid}" for office, rid, _ in notes})
+        cursor = self.db[REQUESTS].find({"_id": {"$in": ids}}, {"tenant_ref": 1, "trigger": 1, "ended_at": 1})
+        stored = {doc["_id"]: doc async for doc in cursor}
+        known: dict[str, Request] = {}
+        changes: list[tuple[Request, Request]] = []
+        for office, rid, note in notes:
+            key = f"{office}|{rid}"
+            if key not in known:
+                doc = stored.get(key)
+                known[key] = Request(office, rid) if doc is None else _request(office, rid, doc)
+            before = known[key]
+            known[key] = before.noted(note)
+            changes.append((before, known[key]))
+        ops = [
+            UpdateOne({"_id": f"{office}|{rid}"}, _note_update(office, rid, note), upsert=True)
+            for office, rid, note in notes
+        ]
+        await self.db[REQUESTS].bulk_write(ops, ordered=True)
+        return changes
 
     async def tenant(self, office: str, tenant_ref: str) -> TenantState:
         plain, erased = f"{office}|{tenant_ref}", _erased_id(office, tenant_ref)
@@ -376,6 +415,21 @@ class FeedbackMongoStore:
             return TenantState(erased=True)
         doc = docs.get(plain)
         return TenantState() if doc is None else _tenant(doc)
+
+    async def tenant_states(self, tenants: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TenantState]:
+        wanted = sorted(set(tenants))
+        if not wanted:
+            return {}
+        ids = [f"{o}|{t}" for o, t in wanted] + [_erased_id(o, t) for o, t in wanted]
+        docs = {d["_id"]: d async for d in self.db[TENANTS].find({"_id": {"$in": ids}})}
+        states: dict[tuple[str, str], TenantState] = {}
+        for office, ref in wanted:
+            doc = docs.get(f"{office}|{ref}")
+            if _erased_id(office, ref) in docs:
+                states[office, ref] = TenantState(erased=True)
+            else:
+                states[office, ref] = TenantState() if doc is None else _tenant(doc)
+        return states
 
     async def tenants_of(self, office: str) -> dict[str, TenantState]:
         return {str(doc["tenant_ref"]): _tenant(doc) async for doc in self.db[TENANTS].find({"office": office})}
@@ -458,6 +512,56 @@ class FeedbackMongoStore:
                 created: datetime = doc["created_at"]
                 return created
         return None
+
+    async def last_surveys_at(
+        self, tenants: Sequence[tuple[str, str]], other_than: Collection[str] = ()
+    ) -> dict[tuple[str, str], datetime]:
+        wanted = set(tenants)
+        if not wanted:
+            return {}
+        query = {
+            "office": {"$in": sorted({o for o, _ in wanted})},
+            "tenant_ref": {"$in": sorted({t for _, t in wanted})},
+        }
+        cursor = self.db[SURVEYS].find(query, {"office": 1, "tenant_ref": 1, "campaign_id": 1, "created_at": 1})
+        last: dict[tuple[str, str], datetime] = {}
+        async for doc in cursor:
+            key = (doc["office"], doc["tenant_ref"])
+            if key not in wanted or doc.get("campaign_id") or doc["_id"] in other_than:
+                continue
+            created: datetime = doc["created_at"]
+            if key not in last or created > last[key]:
+                last[key] = created
+        return last
+
+    async def create_surveys(self, planned: Sequence[tuple[Survey, int]]) -> dict[str, tuple[Survey, bool] | None]:
+        """``create_survey`` of each (distinct surveys, distinct tenant weeks): one insert of the
+        claims, one read of the claims already held (a redelivery, a racing instance), one insert
+        of the surveys whose claim is theirs, one read of those that existed."""
+        if not planned:
+            return {}
+        claims = [
+            {"office": s.office, "tenant_ref": s.tenant_ref, "week": week, "survey_id": s.id} for s, week in planned
+        ]
+        lost = await insert_many_once(self.db[CAP_CLAIMS], claims)
+        held: dict[tuple[str, str, int], str | None] = {}
+        if lost:
+            whos = [{f: claims[k][f] for f in ("office", "tenant_ref", "week")} for k in sorted(lost)]
+            async for doc in self.db[CAP_CLAIMS].find({"$or": whos}):
+                held[doc["office"], doc["tenant_ref"], doc["week"]] = doc.get("survey_id")
+        result: dict[str, tuple[Survey, bool] | None] = {}
+        ours: list[Survey] = []
+        for k, (survey, week) in enumerate(planned):
+            if k in lost and held.get((survey.office, survey.tenant_ref, week)) != survey.id:
+                result[survey.id] = None
+            else:
+                ours.append(survey)
+        inserted = await _insert_new(self.db, SURVEYS, [_survey_doc(s) for s in ours])
+        existed = await self.surveys_of([s.id for s in ours if s.id not in inserted])
+        for survey in ours:
+            new = survey.id in inserted
+            result[survey.id] = (survey, True) if new else (existed.get(survey.id, survey), False)
+        return result
 
     async def create_survey(self, survey: Survey, week: int) -> tuple[Survey, bool] | None:
         who = {"office": survey.office, "tenant_ref": survey.tenant_ref, "week": week}

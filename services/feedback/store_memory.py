@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -100,13 +100,37 @@ class MemoryFeedbackStore:
 
     # --- surveys -------------------------------------------------------------------------------
 
-    async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
+    def _note_request(self, office: str, request_id: str, note: RequestNote) -> tuple[Request, Request]:
         known, opened = self.requests.get((office, request_id), (Request(office, request_id), None))
         request = known.noted(note)
-        if note.category is not None:
-            closed = self.request_info.get((office, request_id), (None, False))[1]
-            self.request_info[office, request_id] = (note.category, closed)
+        category, closed = self.request_info.get((office, request_id), (None, False))
+        if note.category is not None or note.closed:
+            self.request_info[office, request_id] = (note.category or category, closed or note.closed)
         self.requests[office, request_id] = (request, note.opened_at or opened)
+        return known, request
+
+    async def note_requests(self, notes: Sequence[tuple[str, str, RequestNote]]) -> list[tuple[Request, Request]]:
+        return [self._note_request(office, rid, note) for office, rid, note in notes]
+
+    async def tenant_states(self, tenants: Sequence[tuple[str, str]]) -> dict[tuple[str, str], TenantState]:
+        return {key: self.tenants.get(key, TenantState()) for key in tenants}
+
+    async def last_surveys_at(
+        self, tenants: Sequence[tuple[str, str]], other_than: Collection[str] = ()
+    ) -> dict[tuple[str, str], datetime]:
+        wanted = set(tenants)
+        last: dict[tuple[str, str], datetime] = {}
+        for s in self.surveys.values():
+            key = (s.office, s.tenant_ref)
+            if key in wanted and not s.campaign_id and s.id not in other_than:
+                last[key] = max(last.get(key, s.created_at), s.created_at)
+        return last
+
+    async def create_surveys(self, planned: Sequence[tuple[Survey, int]]) -> dict[str, tuple[Survey, bool] | None]:
+        return {survey.id: await self.create_survey(survey, week) for survey, week in planned}
+
+    async def survey_context(self, office: str, request_id: str, note: RequestNote) -> SurveyContext:
+        known, request = self._note_request(office, request_id, note)
         if not request.wants_survey or request.tenant_ref is None:
             return SurveyContext(request)
         completed = not known.wants_survey

@@ -150,6 +150,93 @@ async def test_the_context_holds_the_existing_survey_the_tenant_and_the_last_sur
     assert again.existing == mine
 
 
+async def test_notes_in_bulk_give_each_note_the_request_before_and_after_as_one_by_one(store: FeedbackStore) -> None:
+    later, earlier = T0 + timedelta(hours=5), T0 + timedelta(hours=1)
+    notes = [
+        RequestNote(trigger=True, ended_at=later, closed=True),
+        RequestNote(trigger=True, repaired=True, ended_at=earlier),
+        RequestNote(closed=True),
+        RequestNote(tenant_ref="T-1", opened_at=T0, category="repair"),
+        RequestNote(trigger=True, ended_at=later),
+    ]
+    await store.survey_context(NORD, "REQ-A", RequestNote(trigger=True, ended_at=T0 + timedelta(days=1)))
+    await store.survey_context(NORD, "REQ-B", RequestNote(trigger=True, ended_at=T0 + timedelta(days=1)))
+    single = []
+    for note in notes:
+        if note.closed:
+            await store.close_request(NORD, "REQ-B")
+        if note != RequestNote(closed=True):
+            ctx = await store.survey_context(NORD, "REQ-B", replace(note, closed=False))
+            single.append((ctx.completed, replace(ctx.request, request_id="REQ-A")))
+    # interleaved with the notes of another request, which change nothing of this one
+    mixed = [(NORD, "REQ-A", n) for n in notes]
+    mixed.insert(2, (NORD, "REQ-C", RequestNote(tenant_ref="T-2", opened_at=T0)))
+    mixed.insert(4, ("demo-sud", "REQ-A", RequestNote(tenant_ref="T-3", opened_at=T0)))
+    changes = await store.note_requests(mixed)
+    assert len(changes) == len(mixed)
+    ours = [c for (office, rid, _), c in zip(mixed, changes, strict=True) if (office, rid) == (NORD, "REQ-A")]
+    # a closing without resolution decides nothing: one by one, it is only ``close_request``
+    bulk = [(not b.wants_survey, a) for (b, a), n in zip(ours, notes, strict=True) if n != RequestNote(closed=True)]
+    assert [b[1] for b in bulk] == [s[1] for s in single]
+    # which note completed the request (a context's ``completed`` tells only once it wants a survey)
+    assert [c for c, r in bulk if r.wants_survey] == [c for c, r in single if r.wants_survey] == [True, False]
+    assert ours[-1][1].ended_at == earlier and ours[-1][1].tenant_ref == "T-1" and ours[-1][1].wants_survey
+    assert await store.request_category(NORD, "REQ-A") == "repair"
+    assert await store.requests_in_progress(NORD, "T-1") == {}  # closed, both ways
+    assert await store.requests_in_progress(NORD, "T-2") == {"REQ-C": None}
+    assert await store.requests_in_progress("demo-sud", "T-3") == {"REQ-A": None}
+    assert await store.tenants_with_requests(NORD, T0, T0 + timedelta(hours=1)) == {"T-1", "T-2"}
+    # again (a redelivery): the same requests, each now wanting what it wanted
+    again = await store.note_requests(mixed)
+    final = {(office, rid): after for (office, rid, _), (_, after) in zip(mixed, changes, strict=True)}
+    assert [(b, a) for b, a in again] == [(final[o, r], final[o, r]) for o, r, _ in mixed]
+    assert await store.note_requests([]) == []
+
+
+async def test_tenant_states_and_last_surveys_in_bulk(store: FeedbackStore) -> None:
+    await store.set_consent(NORD, "T-1", "sms", False)
+    await store.set_consent(NORD, "T-2", "sms", False)
+    await store.erase_tenant(NORD, "T-2")
+    keys = [(NORD, "T-1"), (NORD, "T-2"), (NORD, "T-3"), ("demo-sud", "T-1")]
+    states = await store.tenant_states(keys)
+    assert states == {key: await store.tenant(*key) for key in keys}
+    assert states[NORD, "T-1"] == TenantState(sms_consent=False) and states[NORD, "T-2"].erased
+    assert states[NORD, "T-3"] == states["demo-sud", "T-1"] == TenantState()
+    assert await store.tenant_states([]) == {}
+    for sid, tenant, days, week in (("SRV-A", "T-1", 9, 1), ("SRV-B", "T-1", 3, 2), ("SRV-C", "T-4", 1, 3)):
+        assert await store.create_survey(survey(sid, tenant=tenant, at=T0 - timedelta(days=days)), week) is not None
+    await store.add_surveys([survey("SRC-1", at=T0, request_id=None, campaign_id="C")])  # a campaign's: left out
+    other = replace(survey("SRV-S", tenant="T-1", at=T0), office="demo-sud")
+    assert await store.create_survey(other, 1) is not None
+    wanted = [(NORD, "T-1"), (NORD, "T-4"), (NORD, "T-5")]
+    assert await store.last_surveys_at(wanted) == {
+        (NORD, "T-1"): T0 - timedelta(days=3),
+        (NORD, "T-4"): T0 - timedelta(days=1),
+    }
+    assert await store.last_surveys_at(wanted, other_than={"SRV-B", "SRV-C"}) == {(NORD, "T-1"): T0 - timedelta(days=9)}
+    assert await store.last_surveys_at([("demo-sud", "T-1")]) == {("demo-sud", "T-1"): T0}
+    assert await store.last_surveys_at([]) == {}
+
+
+async def test_surveys_created_in_bulk_once_per_id_and_tenant_week(store: FeedbackStore) -> None:
+    held = survey("SRV-HELD", tenant="T-2")
+    assert await store.create_survey(held, 7) == (held, True)
+    first, second = survey("SRV-1"), survey("SRV-2", tenant="T-2")
+    third = survey("SRV-3", tenant="T-3")
+    made = await store.create_surveys([(first, 7), (second, 7), (third, 8)])
+    assert made == {"SRV-1": (first, True), "SRV-2": None, "SRV-3": (third, True)}
+    # again (a redelivery): found, not new; the week still held by the other survey
+    changed = replace(first, pending_reminder=False)
+    assert await store.create_surveys([(changed, 7), (second, 7)]) == {"SRV-1": (first, False), "SRV-2": None}
+    assert await store.surveys_of(["SRV-1", "SRV-2", "SRV-3", "SRV-HELD"]) == {
+        "SRV-1": first,
+        "SRV-3": third,
+        "SRV-HELD": held,
+    }
+    assert await store.create_survey(survey("SRV-4", tenant="T-3"), 8) is None  # the bulk claim holds
+    assert await store.create_surveys([]) == {}
+
+
 async def test_one_survey_per_tenant_and_week_and_one_per_id(store: FeedbackStore) -> None:
     first = survey("SRV-1")
     assert await store.create_survey(first, 7) == (first, True)

@@ -83,6 +83,8 @@ class RequestNote:
     ended_at: datetime | None = None
     #: its category (``request.opened``): the tenants' words about it are filed under it
     category: str | None = None
+    #: the request is closed, whatever the resolution (``request.closed``): no longer in progress
+    closed: bool = False
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@
 - ``tenants``: consent, contact channels, erasure.
 
 ``HANDLERS`` maps each consumed event type to its handler; ``apply`` runs a consumed batch in order,
-each run of consecutive events of a type in ``BULK`` (ratings, campaign answers) by its bulk use
-case (one set of writes for the run), every other event by its handler.
+each run of consecutive events of a kind in ``BULK`` (ratings, campaign answers, request events —
+openings, repairs and closings mixed make one run) by its bulk use case (one set of writes for the
+run), every other event by its handler.
 """
 
 from __future__ import annotations
@@ -38,21 +39,30 @@ HANDLERS: dict[str, Handler] = {
     "sms.replied": answers.on_sms_replied,
 }
 
-#: consumed event type → the use case of a run of consecutive events of that type, with the effects
-#: of its handler applied to each in turn
+#: consumed event types that make one run together (their bulk use case takes them mixed)
+RUNS: dict[str, str] = {"request.opened": "request", "repair.done": "request", "request.closed": "request"}
+
+#: kind of run (a consumed event type, or a name of ``RUNS``) → the use case of a run of consecutive
+#: events of that kind, with the effects of their handlers applied to each in turn
 BULK: dict[str, BulkHandler] = {
     "satisfaction.rated": answers.on_ratings,
     "campaign.answered": answers.on_campaign_answers,
+    "request": surveys.on_request_events,
 }
 
 #: the full type names the consumer subscribes to
 CONSUMED_TYPES = [full_type(t) for t in HANDLERS]
 
 
+def _kind(event: CloudEvent) -> str:
+    kind = short_type(event.type)
+    return RUNS.get(kind, kind)
+
+
 async def apply(deps: Deps, events: Sequence[CloudEvent]) -> None:
     """Apply a batch of events in order (every step is idempotent): a run of consecutive events of
     a bulk type at once, any other event on its own."""
-    for kind, run in groupby(events, key=lambda e: short_type(e.type)):
+    for kind, run in groupby(events, key=_kind):
         bulk = BULK.get(kind)
         if bulk is not None:
             await bulk(deps, list(run))
