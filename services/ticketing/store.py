@@ -240,12 +240,20 @@ class MongoRequestRepository:
         docs = [summary_doc(summary) for summary in summaries]
         for start in range(0, len(docs), UPDATE_CHUNK):
             chunk = docs[start : start + UPDATE_CHUNK]
-            try:
-                await self.collection.bulk_write(
-                    [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
-                )
-            except BulkWriteError as exc:
-                duplicate_positions(exc)  # two upserts of one new projection raced: it is written
+            for attempt in range(2):
+                try:
+                    await self.collection.bulk_write(
+                        [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
+                    )
+                except BulkWriteError as exc:
+                    duplicate_positions(exc)  # two upserts of one new projection raced: it is written
+                except KeyError as exc:
+                    # FerretDB answers a bulk whose upsert lost that race without ``nModified``, and
+                    # PyMongo fails on reading its reply: the document now exists, write it again
+                    if exc.args != ("nModified",) or attempt:
+                        raise
+                    continue
+                break
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         """Keys whose stored projection was computed from fewer events than are stored now (a
