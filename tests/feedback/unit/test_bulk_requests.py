@@ -8,49 +8,26 @@ redelivery of the batch changes nothing."""
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry
 
 from services.feedback.domain import RequestNote, Survey, TenantContact, survey_id_for
 from services.feedback.handlers import HANDLERS, apply
-from services.feedback.metrics import FeedbackMetrics
 from services.feedback.ports import Deps
-from services.feedback.store_memory import MemoryFeedbackStore
 from shared.events import CloudEvent, full_type, short_type
-from shared.outbox import MemoryOutboxStore, Outbox
-from tests.feedback.support import ManualClock, event
+from tests.feedback.support import event
+from tests.feedback.unit.test_use_cases import World as UseCaseWorld
 
 T0 = datetime(2026, 11, 26, 8, 0, tzinfo=UTC)
 NORD = "demo-nord"
 OLD = T0 - timedelta(days=5)
 
 
-class Publisher:
-    def __init__(self) -> None:
-        self.published: list[CloudEvent] = []
-
-    async def publish(self, events: Iterable[CloudEvent]) -> None:
-        self.published.extend(events)
-
-
-class World:
-    def __init__(self) -> None:
-        self.clock = ManualClock(T0 + timedelta(hours=2))
-        self.store = MemoryFeedbackStore()
-        self.outbox = MemoryOutboxStore()
-        self.publisher = Publisher()
-        self.registry = CollectorRegistry()
-        self.deps = Deps(
-            store=self.store,
-            outbox=Outbox(self.outbox, self.publisher, self.clock),
-            metrics=FeedbackMetrics.create(self.registry),
-            clock=self.clock,
-            url_base="https://avis.example",
-        )
+class World(UseCaseWorld):
+    """The use cases' world, its whole state compared between the bulk and the one-by-one runs."""
 
     def state(self) -> tuple[Any, ...]:
         """Everything stored and published (a link's token is random: links are counted per survey,

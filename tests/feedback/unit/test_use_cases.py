@@ -54,10 +54,11 @@ class World:
         self.store = MemoryFeedbackStore()
         self.outbox = MemoryOutboxStore()
         self.publisher = Publisher()
+        self.registry = CollectorRegistry()
         self.deps = Deps(
             store=self.store,
             outbox=Outbox(self.outbox, self.publisher, self.clock),
-            metrics=FeedbackMetrics.create(CollectorRegistry()),
+            metrics=FeedbackMetrics.create(self.registry),
             clock=self.clock,
             url_base=URL,
         )
