@@ -59,6 +59,7 @@ for s in gateway ticketing notifications feedback analytics; do
     environment:
       CANOPEE_RETRY_BASE_SECONDS: "0.05"
       CANOPEE_NOTIFICATIONS_DISPATCH_SECONDS: "0.5"
+      CANOPEE_NOTIFICATIONS_SWEEP_SECONDS: "0.5"
       CANOPEE_FEEDBACK_OUTBOX_GRACE_SECONDS: "1"
       CANOPEE_TICKETING_SWEEP_SECONDS: "2"
 YAML

@@ -89,6 +89,9 @@ class NotificationsSettings(ServiceSettings):
 
     # dispatcher of deferred and retried messages
     dispatch_seconds: float = Field(5.0, gt=0)
+    #: period of the dispatcher's recovery sweeps (digests whose window ended, outcomes left
+    #: unpublished, tenants' first contacts not come in time, the backlog gauge)
+    sweep_seconds: float = Field(30.0, gt=0)
     #: how long an instance holds a message it is sending before another may take it over
     lease_seconds: float = Field(60.0, gt=0)
     #: delay before the dispatcher retries a message whose provider was unavailable

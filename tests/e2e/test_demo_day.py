@@ -179,6 +179,7 @@ async def test_a_simulated_day_through_every_service(
         "CANOPEE_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "CANOPEE_NOTIFICATIONS_SMTP_PORT": str(smtp_port),
         "CANOPEE_NOTIFICATIONS_DISPATCH_SECONDS": "0.5",
+        "CANOPEE_NOTIFICATIONS_SWEEP_SECONDS": "0.5",
         "CANOPEE_FEEDBACK_FORM_SECRET": FORM_SECRET,
         "CANOPEE_FEEDBACK_SURVEY_URL_BASE": f"http://127.0.0.1:{ports['feedback']}",
         "CANOPEE_FEEDBACK_OUTBOX_GRACE_SECONDS": "1",

@@ -165,6 +165,7 @@ async def test_an_erased_tenant_is_found_in_no_database_and_in_no_record_after_t
         "CANOPEE_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "CANOPEE_NOTIFICATIONS_SMTP_PORT": str(smtp_port),
         "CANOPEE_NOTIFICATIONS_DISPATCH_SECONDS": "0.5",
+        "CANOPEE_NOTIFICATIONS_SWEEP_SECONDS": "0.5",
         "CANOPEE_NOTIFICATIONS_WEBHOOK_SECRET": WEBHOOK_SECRET,
         "CANOPEE_FEEDBACK_FORM_SECRET": "e2e-form-secret-0123456789abcdef0123456789",
         "CANOPEE_FEEDBACK_SURVEY_URL_BASE": f"http://127.0.0.1:{ports['feedback']}",

@@ -108,6 +108,7 @@ async def test_three_instances_share_partitions_and_survive_kill_9_of_an_instanc
         "CANOPEE_NOTIFICATIONS_SMTP_HOST": "127.0.0.1",
         "CANOPEE_NOTIFICATIONS_SMTP_PORT": str(smtp_port),
         "CANOPEE_NOTIFICATIONS_DISPATCH_SECONDS": "0.5",
+        "CANOPEE_NOTIFICATIONS_SWEEP_SECONDS": "0.5",
         "CANOPEE_NOTIFICATIONS_LEASE_SECONDS": "5",
         "CANOPEE_NOTIFICATIONS_DIGEST_MINUTES": "0",
         "CANOPEE_NOTIFICATIONS_CONTACT_WAIT_SECONDS": "30",

@@ -115,7 +115,11 @@ async def test_an_alert_left_alone_is_overdue_once_and_the_managers_get_one_e_ma
     smtp = SmtpCatcher(free_port())
     smtp.start()
     notifications = make_settings(
-        NotificationsSettings, smtp_port=smtp.port, dispatch_seconds=0.2, webhook_secret="webhook-secret-0123456789"
+        NotificationsSettings,
+        smtp_port=smtp.port,
+        dispatch_seconds=0.2,
+        sweep_seconds=0.2,
+        webhook_secret="webhook-secret-0123456789",
     )
     try:
         async with (

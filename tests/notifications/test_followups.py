@@ -65,6 +65,7 @@ async def service(make_settings: Any, topics: str, prefix: str) -> AsyncIterator
         sms_base_url=f"http://127.0.0.1:{sms_port}",
         sms_token="provider-token",
         dispatch_seconds=0.2,
+        sweep_seconds=0.2,
         lease_seconds=1,
     )
     app = create_app(settings, clock=lambda: NOW.astimezone(UTC))

@@ -140,6 +140,7 @@ async def env(make_settings: Any, topics: str, infra: dict[str, str], prefix: st
         smtp_port=smtp.port,
         webhook_secret=SECRET,
         dispatch_seconds=0.2,
+        sweep_seconds=0.2,
         lease_seconds=5,
     )
     unique = prefix.strip(".")

@@ -385,6 +385,7 @@ async def harness(infra: PrivateInfra, work: Path, lease: float) -> AsyncIterato
         "CANOPEE_NOTIFICATIONS_SMTP_PORT": str(smtp_port),
         "CANOPEE_NOTIFICATIONS_LEASE_SECONDS": str(lease),
         "CANOPEE_NOTIFICATIONS_DISPATCH_SECONDS": "0.5",
+        "CANOPEE_NOTIFICATIONS_SWEEP_SECONDS": "0.5",
         "CANOPEE_NOTIFICATIONS_RETRY_LATER_SECONDS": "2",
         "CANOPEE_NOTIFICATIONS_DIGEST_MINUTES": "0",
     }

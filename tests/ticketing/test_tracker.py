@@ -78,6 +78,7 @@ async def test_the_link_of_the_acknowledgement_sms_opens_the_tracker_in_a_real_b
         tracker_secret=SECRET,
         tracker_base_url=base,
         dispatch_seconds=0.2,
+        sweep_seconds=0.2,
     )
     clock = ManualClock(NOW)
     slot = NOW + timedelta(days=4, hours=-1)  # Tuesday 1 December, 9:00 Paris

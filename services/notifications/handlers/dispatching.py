@@ -33,6 +33,7 @@ class Dispatcher:
     digests: Digests
     followups: Followups | None = None
     _next_purge: datetime = field(default=EPOCH, init=False)
+    _next_sweep: datetime = field(default=EPOCH, init=False)
 
     async def dispatch_due(self) -> int:
         """Send what is due (deferred, scheduled, retried, or left by a crashed instance) and
@@ -54,6 +55,17 @@ class Dispatcher:
             dispatched += len(ids)
             if len(ids) < settings.dispatch_batch:
                 break
+        if now >= self._next_sweep:  # the recovery sweeps, less often than the due messages
+            await self._sweep(now)
+            self._next_sweep = now + timedelta(seconds=settings.sweep_seconds)
+        return dispatched
+
+    async def _sweep(self, now: datetime) -> None:
+        """What only needs checking now and then: each of these queries filters the whole message
+        log (with MongoDB an index answers it; the embedded store reads every document), so they
+        run every ``sweep_seconds`` while due messages are looked for every ``dispatch_seconds``."""
+        ctx = self.ctx
+        store, settings = ctx.store, ctx.settings
         # office digests whose window has ended
         await self.digests.send_due()
         # outcomes recorded a lease ago and still unpublished (the broker was away, or a crash)
@@ -66,7 +78,6 @@ class Dispatcher:
         # messages whose tenant's first contact did not come in time: no_contact
         await self.decider.decide_awaiting(await store.awaiting_due(now, settings.dispatch_batch))
         ctx.metrics.deferred_backlog.set(await store.deferred_backlog(now))
-        return dispatched
 
     async def _dispatch_all(self, ids: Sequence[str]) -> None:
         """Dispatch messages concurrently, so that their claims and outcomes go in bulk (a Monday

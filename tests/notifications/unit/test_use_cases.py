@@ -205,6 +205,36 @@ async def test_a_receipt_arriving_while_the_send_is_recorded_is_applied() -> Non
     assert w.bus.kinds()[-1] == "notification.delivered"
 
 
+async def test_the_recovery_sweeps_run_every_sweep_seconds() -> None:
+    w = world(lease_seconds=5, sweep_seconds=60)
+    await w.consume(w.contact())
+    w.bus.away = 1
+    await w.consume(w.opened())  # sent, its outcome not taken by the broker
+    await w.notifier.dispatch_due()  # a sweep: recorded less than a lease ago, it stays unpublished
+    w.clock.now += timedelta(seconds=10)
+    await w.notifier.dispatch_due()  # a lease later, but the next sweep is 60 s after the first
+    assert w.bus.events == []
+    w.clock.now += timedelta(seconds=50)
+    await w.notifier.dispatch_due()
+    assert w.bus.kinds() == ["notification.sent"] and len(w.sms.sent) == 1
+
+
+async def test_due_messages_are_looked_for_at_every_tick_between_two_sweeps() -> None:
+    w = world(SUNDAY, sweep_seconds=60)
+    await w.consume(w.contact())
+    await w.consume(w.opened())  # deferred to Monday 08:00
+    # a sweep just before 08:00; the message goes at the next tick all the same
+    w.clock.now = datetime(2026, 11, 30, 7, 59, 59, tzinfo=PARIS)
+    assert await w.notifier.dispatch_due() == 0
+    assert w.notifier.metrics.deferred_backlog._value.get() == 1
+    w.clock.now += timedelta(seconds=2)
+    assert await w.notifier.dispatch_due() == 1 and len(w.sms.sent) == 1
+    assert w.notifier.metrics.deferred_backlog._value.get() == 1  # the gauge waits for the next sweep
+    w.clock.now += timedelta(seconds=60)
+    await w.notifier.dispatch_due()
+    assert w.notifier.metrics.deferred_backlog._value.get() == 0
+
+
 async def test_erasure_suppresses_what_waits_and_masks_the_log() -> None:
     w = world(SUNDAY)
     await w.consume(w.contact())
@@ -216,7 +246,7 @@ async def test_erasure_suppresses_what_waits_and_masks_the_log() -> None:
 
 
 async def test_an_outcome_the_broker_did_not_take_is_published_by_the_dispatcher_after_a_lease() -> None:
-    w = world(lease_seconds=5)
+    w = world(lease_seconds=5, sweep_seconds=5)
     await w.consume(w.contact())
     w.bus.away = 1
     await w.consume(w.opened())
@@ -367,6 +397,7 @@ async def test_an_alert_recorded_while_its_digest_was_built_waits_for_the_next_o
     [sent] = [m for m in w.store.messages.values() if m.template == "sla_at_risk"]
     late = replace(sent, id="late", status=Status.GROUPED, draft=replace(sent.draft, cause_id="c-late"))
     await w.store.insert(late)
+    w.clock.now += timedelta(seconds=30)  # the next sweep of the digests
     await w.notifier.dispatch_due()
     assert len(w.email.sent) == 1 and w.store.messages["late"].status is Status.GROUPED
     w.clock.now += timedelta(minutes=15)
