@@ -82,6 +82,8 @@ class Settings:
     faults: bool = True
     fuzz_cases: int = 10_000
     fuzz_only: bool = False
+    #: only the fuzz tests this pytest ``-k`` expression selects (None: all of them)
+    fuzz_select: str | None = None
 
     @property
     def ports(self) -> dict[str, int]:
@@ -514,6 +516,7 @@ async def fuzz(run_log: Callable[[str], None], settings: Settings) -> int:
     with (settings.directory / "fuzz.log").open("wb") as log:
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider", *FUZZ_TESTS,
+            *(("-k", settings.fuzz_select) if settings.fuzz_select else ()),
             env=env, cwd=ROOT, stdout=log, stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
         try:
@@ -733,6 +736,7 @@ def _chaos(args: argparse.Namespace) -> int:
         faults=not args.no_faults,
         fuzz_cases=args.fuzz_cases,
         fuzz_only=args.fuzz_only,
+        fuzz_select=args.fuzz_select,
     )
     if settings.fuzz_only and not settings.fuzz_cases:
         raise SystemExit("--fuzz-only needs --fuzz-cases above 0")
@@ -765,6 +769,12 @@ def register(subparsers: Any) -> None:
         "hostile records per Kafka topic (default 10,000; 0: no fuzzing; needs the development tools)",
     )
     parser.add_argument("--fuzz-only", action="store_true", help="only the fuzzers, on the private infrastructure")
+    parser.add_argument(
+        "--fuzz-select",
+        metavar="EXPR",
+        help="only the fuzz tests this pytest -k expression selects, e.g. "
+        "'ticketing or notifications' (the tests are in tools/chaos.py FUZZ_TESTS)",
+    )
     parser.add_argument("--dir", default=".local/chaos", help="infrastructure data, logs and the recording")
     parser.set_defaults(func=_chaos)
 
