@@ -41,6 +41,29 @@ async def insert_many_once(collection: AsyncCollection[Document], docs: Sequence
     return set()
 
 
+#: values of one ``$in`` read (``find_in``): the local store answers a longer list by reading the
+#: whole collection (deploy/local/ferretdb/README.md: its pushdown stops at 2,000 values), and a
+#: list of tens of thousands of keys would near MongoDB's 16 MB command limit
+IN_CHUNK = 1000
+
+
+async def find_in(
+    collection: AsyncCollection[Document],
+    field: str,
+    values: Iterable[Any],
+    projection: Document | None = None,
+    *,
+    chunk: int = IN_CHUNK,
+) -> list[Document]:
+    """Every document whose ``field`` is one of ``values`` (duplicates asked once; none asked: no
+    read), read ``chunk`` values at a time so that an index answers each read."""
+    wanted = list(dict.fromkeys(values))
+    found: list[Document] = []
+    for i in range(0, len(wanted), chunk):
+        found += [doc async for doc in collection.find({field: {"$in": wanted[i : i + chunk]}}, projection)]
+    return found
+
+
 def make_client(
     url: str, timeout_ms: int = 3000, *, socket_timeout_ms: int | None = None
 ) -> AsyncMongoClient[Document]:

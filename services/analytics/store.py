@@ -32,7 +32,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from pymongo import ReplaceOne
-from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -54,7 +53,7 @@ from services.analytics.domain.records import (
     split_day_key,
 )
 from services.analytics.domain.rollups import CampaignEntry, Rollup
-from shared.store import Document, Index, duplicate_positions, insert_many_once
+from shared.store import Document, Index, duplicate_positions, find_in, insert_many_once
 
 EVENTS = "events"
 FACTS = "facts"
@@ -503,7 +502,7 @@ class MongoAnalyticsStore:
 
     async def events_of(self, keys: Iterable[str]) -> dict[str, list[StoredEvent]]:
         found: dict[str, list[StoredEvent]] = {k: [] for k in keys}
-        for doc in await _find_in(self.events, "key", found):
+        for doc in await find_in(self.events, "key", found):
             found.setdefault(str(doc["key"]), []).append(event_of(doc))
         return found
 
@@ -527,16 +526,16 @@ class MongoAnalyticsStore:
             counts[str(row["_id"])] = int(row["n"])
         written = {
             str(d["_id"]): int(d.get("n_events", -1))
-            for d in await _find_in(self.facts_collection, "_id", wanted, {"n_events": 1})
+            for d in await find_in(self.facts_collection, "_id", wanted, {"n_events": 1})
         }
         return [k for k in wanted if written.get(k) != counts.get(k, 0)]
 
     async def facts(self, offices: Sequence[str]) -> list[Fact]:
         # one read for every office asked (the office index answers the $in)
-        return [fact_of(d) for d in await _find_in(self.facts_collection, "office", offices)]
+        return [fact_of(d) for d in await find_in(self.facts_collection, "office", offices)]
 
     async def days_of(self, keys: Iterable[str]) -> dict[str, list[str]]:
-        docs = await _find_in(self.facts_collection, "_id", keys, {"days": 1})
+        docs = await find_in(self.facts_collection, "_id", keys, {"days": 1})
         return {str(d["_id"]): list(d.get("days") or ()) for d in docs}
 
     async def add_members(self, members: Sequence[tuple[str, str]]) -> None:
@@ -545,24 +544,24 @@ class MongoAnalyticsStore:
 
     async def members(self, days: Iterable[str]) -> dict[str, list[str]]:
         found: dict[str, list[str]] = {d: [] for d in days}
-        for doc in await _find_in(self.fact_days, "day", found):
+        for doc in await find_in(self.fact_days, "day", found):
             found.setdefault(str(doc["day"]), []).append(str(doc["fact"]))
         return found
 
     async def facts_by_key(self, keys: Iterable[str]) -> list[Fact]:
-        return [fact_of(d) for d in await _find_in(self.facts_collection, "_id", keys)]
+        return [fact_of(d) for d in await find_in(self.facts_collection, "_id", keys)]
 
     async def opened_by(self, event_ids: Iterable[str]) -> list[RequestFact]:
-        found = [fact_of(d) for d in await _find_in(self.facts_collection, "opened_event", event_ids)]
+        found = [fact_of(d) for d in await find_in(self.facts_collection, "opened_event", event_ids)]
         return [f for f in found if isinstance(f, RequestFact)]
 
     async def acknowledging(self, event_ids: Iterable[str]) -> list[NotificationFact]:
-        found = [fact_of(d) for d in await _find_in(self.facts_collection, "cause_id", event_ids)]
+        found = [fact_of(d) for d in await find_in(self.facts_collection, "cause_id", event_ids)]
         return [f for f in found if isinstance(f, NotificationFact)]
 
     async def surveys_about(self, requests: Iterable[tuple[str, str]]) -> list[SurveyFact]:
         wanted = set(requests)
-        found = [fact_of(d) for d in await _find_in(self.facts_collection, "request_id", {r for _, r in wanted})]
+        found = [fact_of(d) for d in await find_in(self.facts_collection, "request_id", {r for _, r in wanted})]
         return [
             f
             for f in found
@@ -600,10 +599,10 @@ class MongoAnalyticsStore:
             await self.dirty_collection.bulk_write([ops[i] for i in sorted(failed)], ordered=False)
 
     async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
-        return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "office", offices)}
+        return {str(d["_id"]): str(d["gen"]) for d in await find_in(self.dirty_collection, "office", offices)}
 
     async def dirty_of(self, days: Iterable[str]) -> dict[str, str]:
-        return {str(d["_id"]): str(d["gen"]) for d in await _find_in(self.dirty_collection, "_id", days)}
+        return {str(d["_id"]): str(d["gen"]) for d in await find_in(self.dirty_collection, "_id", days)}
 
     async def write_rollups(self, rollups: Sequence[Rollup]) -> None:
         if not rollups:
@@ -616,17 +615,7 @@ class MongoAnalyticsStore:
         )
 
     async def rollups(self, days: Iterable[str]) -> list[Rollup]:
-        return [rollup_of(d) for d in await _find_in(self.rollups_collection, "_id", days)]
+        return [rollup_of(d) for d in await find_in(self.rollups_collection, "_id", days)]
 
     async def nets(self, offices: Sequence[str]) -> list[Net]:
-        return [net_of(d) for d in await _find_in(self.nets_collection, "office", offices)]
-
-
-async def _find_in(
-    collection: AsyncCollection[Document], field: str, values: Iterable[str], projection: Document | None = None
-) -> list[Document]:
-    """Every document whose ``field`` is one of ``values`` (none asked: no read)."""
-    wanted = list(dict.fromkeys(values))
-    if not wanted:
-        return []
-    return [doc async for doc in collection.find({field: {"$in": wanted}}, projection)]
+        return [net_of(d) for d in await find_in(self.nets_collection, "office", offices)]
