@@ -10,7 +10,9 @@ Sizes: ``CANOPEE_BENCH_NOTIF_COUNT`` (backlog, default 1500), ``CANOPEE_BENCH_NO
 (events/s, default 200, the issue's steady rate), ``CANOPEE_BENCH_NOTIF_SECONDS`` (default 20) and
 ``CANOPEE_BENCH_NOTIF_BURST`` (messages deferred from a Sunday to Monday 08:00, then dispatched;
 default 1000). ``CANOPEE_BENCH_NOTIF_TRACE=1`` also prints when the backlog's SMS arrived and the CPU
-time the benchmark process spent on it.
+time the benchmark process spent on it. The local SMS API runs in a process of its own, as a
+provider does (``CANOPEE_BENCH_NOTIF_PROVIDER=inline``: in the benchmark's process, beside the
+service, as the earlier figures were measured).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ from shared.events import CONTENT_TYPE, full_type
 from shared.settings import load_settings
 from shared.store import make_client
 from tests.support.http import running
-from tests.support.notifications_fakes import SmsApi
+
+from .sms_provider import sms_provider
 
 OFFICE = "demo-nord"
 #: a Friday morning, inside the SMS window, so nothing is deferred
@@ -88,12 +91,6 @@ async def _produce(producer: AIOKafkaProducer, topic: str, records: list[tuple[b
     await asyncio.gather(*futures)
 
 
-async def _wait(predicate: Any, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and not predicate():
-        await asyncio.sleep(0.01)
-
-
 async def _deferred(client: httpx.AsyncClient, port: int) -> float:
     """Messages the service decided and deferred so far (its ``canopee_notifications_total``).
     One client for the whole poll: a client made per call costs a TLS context each time, CPU
@@ -113,7 +110,7 @@ async def run() -> None:
     burst = int(os.environ.get("CANOPEE_BENCH_NOTIF_BURST", "1000"))
     tag = secrets.token_hex(4)
     prefix = f"bench{tag}."
-    sms = SmsApi()
+    inline = os.environ.get("CANOPEE_BENCH_NOTIF_PROVIDER", "process") == "inline"
     sms_port = _port()
     settings = load_settings(
         NotificationsSettings,
@@ -130,7 +127,9 @@ async def run() -> None:
     await producer.start()
     mongo = make_client(settings.mongo_url)
     try:
-        async with running(sms.app(), sms_port):
+        async with sms_provider(sms_port, inline=inline) as sms:
+            where = "in the benchmark's process" if inline else "in a process of its own"
+            print(f"local SMS API {where} (CANOPEE_BENCH_NOTIF_PROVIDER={'inline' if inline else 'process'})")
             # baseline: the same number of plain POSTs to the local SMS API, one after the other,
             # with the HTTP client the service uses
             async with sms_session(settings.sms_base_url, 10) as session:
@@ -140,8 +139,7 @@ async def run() -> None:
                     async with session.post("messages", json=body) as answer:
                         await answer.read()
                 baseline = count / (time.perf_counter() - started)
-            sms.received.clear()
-            sms.arrivals.clear()
+            await sms.clear()
 
             total = count + int(rate * seconds)
             await _produce(producer, settings.topic("office.tenants"), [_contact(n, tag) for n in range(total)])
@@ -153,7 +151,7 @@ async def run() -> None:
                 cpu = time.process_time()
                 started = time.perf_counter()
                 await _produce(producer, settings.topic("office.requests"), [_opened(n, tag) for n in range(count)])
-                await _wait(lambda: len(sms.received) >= count, 300)
+                await sms.wait(count, 300)
                 elapsed = time.perf_counter() - started
                 throughput = len(sms.received) / elapsed
                 if os.environ.get("CANOPEE_BENCH_NOTIF_TRACE"):
@@ -175,8 +173,7 @@ async def run() -> None:
                     await asyncio.sleep(0.1)
 
                 # latency at a steady rate
-                sms.received.clear()
-                sms.arrivals.clear()
+                await sms.clear()
                 produced: dict[str, float] = {}
                 n = count
                 tick = 0.05
@@ -193,7 +190,7 @@ async def run() -> None:
                     if delay > 0:
                         await asyncio.sleep(delay)
                 achieved = (n - count) / (time.monotonic() - start)
-                await _wait(lambda: len(sms.received) >= total - count, 120)
+                await sms.wait(total - count, 120)
             latencies = []
             for body, arrived in zip(sms.received, sms.arrivals, strict=True):
                 request = next(word for word in body["text"].split() if word.startswith(f"R-{tag}-"))
@@ -207,8 +204,7 @@ async def run() -> None:
             )
             # Monday-morning burst: requests opened on a Sunday are deferred to Monday 08:00; the
             # clock then reaches Monday 08:00 and the dispatcher sends them all
-            sms.received.clear()
-            sms.arrivals.clear()
+            await sms.clear()
             first = total
             await _produce(
                 producer, settings.topic("office.tenants"), [_contact(n, tag) for n in range(first, first + burst)]
@@ -231,7 +227,7 @@ async def run() -> None:
                     await asyncio.sleep(0.2)
                 clock["now"] = MONDAY_OPENING
                 started = time.perf_counter()
-                await _wait(lambda: len(sms.received) >= burst, 600)
+                await sms.wait(burst, 600)
                 elapsed = time.perf_counter() - started
             print(
                 f"Monday 08:00 burst: {len(sms.received)} deferred SMS dispatched in {elapsed:.1f} s "
@@ -252,7 +248,7 @@ async def run() -> None:
             print(f"decisions alone (deferred to Monday, {burst} messages): {decisions:8.0f} msg/s")
             print(f"ratio decisions / insert_one (goal >= 0.5):           {decisions / written:8.2f}")
             rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-            print(f"max RSS of this process (service + local SMS API + producer): {rss:.0f} MB")
+            print(f"max RSS of this process (service{' + local SMS API' if inline else ''} + producer): {rss:.0f} MB")
     finally:
         await producer.stop()
         await mongo.drop_database(settings.database)
