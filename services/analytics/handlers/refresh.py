@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date
 
@@ -19,8 +19,11 @@ from services.analytics.domain.rollups import Rollup, acknowledged_causes, rated
 from services.analytics.metrics import AnalyticsMetrics
 from services.analytics.ports import AnalyticsStore
 
-#: office-days whose rollups are computed from one read of their facts
+#: office-days whose markers and fact lists are read at once
 ROLLUP_CHUNK = 16
+#: facts held in memory at once: the days of a chunk are computed in groups of about this many
+#: facts (a day with more is computed alone); a busy office-day of a large office has over 10,000
+ROLLUP_FACTS = 3000
 
 
 class RollupRefresh:
@@ -100,7 +103,15 @@ class RollupRefresh:
         # writes a new marker after it, so this rollup is seen as stale
         markers = await self.store.dirty_of(days)
         members = await self.store.members(days)
-        facts = {f.key: f for f in await self.store.facts_by_key(k for keys in members.values() for k in keys)}
+        written: list[Rollup] = []
+        for group in fact_groups(days, members, ROLLUP_FACTS):
+            written += await self._recompute_group(group, markers, members)
+        return written
+
+    async def _recompute_group(
+        self, days: Sequence[str], markers: dict[str, str], members: dict[str, list[str]]
+    ) -> list[Rollup]:
+        facts = {f.key: f for f in await self.store.facts_by_key(k for d in days for k in members.get(d, ()))}
         opened = [f.opened_event for f in facts.values() if isinstance(f, RequestFact) and f.opened_event]
         acknowledged = acknowledged_causes(await self.store.acknowledging(opened))
         # the requests of the surveys rated these days (their contractor), unless already read
@@ -118,6 +129,21 @@ class RollupRefresh:
             written.append(replace(computed, gen=markers.get(key)))
         await self.store.write_rollups(written)
         return written
+
+
+def fact_groups(days: Sequence[str], members: Mapping[str, Sequence[str]], budget: int) -> list[list[str]]:
+    """``days`` in order, in groups whose facts add up to at most ``budget`` (a day with more is
+    a group of its own), so that a refresh holds about ``budget`` facts at a time."""
+    groups: list[list[str]] = []
+    held = budget
+    for day in days:
+        size = len(members.get(day, ()))
+        if not groups or held + size > budget:
+            groups.append([])
+            held = 0
+        groups[-1].append(day)
+        held += size
+    return groups
 
 
 def _gen(stored: Rollup | Net | None) -> str | None:

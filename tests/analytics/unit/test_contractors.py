@@ -10,8 +10,10 @@ import random
 from datetime import date
 from typing import Any
 
+import pytest
+
 from services.analytics.export import contractors_csv
-from services.analytics.handlers import Analytics
+from services.analytics.handlers import Analytics, refresh
 from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from tests.support.contractor_dataset import check, expected, generate
@@ -47,7 +49,13 @@ async def test_contractor_indicators_equal_the_plan_under_shuffled_duplicated_de
     assert await other.contractors.contractors(list(IDS), *MONTH) == result
 
 
-async def test_rollups_give_the_document_of_the_facts_for_any_range() -> None:
+@pytest.mark.parametrize("budget", [refresh.ROLLUP_FACTS, 5])
+async def test_rollups_give_the_document_of_the_facts_for_any_range(
+    budget: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # budget 5: a chunk's days are computed in small groups, and a survey rated on one day about
+    # a request of another group's day reads that request itself
+    monkeypatch.setattr(refresh, "ROLLUP_FACTS", budget)
     svc, _ = await ingest(seed=4)
     ranges = [MONTH, (date(2026, 3, 2), date(2026, 3, 12)), (date(2026, 2, 20), date(2026, 4, 15))]
     for start, end in ranges:

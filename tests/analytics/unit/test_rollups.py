@@ -11,7 +11,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.analytics.domain.indicators import Query, compute
-from services.analytics.handlers import Analytics
+from services.analytics.handlers import Analytics, refresh
 from services.analytics.store_memory import MemoryAnalyticsStore
 from shared.offices import DEMO_OFFICES_FILE, load_offices
 from tests.support.analytics_dataset import OFFICES, RANGE, generate
@@ -46,8 +46,12 @@ def events() -> list:
     return generate(per_office=40, seed=23).cloud_events()
 
 
-@pytest.mark.parametrize("seed", [1, 2])
-async def test_rollup_answers_equal_fact_answers_on_shuffled_duplicated_input(events, seed) -> None:
+@pytest.mark.parametrize(("seed", "budget"), [(1, refresh.ROLLUP_FACTS), (2, refresh.ROLLUP_FACTS), (3, 7)])
+async def test_rollup_answers_equal_fact_answers_on_shuffled_duplicated_input(
+    events, seed, budget, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # budget 7: the days of a chunk are computed in many small groups, the busy ones alone
+    monkeypatch.setattr(refresh, "ROLLUP_FACTS", budget)
     rnd = random.Random(seed)
     delivered = events + rnd.sample(events, len(events) // 3)
     rnd.shuffle(delivered)
@@ -102,3 +106,11 @@ async def test_a_rollup_written_from_older_facts_is_seen_as_stale(events) -> Non
     bucket = replace(stored.bucket, opened=stored.bucket.opened + 100)
     store.rollups_by_day[key] = replace(stored, bucket=bucket, gen="older")
     assert await svc.indicators(list(OFFICES), RANGE[0], RANGE[1], "month") == reference
+
+
+def test_fact_groups_hold_about_the_budget_and_keep_the_order() -> None:
+    members = {"a": ["x"] * 4, "b": ["x"] * 5, "c": [], "d": ["x"] * 12, "e": ["x"] * 3, "f": ["x"] * 7}
+    days = ["a", "b", "c", "d", "e", "f", "g"]  # g: no member listed
+    assert refresh.fact_groups(days, members, 10) == [["a", "b", "c"], ["d"], ["e", "f", "g"]]
+    assert refresh.fact_groups(days, members, 1000) == [days]
+    assert refresh.fact_groups([], members, 10) == []
