@@ -120,13 +120,14 @@ async def test_feedback_flows_statefully(make_settings: Callable[..., Any], topi
     statuses: Counter[int] = figures["statuses"]
     report(
         "feedback/stateful",
-        scenarios=scenarios,
+        scenarios=figures["scenarios"],
+        runs_ended_by_a_diverging_replay=figures["diverged"],
         calls=figures["calls"],
         linked=figures["linked"],
         seconds=round(time.monotonic() - started, 1),
         server_errors=sum(n for code, n in statuses.items() if code >= 500),
         statuses={str(code): n for code, n in sorted(statuses.items())},
     )
-    assert figures["calls"] >= scenarios
+    assert figures["scenarios"] >= scenarios and figures["calls"] >= scenarios
     # a campaign created by the admin is then used by a later call: the flow is really followed
     assert figures["linked"] > 0, figures

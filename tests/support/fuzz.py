@@ -21,10 +21,13 @@ from typing import Any
 
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import FlakyStrategyDefinition
 from schemathesis.checks import not_a_server_error
 
 ENV = "CANOPEE_FUZZ_CASES"
 REPORT_ENV = "CANOPEE_FUZZ_REPORT"
+#: scenarios of one Hypothesis run of the stateful fuzzer (``fuzz_stateful``)
+STATEFUL_CHUNK = 40
 
 
 def cases(default: int) -> int:
@@ -123,8 +126,26 @@ def fuzz_stateful(base_url: str, spec: dict[str, Any], headers: dict[str, str], 
         def validate_response(self, response: Any, case: Any, *args: Any, **kwargs: Any) -> None:
             case.validate_response(response, checks=[not_a_server_error])
 
-    # derandomized: the same scenarios every run (a random draw can miss every flow in 20 of them)
-    Machine.run(settings=hypothesis_settings(scenarios, derandomize=True))
+    # Runs of at most STATEFUL_CHUNK scenarios: the first derandomized (the same scenarios every
+    # time: a random draw can miss every flow in 20 of them; Hypothesis seeds it from the source of
+    # ``Machine``, so an edit of the class draws other scenarios), the next ones at random. The
+    # links' values come from the service's answers, which depend on what earlier scenarios left
+    # in its store: a long run ends when Hypothesis sees a prefix it generated before take
+    # another turn (``FlakyStrategyDefinition``). That ends the run, not the fuzzing, unless a
+    # call of it had a 5xx (counted before ``after_call`` fails it): then the test fails.
+    figures |= {"scenarios": 0, "diverged": 0}
+    runs = 0
+    while figures["scenarios"] < scenarios and runs < 3 * (scenarios // STATEFUL_CHUNK + 1):
+        count = min(STATEFUL_CHUNK, scenarios - figures["scenarios"])
+        runs += 1
+        try:
+            Machine.run(settings=hypothesis_settings(count, derandomize=runs == 1))
+        except FlakyStrategyDefinition:
+            if any(code >= 500 for code in figures["statuses"]):
+                raise
+            figures["diverged"] += 1  # its scenarios are not counted: another run makes up for them
+        else:
+            figures["scenarios"] += count
     return figures
 
 
