@@ -64,6 +64,20 @@ async def find_in(
     return found
 
 
+async def upsert_bulk(collection: AsyncCollection[Document], ops: Sequence[Any]) -> None:
+    """``bulk_write`` of upserts, unordered, where two instances may upsert the same new document
+    at once. The loser's write is refused by the unique ``_id`` and raised as ``BulkWriteError``
+    (the caller decides what to do with it). FerretDB answers that losing bulk without
+    ``nModified``, and PyMongo fails on reading the reply with ``KeyError``: the document now
+    exists, so the bulk is written once more."""
+    try:
+        await collection.bulk_write(list(ops), ordered=False)
+    except KeyError as exc:
+        if exc.args != ("nModified",):
+            raise
+        await collection.bulk_write(list(ops), ordered=False)
+
+
 def make_client(
     url: str, timeout_ms: int = 3000, *, socket_timeout_ms: int | None = None
 ) -> AsyncMongoClient[Document]:

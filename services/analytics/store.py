@@ -53,7 +53,7 @@ from services.analytics.domain.records import (
     split_day_key,
 )
 from services.analytics.domain.rollups import CampaignEntry, Rollup
-from shared.store import Document, Index, duplicate_positions, find_in, insert_many_once
+from shared.store import Document, Index, duplicate_positions, find_in, insert_many_once, upsert_bulk
 
 EVENTS = "events"
 FACTS = "facts"
@@ -592,11 +592,11 @@ class MongoAnalyticsStore:
             return
         ops = [ReplaceOne({"_id": day}, marker_document(day, gen), upsert=True) for day in days]
         try:
-            await self.dirty_collection.bulk_write(ops, ordered=False)
+            await upsert_bulk(self.dirty_collection, ops)
         except BulkWriteError as exc:
             # two upserts of the same new marker at once: the loser replaces the winner's
             failed = duplicate_positions(exc)
-            await self.dirty_collection.bulk_write([ops[i] for i in sorted(failed)], ordered=False)
+            await upsert_bulk(self.dirty_collection, [ops[i] for i in sorted(failed)])
 
     async def dirty(self, offices: Sequence[str]) -> dict[str, str]:
         return {str(d["_id"]): str(d["gen"]) for d in await find_in(self.dirty_collection, "office", offices)}
@@ -607,11 +607,11 @@ class MongoAnalyticsStore:
     async def write_rollups(self, rollups: Sequence[Rollup]) -> None:
         if not rollups:
             return
-        await self.rollups_collection.bulk_write(
-            [ReplaceOne({"_id": r.key}, rollup_document(r), upsert=True) for r in rollups], ordered=False
+        await upsert_bulk(
+            self.rollups_collection, [ReplaceOne({"_id": r.key}, rollup_document(r), upsert=True) for r in rollups]
         )
-        await self.nets_collection.bulk_write(
-            [ReplaceOne({"_id": r.key}, net_document(r.as_net()), upsert=True) for r in rollups], ordered=False
+        await upsert_bulk(
+            self.nets_collection, [ReplaceOne({"_id": r.key}, net_document(r.as_net()), upsert=True) for r in rollups]
         )
 
     async def rollups(self, days: Iterable[str]) -> list[Rollup]:

@@ -32,7 +32,7 @@ from services.ticketing.domain.views import (
 )
 from services.ticketing.ports import DueBatch
 from shared.privacy import erasure_key
-from shared.store import Document, Index, duplicate_positions, insert_many_once
+from shared.store import Document, Index, duplicate_positions, insert_many_once, upsert_bulk
 
 REQUESTS = "requests"
 EVENTS = "request_events"
@@ -240,20 +240,10 @@ class MongoRequestRepository:
         docs = [summary_doc(summary) for summary in summaries]
         for start in range(0, len(docs), UPDATE_CHUNK):
             chunk = docs[start : start + UPDATE_CHUNK]
-            for attempt in range(2):
-                try:
-                    await self.collection.bulk_write(
-                        [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk], ordered=False
-                    )
-                except BulkWriteError as exc:
-                    duplicate_positions(exc)  # two upserts of one new projection raced: it is written
-                except KeyError as exc:
-                    # FerretDB answers a bulk whose upsert lost that race without ``nModified``, and
-                    # PyMongo fails on reading its reply: the document now exists, write it again
-                    if exc.args != ("nModified",) or attempt:
-                        raise
-                    continue
-                break
+            try:
+                await upsert_bulk(self.collection, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in chunk])
+            except BulkWriteError as exc:
+                duplicate_positions(exc)  # two upserts of one new projection raced: it is written
 
     async def stale(self, keys: Iterable[str]) -> list[str]:
         """Keys whose stored projection was computed from fewer events than are stored now (a
