@@ -31,18 +31,16 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def app(sms: SmsApi) -> Any:
-    served = sms.app()
+    served, view = sms.app(), InlineSms(sms)
 
     async def received(request: Request) -> Response:
-        count = int(request.query_params.get("count", "0"))
-        deadline = time.monotonic() + float(request.query_params.get("timeout", "0"))
-        while len(sms.received) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.002)
+        # polled often: this process has nothing else to do, and the arrival is what is timed
+        count, timeout = int(request.query_params.get("count", "0")), float(request.query_params.get("timeout", "0"))
+        await view.wait(count, timeout, poll=0.002)
         return JSONResponse({"received": sms.received, "arrivals": sms.arrivals})
 
     async def clear(_: Request) -> Response:
-        sms.received.clear()
-        sms.arrivals.clear()
+        await view.clear()
         return Response(status_code=204)
 
     served.router.routes.append(Route("/received", received, methods=["GET"]))
@@ -85,10 +83,10 @@ class InlineSms:
     def arrivals(self) -> list[float]:
         return self.api.arrivals
 
-    async def wait(self, count: int, timeout: float) -> int:
+    async def wait(self, count: int, timeout: float, poll: float = 0.01) -> int:
         deadline = time.monotonic() + timeout
         while len(self.api.received) < count and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(poll)
         return len(self.api.received)
 
     async def clear(self) -> None:

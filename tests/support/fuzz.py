@@ -107,7 +107,7 @@ def fuzz_stateful(base_url: str, spec: dict[str, Any], headers: dict[str, str], 
     many followed a link with a value taken from an earlier answer, and the status codes."""
     schema = schemathesis.openapi.from_dict(spec)
     base = schema.as_state_machine()
-    figures: dict[str, Any] = {"calls": 0, "linked": 0, "statuses": Counter()}
+    figures: dict[str, Any] = {"calls": 0, "linked": 0, "statuses": Counter(), "scenarios": 0, "diverged": 0}
 
     class Machine(base):  # type: ignore[misc,valid-type]
         def step(self, input: Any) -> Any:
@@ -133,7 +133,6 @@ def fuzz_stateful(base_url: str, spec: dict[str, Any], headers: dict[str, str], 
     # in its store: a long run ends when Hypothesis sees a prefix it generated before take
     # another turn (``FlakyStrategyDefinition``). That ends the run, not the fuzzing, unless a
     # call of it had a 5xx (counted before ``after_call`` fails it): then the test fails.
-    figures |= {"scenarios": 0, "diverged": 0}
     runs = 0
     while figures["scenarios"] < scenarios and runs < 3 * (scenarios // STATEFUL_CHUNK + 1):
         count = min(STATEFUL_CHUNK, scenarios - figures["scenarios"])

@@ -135,7 +135,7 @@ def fact_groups(days: Sequence[str], members: Mapping[str, Sequence[str]], budge
     """``days`` in order, in groups whose facts add up to at most ``budget`` (a day with more is
     a group of its own), so that a refresh holds about ``budget`` facts at a time."""
     groups: list[list[str]] = []
-    held = budget
+    held = 0
     for day in days:
         size = len(members.get(day, ()))
         if not groups or held + size > budget:
